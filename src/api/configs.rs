@@ -1,0 +1,175 @@
+//! DescribeConfigs (v1–v4) for topics and for this broker: every config with its value, source,
+//! type and (when asked) synonyms, not only the ones that were set.
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::ApiContext;
+use crate::cluster::names;
+use crate::cluster::topic_config::{effective_configs, source, Synonym};
+use crate::config::Origin;
+
+/// Kafka's ConfigResource.Type codes.
+mod resource_type {
+    pub const TOPIC: i8 = 2;
+    pub const BROKER: i8 = 4;
+    pub const BROKER_LOGGER: i8 = 8;
+}
+
+fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+struct Entry {
+    name: String,
+    value: Option<String>,
+    source: i8,
+    type_code: i8,
+    read_only: bool,
+    synonyms: Vec<Synonym>,
+}
+
+fn encode_entry(e: Entry, with_synonyms: bool) -> DescribeConfigsResourceResult {
+    let synonyms = if with_synonyms {
+        e.synonyms
+            .into_iter()
+            .map(|s| {
+                DescribeConfigsSynonym::default()
+                    .with_name(text(s.name))
+                    .with_value(s.value.map(text))
+                    .with_source(s.source)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    DescribeConfigsResourceResult::default()
+        .with_name(text(e.name))
+        .with_value(e.value.map(text))
+        .with_read_only(e.read_only)
+        .with_config_source(e.source)
+        .with_config_type(e.type_code)
+        .with_synonyms(synonyms)
+        .with_documentation(None)
+}
+
+fn error_result(code: i16, message: String) -> DescribeConfigsResult {
+    DescribeConfigsResult::default()
+        .with_error_code(code)
+        .with_error_message(Some(text(message)))
+}
+
+fn topic_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
+    if let Err(why) = names::validate_topic_name(name) {
+        return Err(error_result(
+            ResponseError::InvalidTopicException.code(),
+            why,
+        ));
+    }
+    let snap = ctx.cluster.snapshot();
+    let topic = snap.get(name).ok_or_else(|| {
+        error_result(
+            ResponseError::UnknownTopicOrPartition.code(),
+            format!("Topic '{name}' does not exist."),
+        )
+    })?;
+    Ok(effective_configs(&topic.configs, &ctx.cluster.config)
+        .into_iter()
+        .map(|e| Entry {
+            name: e.name.to_string(),
+            value: e.value,
+            source: e.source,
+            type_code: e.type_code,
+            read_only: false,
+            synonyms: e.synonyms,
+        })
+        .collect())
+}
+
+fn broker_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
+    let node = ctx.cluster.node_id();
+    if name.is_empty() {
+        // The cluster-wide dynamic defaults: strom has none.
+        return Ok(Vec::new());
+    }
+    if name != node.to_string() {
+        return Err(error_result(
+            ResponseError::InvalidRequest.code(),
+            format!("Unexpected broker id, expected {node} or empty string, but received {name}"),
+        ));
+    }
+    Ok(ctx
+        .cluster
+        .config
+        .entries()
+        .map(|(def, value)| {
+            let (value, source) = match value {
+                Some((v, Origin::Default)) => (Some(v.to_string()), source::DEFAULT_CONFIG),
+                Some((v, _)) => (Some(v.to_string()), source::STATIC_BROKER_CONFIG),
+                None => (None, source::DEFAULT_CONFIG),
+            };
+            let synonyms = vec![Synonym {
+                name: def.name.to_string(),
+                value: value.clone(),
+                source,
+            }];
+            Entry {
+                name: def.name.to_string(),
+                value,
+                source,
+                type_code: def.kind.type_code(),
+                read_only: true,
+                synonyms,
+            }
+        })
+        .collect())
+}
+
+pub async fn describe_configs(
+    ctx: &ApiContext,
+    req: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
+    let results = req
+        .resources
+        .iter()
+        .map(|r| {
+            let name = r.resource_name.as_str();
+            let entries = match r.resource_type {
+                resource_type::TOPIC => topic_entries(ctx, name),
+                resource_type::BROKER => broker_entries(ctx, name),
+                resource_type::BROKER_LOGGER if name == ctx.cluster.node_id().to_string() => {
+                    Ok(Vec::new())
+                }
+                other => Err(error_result(
+                    ResponseError::InvalidRequest.code(),
+                    format!("Unsupported resource type {other} for DescribeConfigs"),
+                )),
+            };
+            let result = match entries {
+                Ok(entries) => {
+                    let wanted = r.configuration_keys.as_ref();
+                    let configs = entries
+                        .into_iter()
+                        .filter(|e| {
+                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name))
+                        })
+                        .map(|e| encode_entry(e, req.include_synonyms))
+                        .collect();
+                    DescribeConfigsResult::default()
+                        .with_error_message(None)
+                        .with_configs(configs)
+                }
+                Err(err) => err,
+            };
+            result
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

@@ -1,0 +1,195 @@
+//! The protocol layer: decodes a request frame with kafka-protocol, gates it on the version table,
+//! dispatches it to the handler of its API family and encodes the response frame.
+//!
+//! What Kafka does with bad requests, we do: an unknown API, an unserved version (other than
+//! ApiVersions) or an undecodable request closes that connection with one log line; every other
+//! connection keeps being served.
+
+pub mod cluster;
+pub mod configs;
+pub mod metadata;
+pub mod topics;
+pub mod versions;
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, MetadataRequest, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::cluster::Cluster;
+
+/// Everything a handler may reach: the components that own the broker's state.
+pub struct ApiContext {
+    pub cluster: Arc<Cluster>,
+}
+
+/// What the connection should do after a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Write this frame (size prefix included).
+    Frame(Bytes),
+    /// Send nothing (e.g. produce with acks=0) and read the next request.
+    Nothing,
+    /// Close the connection; the reason is logged once.
+    Close(String),
+}
+
+/// Header fields of the request being handled, for logs and tracing.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+}
+
+/// Reads api key, version and correlation id without decoding the rest.
+pub fn peek_info(frame: &[u8]) -> Option<RequestInfo> {
+    let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
+    let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
+    let corr = i32::from_be_bytes([
+        *frame.get(4)?,
+        *frame.get(5)?,
+        *frame.get(6)?,
+        *frame.get(7)?,
+    ]);
+    Some(RequestInfo {
+        api_key: key,
+        api_version: version,
+        correlation_id: corr,
+        client_id: None,
+    })
+}
+
+/// Encodes a response frame: size, header of the right version, body.
+pub fn encode_response<R: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+) -> Result<Bytes, String> {
+    let header_version = key.response_header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| format!("encoding response header: {e}"))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| format!("encoding {key:?} v{version} response: {e}"))?;
+    let size = i32::try_from(buf.len() - 4).map_err(|_| "response too large".to_string())?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+fn decode_body<T: Decodable>(buf: &mut Bytes, key: ApiKey, version: i16) -> Result<T, Reply> {
+    T::decode(buf, version)
+        .map_err(|e| Reply::Close(format!("malformed {key:?} v{version} request: {e}")))
+}
+
+fn frame_or_close(r: Result<Bytes, String>) -> Reply {
+    match r {
+        Ok(b) => Reply::Frame(b),
+        Err(e) => {
+            tracing::error!(error = %e, "response could not be encoded");
+            Reply::Close(e)
+        }
+    }
+}
+
+/// Handles one request frame (without its size prefix). `info` receives the header fields.
+pub async fn handle_frame(ctx: &ApiContext, frame: Bytes, info: &mut RequestInfo) -> Reply {
+    let Some(peeked) = peek_info(&frame) else {
+        return Reply::Close(format!(
+            "request of {} bytes is shorter than a request header",
+            frame.len()
+        ));
+    };
+    *info = peeked;
+    let Ok(key) = ApiKey::try_from(info.api_key) else {
+        return Reply::Close(format!("unknown api key {}", info.api_key));
+    };
+    let version = info.api_version;
+    if !versions::is_served(key, version) {
+        if key == ApiKey::ApiVersions {
+            // Kafka answers a too-new ApiVersions with a v0 response listing what it does serve.
+            return frame_or_close(encode_response(
+                key,
+                0,
+                info.correlation_id,
+                &versions::unsupported_version_response(),
+            ));
+        }
+        return Reply::Close(format!("unsupported version {version} of {key:?}"));
+    }
+    let mut buf = frame;
+    let header = match RequestHeader::decode(&mut buf, key.request_header_version(version)) {
+        Ok(h) => h,
+        Err(e) => return Reply::Close(format!("malformed request header: {e}")),
+    };
+    info.client_id = header.client_id.as_ref().map(|s| s.to_string());
+    match dispatch(ctx, key, version, header.correlation_id, &mut buf).await {
+        Ok(reply) => reply,
+        Err(reply) => reply,
+    }
+}
+
+/// Decodes the body of `key` and calls its handler; one arm per API in [`versions::SUPPORTED`].
+async fn dispatch(
+    ctx: &ApiContext,
+    key: ApiKey,
+    version: i16,
+    corr: i32,
+    buf: &mut Bytes,
+) -> Result<Reply, Reply> {
+    macro_rules! call {
+        ($req:ty, $handler:path) => {{
+            let req: $req = decode_body(buf, key, version)?;
+            let resp = $handler(ctx, req, version).await;
+            Ok(frame_or_close(encode_response(key, version, corr, &resp)))
+        }};
+    }
+    match key {
+        ApiKey::ApiVersions => {
+            let req: ApiVersionsRequest = decode_body(buf, key, version)?;
+            Ok(frame_or_close(encode_response(
+                key,
+                version,
+                corr,
+                &versions::handle(&req, version),
+            )))
+        }
+        ApiKey::Metadata => call!(MetadataRequest, metadata::handle),
+        ApiKey::CreateTopics => call!(CreateTopicsRequest, topics::create_topics),
+        ApiKey::DeleteTopics => call!(DeleteTopicsRequest, topics::delete_topics),
+        ApiKey::CreatePartitions => call!(CreatePartitionsRequest, topics::create_partitions),
+        ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, configs::describe_configs),
+        ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
+        other => Err(Reply::Close(format!(
+            "{other:?} is in the version table but has no handler"
+        ))),
+    }
+}
+
+/// Authorized-operation bitfields reported when a client asks and no authorizer is configured
+/// (every operation the resource type supports, as Kafka reports with authorization disabled).
+pub mod authorized_ops {
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+    pub const TOPIC: i32 =
+        (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+    /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
+    /// CREATE_TOKENS, DESCRIBE_TOKENS.
+    pub const CLUSTER: i32 = (1 << 5)
+        | (1 << 7)
+        | (1 << 8)
+        | (1 << 9)
+        | (1 << 10)
+        | (1 << 11)
+        | (1 << 12)
+        | (1 << 13)
+        | (1 << 14);
+}

@@ -1,0 +1,102 @@
+//! The one table of APIs and versions strom serves. ApiVersions advertises exactly this table and the
+//! dispatcher refuses anything outside it, so a client can never pick a version we do not handle.
+//! (Not `ApiKey::valid_versions()`: it overstates three APIs, see shared/design/PROTOCOL.md.)
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::ResponseError;
+
+/// (API, lowest version served, highest version served).
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The served version range of `key`, if the API is served at all.
+pub fn served_range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, lo, hi)| (*lo, *hi))
+}
+
+/// Whether `version` of `key` is served.
+pub fn is_served(key: ApiKey, version: i16) -> bool {
+    served_range(key).is_some_and(|(lo, hi)| (lo..=hi).contains(&version))
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    SUPPORTED
+        .iter()
+        .map(|(k, lo, hi)| {
+            ApiVersion::default()
+                .with_api_key(*k as i16)
+                .with_min_version(*lo)
+                .with_max_version(*hi)
+        })
+        .collect()
+}
+
+/// Kafka's rule for client software names and versions (ApiVersions v3+).
+fn valid_software_field(s: &str) -> bool {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphanumeric()
+                && l.is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+        }
+        _ => false,
+    }
+}
+
+/// Answers an ApiVersions request of a served version.
+pub fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+    if version >= 3
+        && !(valid_software_field(&req.client_software_name)
+            && valid_software_field(&req.client_software_version))
+    {
+        return ApiVersionsResponse::default()
+            .with_error_code(ResponseError::InvalidRequest.code());
+    }
+    ApiVersionsResponse::default().with_api_keys(api_keys())
+}
+
+/// The answer to an ApiVersions request of a version we do not know: encoded as v0, error
+/// UNSUPPORTED_VERSION, with our ranges so the client can retry with one it shares.
+pub fn unsupported_version_response() -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(ResponseError::UnsupportedVersion.code())
+        .with_api_keys(api_keys())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_stays_within_what_the_crate_decodes() {
+        for (k, lo, hi) in SUPPORTED {
+            let crate_range = k.valid_versions();
+            assert!(
+                *lo >= crate_range.min && *hi <= crate_range.max && lo <= hi,
+                "{k:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn software_names_follow_kafka_rule() {
+        assert!(valid_software_field("apache-kafka-java"));
+        assert!(valid_software_field("4.1.0"));
+        assert!(!valid_software_field(""));
+        assert!(!valid_software_field("-x"));
+        assert!(!valid_software_field("a b"));
+    }
+}

@@ -1,0 +1,548 @@
+//! The topic registry: topic names, ids, partition counts and config overrides, and the cluster id.
+//!
+//! Readers take a cheap snapshot (`Arc`) and never wait for a writer. Writers are serialised by one
+//! async mutex; each change is persisted (crash-safely, see [`store`]) *before* it becomes visible, so
+//! a client that saw a topic created will find it after a restart or a `kill -9`.
+//!
+//! Partition directories (`<data>/<topic>-<partition>/`) are created with the topic. Deleting a topic
+//! first renames each directory to `<topic>-<partition>.<topic id>-delete` (one atomic rename, so a
+//! recreated topic of the same name never sees old data) and removes it afterwards; leftovers of a
+//! crash are removed at the next start.
+
+pub mod names;
+pub mod store;
+pub mod topic_config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::error::TopicError;
+
+/// Kafka refuses to create more partitions than this in one request (KRaft's per-operation bound).
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// One topic as the registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: String,
+    /// Persistent topic id (never zero).
+    pub id: Uuid,
+    /// Number of partitions, numbered `0..partitions`.
+    pub partitions: i32,
+    /// Leader epoch of every partition; 0 on a single node that never changed leaders.
+    pub leader_epoch: i32,
+    /// Config overrides set on this topic (canonical values).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// What the metadata file holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Persisted {
+    cluster_id: String,
+    topics: Vec<Topic>,
+}
+
+/// An immutable view of all topics.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub topics: BTreeMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, String>,
+}
+
+impl Snapshot {
+    fn from_topics(topics: impl IntoIterator<Item = Topic>) -> Snapshot {
+        let mut s = Snapshot::default();
+        for t in topics {
+            s.by_id.insert(t.id, t.name.clone());
+            s.topics.insert(t.name.clone(), Arc::new(t));
+        }
+        s
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Topic>> {
+        self.topics.get(name)
+    }
+
+    pub fn get_by_id(&self, id: Uuid) -> Option<&Arc<Topic>> {
+        self.by_id.get(&id).and_then(|n| self.topics.get(n))
+    }
+
+    fn collides(&self, name: &str) -> Option<&str> {
+        let key = names::collision_key(name);
+        self.topics
+            .keys()
+            .find(|t| t.as_str() != name && names::collision_key(t) == key)
+            .map(|s| s.as_str())
+    }
+}
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1 means the broker's `num.partitions`.
+    pub num_partitions: i32,
+    /// -1 means the broker's default (1).
+    pub replication_factor: i16,
+    /// Manual assignment: partition index → replica broker ids. Empty for automatic.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    /// Config overrides as given (validated here).
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+/// A request to raise a topic's partition count (CreatePartitions).
+#[derive(Debug, Clone)]
+pub struct PartitionIncrease {
+    pub topic: String,
+    /// The new total number of partitions.
+    pub count: i32,
+    /// Replica broker ids for each new partition, when the client assigns them.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// A topic addressed by name or by id (DeleteTopics v6).
+#[derive(Debug, Clone)]
+pub enum TopicRef {
+    Name(String),
+    Id(Uuid),
+}
+
+/// The cluster: identity, broker configuration and the topic registry.
+pub struct Cluster {
+    pub config: Arc<Config>,
+    cluster_id: String,
+    snapshot: RwLock<Arc<Snapshot>>,
+    writer: tokio::sync::Mutex<()>,
+    data_dir: PathBuf,
+}
+
+/// A Kafka-style cluster id: a random UUID in URL-safe base64 without padding (22 characters).
+fn new_cluster_id() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes())
+}
+
+/// A random topic id that is neither zero nor Kafka's reserved metadata topic id (1).
+fn new_topic_id() -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if id.as_u128() > 1 {
+            return id;
+        }
+    }
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+impl Cluster {
+    /// Opens (or initialises) the metadata under `config.data_dir`.
+    pub fn open(config: Arc<Config>) -> std::io::Result<Cluster> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)?;
+        let path = store::metadata_path(&data_dir);
+        let persisted = match store::read_checked::<Persisted>(&path)? {
+            Some(p) => p,
+            None => {
+                let p = Persisted {
+                    cluster_id: new_cluster_id(),
+                    topics: Vec::new(),
+                };
+                store::write_atomic(&path, &p)?;
+                p
+            }
+        };
+        remove_deleted_dirs(&data_dir);
+        Ok(Cluster {
+            config,
+            cluster_id: persisted.cluster_id,
+            snapshot: RwLock::new(Arc::new(Snapshot::from_topics(persisted.topics))),
+            writer: tokio::sync::Mutex::new(()),
+            data_dir,
+        })
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// The current topics; cheap, never blocks on writers.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().clone()
+    }
+
+    /// Persists `next` and then publishes it.
+    async fn commit(&self, next: Snapshot) -> Result<(), TopicError> {
+        let persisted = Persisted {
+            cluster_id: self.cluster_id.clone(),
+            topics: next.topics.values().map(|t| (**t).clone()).collect(),
+        };
+        let path = store::metadata_path(&self.data_dir);
+        tokio::task::spawn_blocking(move || store::write_atomic(&path, &persisted))
+            .await
+            .map_err(|e| TopicError::Storage(e.to_string()))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "writing cluster metadata failed");
+                TopicError::Storage(e.to_string())
+            })?;
+        *self.snapshot.write() = Arc::new(next);
+        Ok(())
+    }
+
+    /// Checks one topic creation against the current topics; returns the topic it would create.
+    fn plan_topic(&self, snap: &Snapshot, spec: &NewTopic) -> Result<Topic, TopicError> {
+        names::validate_topic_name(&spec.name).map_err(TopicError::InvalidName)?;
+        if snap.get(&spec.name).is_some() {
+            return Err(TopicError::AlreadyExists(spec.name.clone()));
+        }
+        if let Some(other) = snap.collides(&spec.name) {
+            return Err(TopicError::InvalidName(format!(
+                "Topic '{}' collides with existing topic: {other}",
+                spec.name
+            )));
+        }
+        let node = self.node_id();
+        let partitions = if spec.assignments.is_empty() {
+            let n = match spec.num_partitions {
+                -1 => self.config.num_partitions,
+                n if n <= 0 => {
+                    return Err(TopicError::InvalidPartitions(
+                        "Number of partitions was set to an invalid non-positive value.".into(),
+                    ))
+                }
+                n => n,
+            };
+            match spec.replication_factor {
+                -1 | 1 => {}
+                rf if rf <= 0 => {
+                    return Err(TopicError::InvalidReplicationFactor(
+                        "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+                    ))
+                }
+                rf => {
+                    return Err(TopicError::InvalidReplicationFactor(format!(
+                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                    )))
+                }
+            }
+            n
+        } else {
+            if spec.num_partitions != -1 || spec.replication_factor != -1 {
+                return Err(TopicError::InvalidRequest(
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+                ));
+            }
+            let mut indexes: Vec<i32> = spec.assignments.iter().map(|(p, _)| *p).collect();
+            indexes.sort_unstable();
+            if indexes
+                .iter()
+                .enumerate()
+                .any(|(i, p)| i64::from(*p) != i as i64)
+            {
+                return Err(TopicError::InvalidReplicaAssignment(
+                    "Partitions must be numbered consecutively from 0.".into(),
+                ));
+            }
+            for (_, replicas) in &spec.assignments {
+                check_replicas(replicas, node)?;
+            }
+            spec.assignments.len() as i32
+        };
+        if i64::from(partitions) > MAX_PARTITIONS_PER_REQUEST {
+            return Err(TopicError::PolicyViolation(
+                "Excessively large number of partitions per request.".into(),
+            ));
+        }
+        let configs = topic_config::validate_overrides(
+            spec.configs.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+        )
+        .map_err(|e| TopicError::InvalidConfig(e.0))?;
+        Ok(Topic {
+            name: spec.name.clone(),
+            id: new_topic_id(),
+            partitions,
+            leader_epoch: 0,
+            configs,
+        })
+    }
+
+    /// Creates topics; one result per spec, in order. With `validate_only` nothing changes.
+    pub async fn create_topics(
+        &self,
+        specs: &[NewTopic],
+        validate_only: bool,
+    ) -> Vec<Result<Arc<Topic>, TopicError>> {
+        let _w = self.writer.lock().await;
+        let current = self.snapshot();
+        let mut next = Snapshot::from_topics(current.topics.values().map(|t| (**t).clone()));
+        let mut total_partitions: i64 = 0;
+        let mut results: Vec<Result<Arc<Topic>, TopicError>> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let planned = self.plan_topic(&next, spec).and_then(|t| {
+                total_partitions += i64::from(t.partitions);
+                if total_partitions > MAX_PARTITIONS_PER_REQUEST {
+                    Err(TopicError::PolicyViolation(
+                        "Excessively large number of partitions per request.".into(),
+                    ))
+                } else {
+                    Ok(t)
+                }
+            });
+            match planned {
+                Ok(t) => {
+                    let t = Arc::new(t);
+                    if !validate_only {
+                        next.by_id.insert(t.id, t.name.clone());
+                        next.topics.insert(t.name.clone(), t.clone());
+                    }
+                    results.push(Ok(t));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let created: Vec<Arc<Topic>> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        if validate_only || created.is_empty() {
+            return results;
+        }
+        let dirs_result = self.make_partition_dirs(&created, 0).await;
+        let outcome = match dirs_result {
+            Ok(()) => self.commit(next).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        for t in &created {
+            tracing::info!(topic = %t.name, partitions = t.partitions, id = %t.id, "topic created");
+        }
+        results
+    }
+
+    async fn make_partition_dirs(
+        &self,
+        topics: &[Arc<Topic>],
+        from: i32,
+    ) -> Result<(), TopicError> {
+        let dirs: Vec<PathBuf> = topics
+            .iter()
+            .flat_map(|t| {
+                (from..t.partitions).map(move |p| partition_dir(&self.data_dir, &t.name, p))
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || dirs.iter().try_for_each(std::fs::create_dir_all))
+            .await
+            .map_err(|e| TopicError::Storage(e.to_string()))?
+            .map_err(|e| TopicError::Storage(e.to_string()))
+    }
+
+    /// Deletes topics (and their data); one result per reference, in order.
+    pub async fn delete_topics(&self, refs: &[TopicRef]) -> Vec<Result<Arc<Topic>, TopicError>> {
+        if self.config.value("delete.topic.enable").map(|(v, _)| v) == Some("false") {
+            return refs
+                .iter()
+                .map(|_| Err(TopicError::DeletionDisabled))
+                .collect();
+        }
+        let _w = self.writer.lock().await;
+        let current = self.snapshot();
+        let mut next = Snapshot::from_topics(current.topics.values().map(|t| (**t).clone()));
+        let mut results = Vec::with_capacity(refs.len());
+        for r in refs {
+            let found = match r {
+                TopicRef::Name(n) => next.get(n).cloned().ok_or(TopicError::UnknownTopic),
+                TopicRef::Id(id) => next
+                    .get_by_id(*id)
+                    .cloned()
+                    .ok_or(TopicError::UnknownTopicId),
+            };
+            if let Ok(t) = &found {
+                next.topics.remove(&t.name);
+                next.by_id.remove(&t.id);
+            }
+            results.push(found);
+        }
+        let deleted: Vec<Arc<Topic>> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        if deleted.is_empty() {
+            return results;
+        }
+        if let Err(e) = self.commit(next).await {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        let data_dir = self.data_dir.clone();
+        let doomed = deleted.clone();
+        tokio::task::spawn_blocking(move || {
+            for t in &doomed {
+                for p in 0..t.partitions {
+                    let dir = partition_dir(&data_dir, &t.name, p);
+                    let tomb = data_dir.join(format!("{}-{p}.{}-delete", t.name, t.id.simple()));
+                    if std::fs::rename(&dir, &tomb).is_ok() {
+                        if let Err(e) = std::fs::remove_dir_all(&tomb) {
+                            tracing::warn!(error = %e, dir = %tomb.display(), "removing deleted partition data failed");
+                        }
+                    }
+                }
+                tracing::info!(topic = %t.name, id = %t.id, "topic deleted");
+            }
+        });
+        results
+    }
+
+    /// Raises partition counts; one result per (topic, new total count), in order.
+    pub async fn create_partitions(
+        &self,
+        requests: &[PartitionIncrease],
+        validate_only: bool,
+    ) -> Vec<Result<Arc<Topic>, TopicError>> {
+        let _w = self.writer.lock().await;
+        let current = self.snapshot();
+        let mut next = Snapshot::from_topics(current.topics.values().map(|t| (**t).clone()));
+        let mut results = Vec::with_capacity(requests.len());
+        let mut grown: Vec<(Arc<Topic>, i32)> = Vec::new();
+        for PartitionIncrease {
+            topic: name,
+            count,
+            assignments,
+        } in requests
+        {
+            let r = (|| {
+                let t = next.get(name).ok_or(TopicError::UnknownTopic)?;
+                if *count < t.partitions {
+                    return Err(TopicError::InvalidPartitions(format!(
+                        "The topic {name} currently has {} partition(s); {count} would not be an increase.",
+                        t.partitions
+                    )));
+                }
+                if *count == t.partitions {
+                    return Err(TopicError::InvalidPartitions(format!(
+                        "Topic already has {count} partition(s)."
+                    )));
+                }
+                if i64::from(*count - t.partitions) > MAX_PARTITIONS_PER_REQUEST {
+                    return Err(TopicError::PolicyViolation(
+                        "Excessively large number of partitions per request.".into(),
+                    ));
+                }
+                if let Some(a) = assignments {
+                    if a.len() as i64 != i64::from(*count - t.partitions) {
+                        return Err(TopicError::InvalidReplicaAssignment(format!(
+                            "Attempted to add {} additional partition(s), but only {} assignment(s) were specified.",
+                            count - t.partitions,
+                            a.len()
+                        )));
+                    }
+                    for replicas in a {
+                        check_replicas(replicas, self.node_id())?;
+                    }
+                }
+                let mut grown_topic = (**t).clone();
+                let old = grown_topic.partitions;
+                grown_topic.partitions = *count;
+                Ok((Arc::new(grown_topic), old))
+            })();
+            match r {
+                Ok((t, old)) => {
+                    if !validate_only {
+                        next.topics.insert(t.name.clone(), t.clone());
+                        grown.push((t.clone(), old));
+                    }
+                    results.push(Ok(t));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if grown.is_empty() {
+            return results;
+        }
+        let mut outcome = Ok(());
+        for (t, old) in &grown {
+            outcome = outcome.and(
+                self.make_partition_dirs(std::slice::from_ref(t), *old)
+                    .await,
+            );
+        }
+        if outcome.is_ok() {
+            outcome = self.commit(next).await;
+        }
+        if let Err(e) = outcome {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        results
+    }
+
+    /// Creates a topic named in a Metadata request (auto-create), with the broker's defaults.
+    /// Another request may have created it first; that is not an error.
+    pub async fn auto_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        let spec = NewTopic {
+            name: name.to_string(),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        };
+        let r = self
+            .create_topics(std::slice::from_ref(&spec), false)
+            .await
+            .pop();
+        match r {
+            Some(Err(TopicError::AlreadyExists(_))) => self
+                .snapshot()
+                .get(name)
+                .cloned()
+                .ok_or(TopicError::UnknownTopic),
+            Some(r) => r,
+            None => Err(TopicError::UnknownTopic),
+        }
+    }
+}
+
+/// On one node, a partition's replica list can only be `[this node]`.
+fn check_replicas(replicas: &[i32], node: i32) -> Result<(), TopicError> {
+    match replicas {
+        [] => Err(TopicError::InvalidReplicaAssignment(
+            "The replica assignment is empty.".into(),
+        )),
+        [r] if *r == node => Ok(()),
+        [r] => Err(TopicError::InvalidReplicaAssignment(format!(
+            "The proposed assignment contains non-live brokers: {r}"
+        ))),
+        _ => Err(TopicError::InvalidReplicationFactor(format!(
+            "Unable to replicate the partition {} time(s): only 1 broker(s) are registered.",
+            replicas.len()
+        ))),
+    }
+}
+
+/// Removes partition directories left behind by a deletion that a crash interrupted.
+fn remove_deleted_dirs(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().ends_with("-delete") && e.path().is_dir() {
+            if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                tracing::warn!(error = %err, dir = %e.path().display(), "removing deleted partition data failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! Crash-safe storage of the cluster metadata file (`<data>/strom-metadata.json`).
+//!
+//! Layout: one header line `strom-metadata v1 crc32c=<8 hex digits>\n`, then a JSON body. The CRC32C
+//! covers the body bytes exactly.
+//!
+//! Writing: the new content goes to `strom-metadata.json.tmp`, which is fsynced, renamed over the
+//! real file, and then the directory is fsynced so the rename itself is durable. A crash at any point
+//! leaves either the old file or the new one in place, never a mix; a stray `.tmp` is ignored and
+//! overwritten by the next write. Reading: a file whose header or CRC does not match is refused
+//! (start-up stops with an error) instead of being taken for an empty cluster.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+const HEADER: &str = "strom-metadata v1 crc32c=";
+
+/// Path of the metadata file inside `data_dir`.
+pub fn metadata_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("strom-metadata.json")
+}
+
+/// Writes `value` to `path` atomically and durably.
+pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let body = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let crc = crc32c::crc32c(&body);
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(format!("{HEADER}{crc:08x}\n").as_bytes())?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Reads a file written by [`write_atomic`]; `Ok(None)` when it does not exist.
+pub fn read_checked<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let corrupt = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {why}", path.display()),
+        )
+    };
+    let newline = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| corrupt("no header line"))?;
+    let (header, rest) = bytes.split_at(newline);
+    let body = rest.get(1..).unwrap_or_default();
+    let header = std::str::from_utf8(header).map_err(|_| corrupt("header is not text"))?;
+    let want = header
+        .strip_prefix(HEADER)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or_else(|| corrupt("unrecognised header"))?;
+    if crc32c::crc32c(body) != want {
+        return Err(corrupt("checksum mismatch (torn or corrupted write)"));
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| corrupt(&format!("bad content: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn round_trips_and_detects_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = metadata_path(dir.path());
+        assert_eq!(read_checked::<BTreeMap<String, i32>>(&p).unwrap(), None);
+        let v: BTreeMap<String, i32> = [("a".to_string(), 1), ("b".to_string(), 2)].into();
+        write_atomic(&p, &v).unwrap();
+        assert_eq!(read_checked::<BTreeMap<String, i32>>(&p).unwrap(), Some(v));
+
+        let mut bytes = fs::read(&p).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x01;
+        fs::write(&p, &bytes).unwrap();
+        assert!(read_checked::<BTreeMap<String, i32>>(&p).is_err());
+
+        // A truncated (torn) file is refused too.
+        let good = {
+            write_atomic(&p, &BTreeMap::from([("x".to_string(), 7)])).unwrap();
+            fs::read(&p).unwrap()
+        };
+        fs::write(&p, &good[..good.len() / 2]).unwrap();
+        assert!(read_checked::<BTreeMap<String, i32>>(&p).is_err());
+    }
+}

@@ -1,0 +1,593 @@
+//! The broker's one typed configuration.
+//!
+//! Sources, later ones winning: built-in defaults, the YAML file (`config/strom.yaml` when present, or
+//! `--config FILE`), `STROM_<KEY>` environment variables (`auto.create.topics.enable` →
+//! `STROM_AUTO_CREATE_TOPICS_ENABLE`), then CLI flags. Keys are Kafka's own names wherever Kafka has
+//! one. Every value is validated once, here, at start-up: an unknown key or a bad value stops the broker
+//! with one line naming the key, where it came from and what is allowed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The type and legal range of one configuration value.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    /// A 32-bit integer within `[min, max]`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A 64-bit integer within `[min, max]`.
+    Long {
+        min: i64,
+        max: i64,
+    },
+    /// A floating-point number within `[min, max]`.
+    Double {
+        min: f64,
+        max: f64,
+    },
+    /// One of the listed words.
+    Enum(&'static [&'static str]),
+    /// A comma-separated list, each element one of the listed words.
+    EnumList(&'static [&'static str]),
+    /// Free text.
+    Text,
+    /// Free text holding a comma-separated list.
+    TextList,
+    /// `HOST:PORT`, optionally prefixed `PLAINTEXT://` as in Kafka's `listeners`.
+    Endpoint,
+}
+
+impl Kind {
+    /// Checks `raw` and returns its canonical form, or a phrase saying what is allowed.
+    pub fn check(&self, raw: &str) -> Result<String, String> {
+        let v = raw.trim();
+        match *self {
+            Kind::Bool => match v.to_ascii_lowercase().as_str() {
+                "true" => Ok("true".into()),
+                "false" => Ok("false".into()),
+                _ => Err("true or false".into()),
+            },
+            Kind::Int { min, max } | Kind::Long { min, max } => match v.parse::<i64>() {
+                Ok(n) if n >= min && n <= max => Ok(n.to_string()),
+                _ => Err(format!("an integer in [{min}, {max}]")),
+            },
+            Kind::Double { min, max } => match v.parse::<f64>() {
+                Ok(n) if n >= min && n <= max => Ok(v.to_string()),
+                _ => Err(format!("a number in [{min}, {max}]")),
+            },
+            Kind::Enum(words) => words
+                .iter()
+                .find(|w| w.eq_ignore_ascii_case(v))
+                .map(|w| w.to_string())
+                .ok_or_else(|| format!("one of {}", words.join(", "))),
+            Kind::EnumList(words) => {
+                let mut out = Vec::new();
+                for item in v.split(',').map(str::trim) {
+                    match words.iter().find(|w| w.eq_ignore_ascii_case(item)) {
+                        Some(w) => out.push(*w),
+                        None => {
+                            return Err(format!("a comma-separated list of {}", words.join(", ")))
+                        }
+                    }
+                }
+                Ok(out.join(","))
+            }
+            Kind::Text | Kind::TextList => Ok(v.to_string()),
+            Kind::Endpoint => parse_endpoint(v)
+                .map(|(h, p)| format!("{h}:{p}"))
+                .ok_or_else(|| "HOST:PORT (optionally PLAINTEXT://HOST:PORT)".into()),
+        }
+    }
+
+    /// Kafka's DescribeConfigs type code (ConfigEntry.ConfigType).
+    pub fn type_code(&self) -> i8 {
+        match self {
+            Kind::Bool => 1,
+            Kind::Text | Kind::Enum(_) | Kind::Endpoint => 2,
+            Kind::Int { .. } => 3,
+            Kind::Long { .. } => 5,
+            Kind::Double { .. } => 6,
+            Kind::EnumList(_) | Kind::TextList => 7,
+        }
+    }
+}
+
+/// Splits `HOST:PORT` or `PLAINTEXT://HOST:PORT`.
+pub fn parse_endpoint(v: &str) -> Option<(String, u16)> {
+    let v = v.strip_prefix("PLAINTEXT://").unwrap_or(v);
+    let (host, port) = v.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+/// One broker configuration key.
+pub struct KeyDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Built-in default; `None` where Kafka's default is null.
+    pub default: Option<&'static str>,
+}
+
+const LONG: Kind = Kind::Long {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+const fn long(min: i64, max: i64) -> Kind {
+    Kind::Long { min, max }
+}
+const I32MAX: i64 = i32::MAX as i64;
+const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// Every broker key strom understands, with Kafka's defaults.
+#[rustfmt::skip]
+pub const BROKER_KEYS: &[KeyDef] = &[
+    KeyDef { name: "listeners", kind: Kind::Endpoint, default: Some("127.0.0.1:9092") },
+    KeyDef { name: "advertised.listeners", kind: Kind::Endpoint, default: None },
+    KeyDef { name: "log.dirs", kind: Kind::Text, default: Some("./data") },
+    KeyDef { name: "node.id", kind: int(0, I32MAX), default: Some("1") },
+    KeyDef { name: "log.level", kind: Kind::Text, default: Some("info") },
+    KeyDef { name: "auto.create.topics.enable", kind: Kind::Bool, default: Some("true") },
+    KeyDef { name: "num.partitions", kind: int(1, 10_000), default: Some("1") },
+    KeyDef { name: "default.replication.factor", kind: int(1, 1), default: Some("1") },
+    KeyDef { name: "delete.topic.enable", kind: Kind::Bool, default: Some("true") },
+    KeyDef { name: "socket.request.max.bytes", kind: int(1024, I32MAX), default: Some("104857600") },
+    KeyDef { name: "connections.max.idle.ms", kind: long(1, i64::MAX), default: Some("600000") },
+    KeyDef { name: "max.connections", kind: int(1, I32MAX), default: Some("10000") },
+    KeyDef { name: "message.max.bytes", kind: int(0, I32MAX), default: Some("1048588") },
+    KeyDef { name: "compression.type", kind: Kind::Enum(COMPRESSION), default: Some("producer") },
+    KeyDef { name: "compression.gzip.level", kind: int(-1, 9), default: Some("-1") },
+    KeyDef { name: "compression.lz4.level", kind: int(1, 17), default: Some("9") },
+    KeyDef { name: "compression.zstd.level", kind: int(-131072, 22), default: Some("3") },
+    KeyDef { name: "log.local.retention.bytes", kind: long(-2, i64::MAX), default: Some("-2") },
+    KeyDef { name: "log.local.retention.ms", kind: long(-2, i64::MAX), default: Some("-2") },
+    KeyDef { name: "log.cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), default: Some("delete") },
+    KeyDef { name: "log.segment.bytes", kind: int(14, I32MAX), default: Some("1073741824") },
+    KeyDef { name: "log.roll.ms", kind: long(1, i64::MAX), default: None },
+    KeyDef { name: "log.roll.hours", kind: int(1, I32MAX), default: Some("168") },
+    KeyDef { name: "log.retention.ms", kind: long(-1, i64::MAX), default: None },
+    KeyDef { name: "log.retention.minutes", kind: int(-1, I32MAX), default: None },
+    KeyDef { name: "log.retention.hours", kind: int(-1, I32MAX), default: Some("168") },
+    KeyDef { name: "log.retention.bytes", kind: LONG, default: Some("-1") },
+    KeyDef { name: "log.retention.check.interval.ms", kind: long(1, i64::MAX), default: Some("300000") },
+    KeyDef { name: "log.index.interval.bytes", kind: int(0, I32MAX), default: Some("4096") },
+    KeyDef { name: "log.index.size.max.bytes", kind: int(4, I32MAX), default: Some("10485760") },
+    KeyDef { name: "log.flush.interval.messages", kind: long(1, i64::MAX), default: Some("9223372036854775807") },
+    KeyDef { name: "log.flush.interval.ms", kind: long(0, i64::MAX), default: None },
+    KeyDef { name: "log.message.timestamp.type", kind: Kind::Enum(&["CreateTime", "LogAppendTime"]), default: Some("CreateTime") },
+    KeyDef { name: "log.message.timestamp.before.max.ms", kind: long(0, i64::MAX), default: Some("9223372036854775807") },
+    KeyDef { name: "log.message.timestamp.after.max.ms", kind: long(0, i64::MAX), default: Some("3600000") },
+    KeyDef { name: "log.cleaner.delete.retention.ms", kind: long(0, i64::MAX), default: Some("86400000") },
+    KeyDef { name: "log.cleaner.min.compaction.lag.ms", kind: long(0, i64::MAX), default: Some("0") },
+    KeyDef { name: "log.cleaner.max.compaction.lag.ms", kind: long(1, i64::MAX), default: Some("9223372036854775807") },
+    KeyDef { name: "log.cleaner.min.cleanable.ratio", kind: Kind::Double { min: 0.0, max: 1.0 }, default: Some("0.5") },
+    KeyDef { name: "log.segment.delete.delay.ms", kind: long(0, i64::MAX), default: Some("60000") },
+    KeyDef { name: "log.roll.jitter.ms", kind: long(0, i64::MAX), default: None },
+    KeyDef { name: "log.roll.jitter.hours", kind: int(0, I32MAX), default: Some("0") },
+    KeyDef { name: "log.preallocate", kind: Kind::Bool, default: Some("false") },
+    KeyDef { name: "min.insync.replicas", kind: int(1, I32MAX), default: Some("1") },
+    KeyDef { name: "unclean.leader.election.enable", kind: Kind::Bool, default: Some("false") },
+    KeyDef { name: "group.initial.rebalance.delay.ms", kind: int(0, I32MAX), default: Some("3000") },
+    KeyDef { name: "offsets.retention.minutes", kind: int(1, I32MAX), default: Some("10080") },
+    KeyDef { name: "transactional.id.expiration.ms", kind: int(1, I32MAX), default: Some("604800000") },
+    KeyDef { name: "producer.id.expiration.ms", kind: int(1, I32MAX), default: Some("86400000") },
+];
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File,
+    Env,
+    Cli,
+}
+
+/// A start-up configuration error: one line naming the key, the source and what is allowed.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ConfigError {}
+
+/// Values given on the command line; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct CliOverrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub advertised: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub node_id: Option<i32>,
+}
+
+/// The validated configuration the broker runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Every known key's canonical value (absent where the default is null) and its origin.
+    values: BTreeMap<&'static str, (String, Origin)>,
+    /// Address the listener binds.
+    pub listen: String,
+    /// Host and port given to clients in Metadata and DescribeCluster.
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    /// Directory holding the cluster metadata and one directory per partition.
+    pub data_dir: PathBuf,
+    /// This broker's id (also the controller id on a single node).
+    pub node_id: i32,
+    /// Create unknown topics named in a Metadata request.
+    pub auto_create_topics: bool,
+    /// Partition count of topics created without one.
+    pub num_partitions: i32,
+    /// Upper bound on one request frame in bytes; larger frames close the connection.
+    pub socket_request_max_bytes: usize,
+    /// Connections idle longer than this many milliseconds are closed.
+    pub connections_max_idle_ms: u64,
+    /// Upper bound on concurrently open client connections.
+    pub max_connections: usize,
+    /// Default tracing filter when RUST_LOG is not set.
+    pub log_level: String,
+}
+
+fn env_name(key: &str) -> String {
+    format!("STROM_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn key_def(name: &str) -> Option<&'static KeyDef> {
+    BROKER_KEYS.iter().find(|k| k.name == name)
+}
+
+impl Config {
+    /// Defaults only: what `strom` runs with when nothing is configured.
+    pub fn defaults() -> Config {
+        match Self::build(&BTreeMap::new(), &[], &CliOverrides::default(), "") {
+            Ok(c) => c,
+            // The built-in defaults are checked by a unit test; this arm is unreachable in practice.
+            Err(e) => panic!("built-in defaults are invalid: {e}"),
+        }
+    }
+
+    /// Loads the configuration from the file (explicit or `config/strom.yaml`), the environment and CLI.
+    pub fn load(cli: &CliOverrides) -> Result<Config, ConfigError> {
+        let (path, required) = match &cli.config {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from("config/strom.yaml"), false),
+        };
+        let file_values = if path.exists() || required {
+            read_yaml(&path)?
+        } else {
+            BTreeMap::new()
+        };
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("STROM_"))
+            .collect();
+        Self::build(&file_values, &env, cli, &path.display().to_string())
+    }
+
+    /// Builds and validates from already-read sources. `file_name` is used in error messages.
+    pub fn build(
+        file: &BTreeMap<String, String>,
+        env: &[(String, String)],
+        cli: &CliOverrides,
+        file_name: &str,
+    ) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<&'static str, (String, Origin)> = BTreeMap::new();
+        for k in BROKER_KEYS {
+            if let Some(d) = k.default {
+                values.insert(k.name, (d.to_string(), Origin::Default));
+            }
+        }
+        let mut set = |name: &str,
+                       raw: &str,
+                       origin: Origin,
+                       source: &str|
+         -> Result<(), ConfigError> {
+            let def = key_def(name).ok_or_else(|| {
+                ConfigError(format!("unknown configuration key `{name}` in {source}; known keys are listed in config/strom.yaml"))
+            })?;
+            let v = def.kind.check(raw).map_err(|allowed| {
+                ConfigError(format!(
+                    "bad value `{raw}` for `{name}` in {source}: expected {allowed}"
+                ))
+            })?;
+            values.insert(def.name, (v, origin));
+            Ok(())
+        };
+        for (k, v) in file {
+            set(k, v, Origin::File, file_name)?;
+        }
+        for (var, v) in env {
+            match BROKER_KEYS.iter().find(|k| env_name(k.name) == *var) {
+                Some(def) => set(
+                    def.name,
+                    v,
+                    Origin::Env,
+                    &format!("environment variable {var}"),
+                )?,
+                None if var == "STROM_CONFIG" => {}
+                None => {
+                    return Err(ConfigError(format!(
+                        "unknown configuration key in environment variable {var}: no key maps to it"
+                    )))
+                }
+            }
+        }
+        if let Some(l) = &cli.listen {
+            set("listeners", l, Origin::Cli, "--listen")?;
+        }
+        if let Some(a) = &cli.advertised {
+            set("advertised.listeners", a, Origin::Cli, "--advertised")?;
+        }
+        if let Some(d) = &cli.data_dir {
+            set(
+                "log.dirs",
+                &d.display().to_string(),
+                Origin::Cli,
+                "--data-dir",
+            )?;
+        }
+        if let Some(n) = cli.node_id {
+            set("node.id", &n.to_string(), Origin::Cli, "--node-id")?;
+        }
+        Self::from_values(values)
+    }
+
+    fn from_values(
+        values: BTreeMap<&'static str, (String, Origin)>,
+    ) -> Result<Config, ConfigError> {
+        let get = |k: &str| values.get(k).map(|(v, _)| v.as_str());
+        let num = |k: &str| -> i64 { get(k).and_then(|v| v.parse().ok()).unwrap_or(0) };
+        let listen = get("listeners").unwrap_or("127.0.0.1:9092").to_string();
+        let advertised = get("advertised.listeners").unwrap_or(&listen).to_string();
+        let (advertised_host, advertised_port) = parse_endpoint(&advertised).ok_or_else(|| {
+            ConfigError(format!(
+                "bad value `{advertised}` for `advertised.listeners`: expected HOST:PORT"
+            ))
+        })?;
+        if advertised_port == 0 && values.contains_key("advertised.listeners") {
+            return Err(ConfigError(
+                "bad value for `advertised.listeners`: port 0 cannot be advertised".into(),
+            ));
+        }
+        let data_dir = PathBuf::from(get("log.dirs").unwrap_or("./data"));
+        Ok(Config {
+            listen,
+            advertised_host,
+            advertised_port,
+            data_dir,
+            node_id: num("node.id") as i32,
+            auto_create_topics: get("auto.create.topics.enable") == Some("true"),
+            num_partitions: num("num.partitions") as i32,
+            socket_request_max_bytes: num("socket.request.max.bytes") as usize,
+            connections_max_idle_ms: num("connections.max.idle.ms") as u64,
+            max_connections: num("max.connections") as usize,
+            log_level: get("log.level").unwrap_or("info").to_string(),
+            values,
+        })
+    }
+
+    /// The broker's value for `key` (canonical text) and where it came from; `None` when null.
+    pub fn value(&self, key: &str) -> Option<(&str, Origin)> {
+        self.values.get(key).map(|(v, o)| (v.as_str(), *o))
+    }
+
+    /// Every known broker key with its current value (or null).
+    pub fn entries(&self) -> impl Iterator<Item = (&'static KeyDef, Option<(&str, Origin)>)> + '_ {
+        BROKER_KEYS.iter().map(move |k| (k, self.value(k.name)))
+    }
+
+    /// Replaces the advertised port after binding port 0 (tests), unless one was set explicitly.
+    pub fn set_bound_port(&mut self, port: u16) {
+        if self.advertised_port == 0 {
+            self.advertised_port = port;
+        }
+    }
+}
+
+/// Reads a flat YAML mapping of Kafka keys to scalars.
+fn read_yaml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read configuration file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        ConfigError(format!(
+            "configuration file {} is not valid YAML: {e}",
+            path.display()
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    let map = match doc {
+        serde_yaml::Value::Null => return Ok(out),
+        serde_yaml::Value::Mapping(m) => m,
+        _ => {
+            return Err(ConfigError(format!(
+                "configuration file {} must be a mapping of `key: value` lines",
+                path.display()
+            )))
+        }
+    };
+    for (k, v) in map {
+        let key = match k {
+            serde_yaml::Value::String(s) => s,
+            other => {
+                return Err(ConfigError(format!(
+                    "non-text key {other:?} in {}",
+                    path.display()
+                )))
+            }
+        };
+        let value = match v {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(ConfigError(format!(
+                "bad value for `{key}` in {}: expected a single value (text, number or boolean)",
+                path.display()
+            )))
+            }
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_9092_with_data_dir() {
+        let c = Config::defaults();
+        assert_eq!(c.listen, "127.0.0.1:9092");
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("127.0.0.1", 9092)
+        );
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.auto_create_topics);
+        assert_eq!(c.num_partitions, 1);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.connections_max_idle_ms, 600_000);
+    }
+
+    #[test]
+    fn every_default_passes_its_own_check() {
+        for k in BROKER_KEYS {
+            if let Some(d) = k.default {
+                assert!(k.kind.check(d).is_ok(), "{}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let e = Config::build(
+            &file(&[("num.partitons", "3")]),
+            &[],
+            &CliOverrides::default(),
+            "x.yaml",
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("num.partitons") && e.contains("x.yaml"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_says_what_is_allowed() {
+        let e = Config::build(
+            &file(&[("num.partitions", "zero")]),
+            &[],
+            &CliOverrides::default(),
+            "x.yaml",
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("num.partitions") && e.contains("integer"), "{e}");
+        let e = Config::build(
+            &file(&[("auto.create.topics.enable", "yes")]),
+            &[],
+            &CliOverrides::default(),
+            "f",
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("true or false"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_cli_overrides_env() {
+        let f = file(&[("num.partitions", "3"), ("listeners", "127.0.0.1:1000")]);
+        let env = vec![
+            ("STROM_NUM_PARTITIONS".to_string(), "5".to_string()),
+            ("STROM_LISTENERS".to_string(), "127.0.0.1:2000".to_string()),
+        ];
+        let cli = CliOverrides {
+            listen: Some("127.0.0.1:3000".into()),
+            ..Default::default()
+        };
+        let c = Config::build(&f, &env, &cli, "f").unwrap();
+        assert_eq!(c.num_partitions, 5);
+        assert_eq!(c.listen, "127.0.0.1:3000");
+        assert_eq!(c.advertised_port, 3000);
+        assert_eq!(c.value("num.partitions"), Some(("5", Origin::Env)));
+    }
+
+    #[test]
+    fn unknown_env_key_is_an_error() {
+        let env = vec![("STROM_NUM_PARTITONS".to_string(), "5".to_string())];
+        assert!(Config::build(&BTreeMap::new(), &env, &CliOverrides::default(), "f").is_err());
+    }
+
+    #[test]
+    fn kafka_style_listener_is_accepted() {
+        let c = Config::build(
+            &file(&[("listeners", "PLAINTEXT://127.0.0.1:19092")]),
+            &[],
+            &CliOverrides::default(),
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:19092");
+    }
+
+    #[test]
+    fn shipped_config_lists_every_key_and_loads() {
+        let shipped = include_str!("../config/strom.yaml");
+        for k in BROKER_KEYS {
+            assert!(
+                shipped.contains(&format!("# {}:", k.name)),
+                "config/strom.yaml lacks {}",
+                k.name
+            );
+        }
+        let cli = CliOverrides {
+            config: Some(PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/config/strom.yaml"
+            ))),
+            ..Default::default()
+        };
+        assert!(Config::load(&cli).is_ok());
+    }
+
+    #[test]
+    fn yaml_file_is_read_with_scalars() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.yaml");
+        std::fs::write(
+            &p,
+            "# comment\nnum.partitions: 4\nauto.create.topics.enable: false\n",
+        )
+        .unwrap();
+        let cli = CliOverrides {
+            config: Some(p),
+            ..Default::default()
+        };
+        let c = Config::load(&cli).unwrap();
+        assert_eq!(c.num_partitions, 4);
+        assert!(!c.auto_create_topics);
+    }
+}

@@ -1,0 +1,67 @@
+//! Crate errors and the one place they map to Kafka error codes.
+
+use kafka_protocol::ResponseError;
+use thiserror::Error;
+
+/// Why a topic-level operation (create, delete, add partitions, describe) failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TopicError {
+    #[error("Topic '{0}' already exists.")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    PolicyViolation(String),
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopic,
+    #[error("This server does not host this topic ID.")]
+    UnknownTopicId,
+    #[error("Topic deletion is disabled.")]
+    DeletionDisabled,
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl TopicError {
+    /// The Kafka error for this failure.
+    pub fn kafka_error(&self) -> ResponseError {
+        match self {
+            TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+            TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
+            TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+            TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            TopicError::PolicyViolation(_) => ResponseError::PolicyViolation,
+            TopicError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+            TopicError::UnknownTopicId => ResponseError::UnknownTopicId,
+            TopicError::DeletionDisabled => ResponseError::TopicDeletionDisabled,
+            TopicError::Storage(_) => ResponseError::UnknownServerError,
+        }
+    }
+
+    /// The error message to send: Kafka sends none (null) for unknown topics, and the client
+    /// shows its own text.
+    pub fn wire_message(&self) -> Option<String> {
+        match self {
+            TopicError::UnknownTopic | TopicError::UnknownTopicId => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// The Kafka error code for this failure.
+    pub fn code(&self) -> i16 {
+        self.kafka_error().code()
+    }
+}

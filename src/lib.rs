@@ -1,0 +1,19 @@
+//! strom: a Kafka-wire-compatible broker.
+//!
+//! A request travels `server` → `api` → components; dependencies point one way.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the one typed configuration (YAML file, `STROM_*` env, CLI), validated at start |
+//! | [`broker`] | wiring components, the listener task, shutdown |
+//! | [`server`] | listener, connection framing, one request in flight per connection |
+//! | [`api`] | decoding requests with kafka-protocol, the version table, one file per API family |
+//! | [`cluster`] | topic registry (names, ids, partitions, configs), cluster id, crash-safe metadata file |
+//! | [`error`] | crate errors and their one mapping to Kafka error codes |
+
+pub mod api;
+pub mod broker;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod server;

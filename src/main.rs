@@ -1,0 +1,72 @@
+//! `strom`: parse the command line, load the configuration, run the broker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use strom::config::{CliOverrides, Config};
+
+/// A Kafka-wire-compatible broker. With no arguments: reads config/strom.yaml if present, listens on
+/// 127.0.0.1:9092 and keeps data under ./data.
+#[derive(Parser, Debug)]
+#[command(name = "strom", version)]
+struct Cli {
+    /// YAML configuration file (Kafka key names). Default: config/strom.yaml when present.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (Kafka's `listeners`).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Address given to clients (Kafka's `advertised.listeners`). Default: the listen address.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertised: Option<String>,
+    /// Directory for metadata and partition data (Kafka's `log.dirs`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// This broker's id (Kafka's `node.id`).
+    #[arg(long, value_name = "N")]
+    node_id: Option<i32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = CliOverrides {
+        config: cli.config,
+        listen: cli.listen,
+        advertised: cli.advertised,
+        data_dir: cli.data_dir,
+        node_id: cli.node_id,
+    };
+    let config = match Config::load(&overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strom: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strom: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(strom::broker::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "strom failed");
+            eprintln!("strom: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
