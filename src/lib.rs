@@ -9,11 +9,15 @@
 //! | [`server`] | listener, connection framing, one request in flight per connection |
 //! | [`api`] | decoding requests with kafka-protocol, the version table, one file per API family |
 //! | [`cluster`] | topic registry (names, ids, partitions, configs), cluster id, crash-safe metadata file |
+//! | [`durable_file`] | crash-safe small files (temp, fsync, rename, fsync dir; CRC32C header) |
+//! | [`log`] | partition logs on disk: segments, indexes, recovery, retention |
 //! | [`error`] | crate errors and their one mapping to Kafka error codes |
 
 pub mod api;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod durable_file;
 pub mod error;
+pub mod log;
 pub mod server;

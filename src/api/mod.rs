@@ -5,6 +5,8 @@
 //! ApiVersions) or an undecodable request closes that connection with one log line; every other
 //! connection keeps being served.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod cluster;
 pub mod configs;
 pub mod metadata;

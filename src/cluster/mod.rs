@@ -10,7 +10,6 @@
 //! crash are removed at the next start.
 
 pub mod names;
-pub mod store;
 pub mod topic_config;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::durable_file as store;
 use crate::error::TopicError;
 
 /// Kafka refuses to create more partitions than this in one request (KRaft's per-operation bound).
@@ -138,6 +138,11 @@ fn new_topic_id() -> Uuid {
     }
 }
 
+/// Path of the metadata file inside `data_dir`.
+pub fn metadata_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("strom-metadata.json")
+}
+
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{partition}"))
 }
@@ -147,7 +152,7 @@ impl Cluster {
     pub fn open(config: Arc<Config>) -> std::io::Result<Cluster> {
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)?;
-        let path = store::metadata_path(&data_dir);
+        let path = metadata_path(&data_dir);
         let persisted = match store::read_checked::<Persisted>(&path)? {
             Some(p) => p,
             None => {
@@ -188,7 +193,7 @@ impl Cluster {
             cluster_id: self.cluster_id.clone(),
             topics: next.topics.values().map(|t| (**t).clone()).collect(),
         };
-        let path = store::metadata_path(&self.data_dir);
+        let path = metadata_path(&self.data_dir);
         tokio::task::spawn_blocking(move || store::write_atomic(&path, &persisted))
             .await
             .map_err(|e| TopicError::Storage(e.to_string()))?

@@ -169,7 +169,7 @@ async fn corrupt_metadata_file_is_refused_not_reset() {
             .remove(0)
             .unwrap();
     }
-    let p = store::metadata_path(dir.path());
+    let p = metadata_path(dir.path());
     let mut bytes = std::fs::read(&p).unwrap();
     bytes.truncate(bytes.len() - 5);
     std::fs::write(&p, bytes).unwrap();

@@ -1,6 +1,8 @@
 //! Networking: the listener (accept loop, connection bound, back-off) and the per-connection loop
 //! (size framing, one request in flight, responses in request order, idle timeout).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod connection;
 pub mod frame;
 pub mod listener;

@@ -1,9 +1,10 @@
-//! Crash-safe storage of the cluster metadata file (`<data>/strom-metadata.json`).
+//! Crash-safe small files: the cluster metadata (`<data>/strom-metadata.json`) and the per-partition
+//! checkpoints of the log.
 //!
 //! Layout: one header line `strom-metadata v1 crc32c=<8 hex digits>\n`, then a JSON body. The CRC32C
 //! covers the body bytes exactly.
 //!
-//! Writing: the new content goes to `strom-metadata.json.tmp`, which is fsynced, renamed over the
+//! Writing: the new content goes to `<name>.tmp`, which is fsynced, renamed over the
 //! real file, and then the directory is fsynced so the rename itself is durable. A crash at any point
 //! leaves either the old file or the new one in place, never a mix; a stray `.tmp` is ignored and
 //! overwritten by the next write. Reading: a file whose header or CRC does not match is refused
@@ -15,18 +16,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-const HEADER: &str = "strom-metadata v1 crc32c=";
-
-/// Path of the metadata file inside `data_dir`.
-pub fn metadata_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("strom-metadata.json")
-}
+const HEADER: &str = "strom v1 crc32c=";
 
 /// Writes `value` to `path` atomically and durably.
 pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let body = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     let crc = crc32c::crc32c(&body);
-    let tmp = path.with_extension("json.tmp");
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
     {
         let mut f = OpenOptions::new()
             .write(true)
@@ -84,7 +82,7 @@ mod tests {
     #[test]
     fn round_trips_and_detects_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let p = metadata_path(dir.path());
+        let p = dir.path().join("strom-metadata.json");
         assert_eq!(read_checked::<BTreeMap<String, i32>>(&p).unwrap(), None);
         let v: BTreeMap<String, i32> = [("a".to_string(), 1), ("b".to_string(), 2)].into();
         write_atomic(&p, &v).unwrap();

@@ -1,0 +1,67 @@
+//! The settings one partition log runs with (resolved from its topic's configs by the caller).
+
+/// Per-log settings; units in the field names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll the active segment before it would exceed this many bytes (`segment.bytes`).
+    pub segment_bytes: u64,
+    /// Roll the active segment once it is this old (`segment.ms`).
+    pub segment_ms: i64,
+    /// Delete segments whose newest record is older than this; -1 keeps forever (`retention.ms`).
+    pub retention_ms: i64,
+    /// Delete oldest segments while the log is larger than this; -1 = no limit (`retention.bytes`).
+    pub retention_bytes: i64,
+    /// Log bytes between sparse index entries (`index.interval.bytes`).
+    pub index_interval_bytes: u64,
+    /// fsync after this many unflushed records; 1 = before acknowledging (`flush.messages`).
+    pub flush_messages: i64,
+    /// fsync when the oldest unflushed data is this old (`flush.ms`).
+    pub flush_ms: i64,
+    /// Stamp batches with the broker's clock (`message.timestamp.type=LogAppendTime`).
+    pub log_append_time: bool,
+}
+
+impl Default for LogConfig {
+    /// Kafka's defaults.
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3_600_000,
+            retention_ms: 7 * 24 * 3_600_000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            log_append_time: false,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Builds from topic config values looked up by Kafka key; absent or unparsable keys keep Kafka's
+    /// defaults (values were validated when the topic was created).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> LogConfig {
+        let d = LogConfig::default();
+        let num = |k: &str, default: i64| {
+            get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        LogConfig {
+            segment_bytes: num("segment.bytes", d.segment_bytes as i64).max(1) as u64,
+            segment_ms: num("segment.ms", d.segment_ms).max(1),
+            retention_ms: num("retention.ms", d.retention_ms),
+            retention_bytes: num("retention.bytes", d.retention_bytes),
+            index_interval_bytes: num("index.interval.bytes", d.index_interval_bytes as i64).max(0)
+                as u64,
+            flush_messages: num("flush.messages", d.flush_messages).max(1),
+            flush_ms: num("flush.ms", d.flush_ms).max(0),
+            log_append_time: get("message.timestamp.type").as_deref() == Some("LogAppendTime"),
+        }
+    }
+
+    /// Whether every append must be fsynced before it is acknowledged.
+    pub fn sync_every_append(&self) -> bool {
+        self.flush_messages <= 1 || self.flush_ms == 0
+    }
+}

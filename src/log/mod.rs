@@ -1,0 +1,26 @@
+//! The partition log: the storage engine under every partition.
+//!
+//! - [`batch`]: record batch headers (magic v2): validation, offset assignment, LogAppendTime.
+//! - [`index`]: the sparse offset and time indexes (Kafka's on-disk formats).
+//! - [`segment`]: one `.log` file with its indexes; read, append, recovery.
+//! - [`partition`]: a partition's segments, offsets, retention, flushing and crash recovery.
+//! - [`file_cache`]: a bounded set of open files shared by all logs.
+//! - [`config`]: the settings one log runs with.
+//!
+//! On disk, per partition directory `<data>/<topic>-<partition>/`:
+//! `<20-digit base offset>.log` (batches exactly as on the wire), `.index` (8-byte entries: relative
+//! offset u32, position u32), `.timeindex` (12-byte entries: timestamp i64, relative offset u32), and
+//! the `recovery-point` and `log-start-offset` checkpoints.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod batch;
+pub mod config;
+pub mod file_cache;
+pub mod index;
+pub mod partition;
+pub mod segment;
+
+pub use config::LogConfig;
+pub use file_cache::FileCache;
+pub use partition::{AppendInfo, LogError, PartitionLog, ReadResult};

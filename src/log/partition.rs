@@ -1,0 +1,538 @@
+//! One partition's log: an ordered set of segments, the next offset, the log start offset, retention,
+//! flushing and recovery.
+//!
+//! Directory `<data>/<topic>-<partition>/` holds the segments and two checkpoints, each written
+//! crash-safely (see [`crate::durable_file`]): `recovery-point` (every byte below this offset has been
+//! fsynced) and `log-start-offset` (records below it are deleted, e.g. by DeleteRecords).
+//!
+//! Thread-safety: one `RwLock` per partition. Appends take it for writing; reads share it. Different
+//! partitions never wait for each other.
+//!
+//! Durability: by default the OS flushes (Kafka's default). `flush.messages=1` fsyncs before an append
+//! returns. A failed write or fsync marks the log failed: it refuses further appends
+//! (KAFKA_STORAGE_ERROR) rather than continuing on an unknown state. After an unclean stop, every
+//! segment from the one holding the recovery point onwards is re-validated (CRC32C) and a torn or
+//! corrupt tail is truncated; segments after a corrupt one are deleted, so nothing after a torn point
+//! is ever served.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use super::batch::{self, BatchError, BatchHeader};
+use super::config::LogConfig;
+use super::file_cache::FileCache;
+use super::segment::{self, Segment};
+use crate::durable_file;
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum LogError {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("offset {offset} is outside [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+fn storage(e: io::Error) -> LogError {
+    LogError::Storage(e.to_string())
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on the batches, when the topic uses LogAppendTime.
+    pub log_append_time: Option<i64>,
+    pub log_start_offset: i64,
+}
+
+/// Whole batches read from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    pub records: Bytes,
+    /// Offset after the last record (on one node, also the high watermark).
+    pub log_end_offset: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug)]
+struct State {
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    next_offset: i64,
+    /// Every record below this offset is on disk (fsynced).
+    recovery_point: i64,
+    /// Records appended since the last fsync, and when the oldest of them was appended (ms).
+    unflushed_records: i64,
+    oldest_unflushed_ms: Option<i64>,
+    /// Sealed segments not yet fsynced (base offsets).
+    unsynced_sealed: Vec<i64>,
+    config: LogConfig,
+    /// Reused buffer for offset assignment.
+    scratch: Vec<u8>,
+}
+
+/// A partition's log.
+pub struct PartitionLog {
+    dir: PathBuf,
+    files: Arc<FileCache>,
+    state: RwLock<State>,
+    failed: AtomicBool,
+}
+
+const RECOVERY_POINT: &str = "recovery-point";
+const LOG_START: &str = "log-start-offset";
+
+fn read_checkpoint(dir: &Path, name: &str) -> Option<i64> {
+    match durable_file::read_checked::<i64>(&dir.join(name)) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), checkpoint = name, error = %e, "ignoring unreadable checkpoint");
+            None
+        }
+    }
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`. With `clean` (a clean shutdown marker was found) nothing is
+    /// scanned; otherwise segments from the recovery point on are validated and repaired.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        files: Arc<FileCache>,
+        clean: bool,
+        now_ms: i64,
+    ) -> io::Result<PartitionLog> {
+        std::fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| segment::parse_log_name(&e.file_name().to_string_lossy()))
+            .collect();
+        bases.sort_unstable();
+        let recovery_point = if clean {
+            i64::MAX
+        } else {
+            read_checkpoint(dir, RECOVERY_POINT).unwrap_or(0)
+        };
+        let mut segments = BTreeMap::new();
+        let mut corrupt_from: Option<usize> = None;
+        for (i, base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            let mut seg = Segment::open(dir, *base, next_base, &files, now_ms)?;
+            let needs_recovery = next_base.is_none_or(|n| n > recovery_point);
+            if needs_recovery && !clean {
+                let outcome = seg.recover(&files, Some(config.index_interval_bytes))?;
+                // A segment that ends before the next one starts was torn: later segments cannot be trusted.
+                if next_base.is_some_and(|n| seg.next_offset() < n) && outcome.truncated_bytes > 0 {
+                    segments.insert(*base, seg);
+                    corrupt_from = Some(i + 1);
+                    break;
+                }
+            }
+            segments.insert(*base, seg);
+        }
+        if let Some(from) = corrupt_from {
+            for base in &bases[from..] {
+                tracing::warn!(dir = %dir.display(), base, "deleting segment after a corrupt one");
+                if let Ok(seg) = Segment::open(dir, *base, None, &files, now_ms) {
+                    seg.delete(&files)?;
+                }
+            }
+        }
+        let log_start_checkpoint = read_checkpoint(dir, LOG_START).unwrap_or(0);
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let next_offset = segments
+            .values()
+            .next_back()
+            .map_or(log_start_checkpoint, |s| s.next_offset().max(s.base_offset));
+        let log_start_offset = log_start_checkpoint.max(first_base).min(next_offset);
+        match segments.values_mut().next_back() {
+            Some(active) => active.activate()?,
+            None => {
+                let seg = Segment::create(dir, next_offset, &files, now_ms)?;
+                segments.insert(next_offset, seg);
+            }
+        }
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            files,
+            state: RwLock::new(State {
+                segments,
+                log_start_offset,
+                next_offset,
+                recovery_point: if clean {
+                    next_offset
+                } else {
+                    recovery_point.min(next_offset)
+                },
+                unflushed_records: 0,
+                oldest_unflushed_ms: None,
+                unsynced_sealed: Vec::new(),
+                config,
+                scratch: Vec::new(),
+            }),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.state.read().next_offset
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.read().log_start_offset
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.state.read().config.clone()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        self.state.write().config = config;
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.state.read().segments.values().map(Segment::size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.state.read().segments.len()
+    }
+
+    fn fail(&self, e: io::Error) -> LogError {
+        tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; refusing further appends");
+        self.failed.store(true, Ordering::SeqCst);
+        storage(e)
+    }
+
+    /// Validates and appends one or more whole batches (a Produce `records` field). Offsets are
+    /// assigned here; nothing is written unless every batch is valid.
+    pub fn append(
+        &self,
+        data: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(LogError::Storage(
+                "log is offline after an I/O error".into(),
+            ));
+        }
+        let ranges = batch::split_batches(data)?;
+        if ranges.is_empty() {
+            return Err(LogError::Batch(BatchError::Corrupt("no record batch")));
+        }
+        for r in &ranges {
+            batch::validate(&data[r.clone()])?;
+        }
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let base_offset = st.next_offset;
+        let append_time = st.config.log_append_time.then_some(now_ms);
+        let mut scratch = std::mem::take(&mut st.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(data);
+        let mut headers = Vec::with_capacity(ranges.len());
+        let mut next = base_offset;
+        let mut records = 0i64;
+        for r in &ranges {
+            let b = &mut scratch[r.clone()];
+            batch::set_base_offset(b, next);
+            batch::set_leader_epoch(b, leader_epoch);
+            if let Some(t) = append_time {
+                batch::set_log_append_time(b, t);
+            }
+            let h = BatchHeader::parse(b).ok_or(BatchError::Corrupt("short batch"))?;
+            records += i64::from(h.last_offset_delta) + 1;
+            next = h.last_offset() + 1;
+            headers.push((r.start as u64, h));
+        }
+        let last_offset = next - 1;
+        let result = self
+            .maybe_roll(st, scratch.len() as u64, last_offset, now_ms)
+            .and_then(|()| {
+                let active = st
+                    .segments
+                    .values_mut()
+                    .next_back()
+                    .ok_or_else(|| io::Error::other("no active segment"))?;
+                active.append(
+                    &self.files,
+                    &scratch,
+                    &headers,
+                    st.config.index_interval_bytes,
+                )
+            });
+        st.scratch = scratch;
+        if st.scratch.capacity() > 4 << 20 {
+            st.scratch = Vec::new();
+        }
+        result.map_err(|e| self.fail(e))?;
+        st.next_offset = next;
+        st.unflushed_records += records;
+        st.oldest_unflushed_ms.get_or_insert(now_ms);
+        if st.unflushed_records >= st.config.flush_messages {
+            self.flush_locked(st).map_err(|e| self.fail(e))?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: append_time,
+            log_start_offset: st.log_start_offset,
+        })
+    }
+
+    /// Rolls to a new segment if the active one cannot take `incoming` more bytes, is too old, or
+    /// cannot index `last_offset`.
+    fn maybe_roll(
+        &self,
+        st: &mut State,
+        incoming: u64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> io::Result<()> {
+        let Some(active) = st.segments.values().next_back() else {
+            return Ok(());
+        };
+        let full = active.size() + incoming > st.config.segment_bytes;
+        let old = now_ms - active.created_ms >= st.config.segment_ms;
+        if active.is_empty() || !(full || old || !active.can_hold_offset(last_offset)) {
+            return Ok(());
+        }
+        self.roll_locked(st, now_ms)
+    }
+
+    fn roll_locked(&self, st: &mut State, now_ms: i64) -> io::Result<()> {
+        let base = st.next_offset;
+        if let Some(active) = st.segments.values_mut().next_back() {
+            if active.is_empty() {
+                return Ok(());
+            }
+            active.seal(&self.files)?;
+            st.unsynced_sealed.push(active.base_offset);
+        }
+        let seg = Segment::create(&self.dir, base, &self.files, now_ms)?;
+        st.segments.insert(base, seg);
+        tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
+        Ok(())
+    }
+
+    /// Rolls the active segment if it is older than `segment.ms` (called by the background task).
+    pub fn roll_if_old(&self, now_ms: i64) -> Result<(), LogError> {
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let too_old = st
+            .segments
+            .values()
+            .next_back()
+            .is_some_and(|a| !a.is_empty() && now_ms - a.created_ms >= st.config.segment_ms);
+        if too_old {
+            self.roll_locked(st, now_ms).map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs everything appended so far and advances the recovery point.
+    pub fn flush(&self) -> io::Result<()> {
+        let mut st = self.state.write();
+        self.flush_locked(&mut st)
+    }
+
+    fn flush_locked(&self, st: &mut State) -> io::Result<()> {
+        for base in std::mem::take(&mut st.unsynced_sealed) {
+            if let Some(seg) = st.segments.get(&base) {
+                seg.sync(&self.files)?;
+            }
+        }
+        if let Some(active) = st.segments.values().next_back() {
+            active.sync(&self.files)?;
+        }
+        st.unflushed_records = 0;
+        st.oldest_unflushed_ms = None;
+        st.recovery_point = st.next_offset;
+        durable_file::write_atomic(&self.dir.join(RECOVERY_POINT), &st.recovery_point)
+    }
+
+    /// Background duty: fsync sealed segments, and everything when `flush.ms` has passed.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
+        let mut st = self.state.write();
+        let due = st
+            .oldest_unflushed_ms
+            .is_some_and(|t| now_ms - t >= st.config.flush_ms);
+        if due || !st.unsynced_sealed.is_empty() {
+            self.flush_locked(&mut st).map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads whole batches from the one containing `offset`, up to `max_bytes` (at least one batch).
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+        let st = self.state.read();
+        let (log_start, log_end) = (st.log_start_offset, st.next_offset);
+        if offset < log_start || offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        let empty = ReadResult {
+            records: Bytes::new(),
+            log_end_offset: log_end,
+            log_start_offset: log_start,
+        };
+        if offset == log_end {
+            return Ok(empty);
+        }
+        let start_key = st
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(offset, |(k, _)| *k);
+        for seg in st.segments.range(start_key..).map(|(_, s)| s) {
+            if let Some(records) = seg.read(&self.files, offset, max_bytes).map_err(storage)? {
+                return Ok(ReadResult { records, ..empty });
+            }
+        }
+        Ok(empty)
+    }
+
+    /// The first batch (whole bytes) at or after the log start whose max timestamp is ≥ `ts`.
+    pub fn batch_for_timestamp(&self, ts: i64) -> Result<Option<Bytes>, LogError> {
+        let st = self.state.read();
+        for seg in st.segments.values() {
+            if seg.next_offset() <= st.log_start_offset {
+                continue;
+            }
+            if let Some(b) = seg.find_batch_by_time(&self.files, ts).map_err(storage)? {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the base offset of the batch holding it.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let st = self.state.read();
+        st.segments
+            .values()
+            .map(Segment::max_timestamp)
+            .filter(|(ts, off)| *ts >= 0 && *off >= st.log_start_offset)
+            .max_by_key(|(ts, off)| (*ts, -off))
+    }
+
+    /// Deletes segments past `retention.ms` or beyond `retention.bytes`; returns how many.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let cfg = st.config.clone();
+        let expired = |s: &Segment| {
+            cfg.retention_ms >= 0
+                && s.max_timestamp().0 >= 0
+                && s.max_timestamp().0 < now_ms - cfg.retention_ms
+        };
+        // An expired active segment is rolled first so it can go too (as Kafka does).
+        if st
+            .segments
+            .values()
+            .next_back()
+            .is_some_and(|a| !a.is_empty() && expired(a))
+        {
+            self.roll_locked(st, now_ms).map_err(|e| self.fail(e))?;
+        }
+        let mut total: i64 = st.segments.values().map(|s| s.size() as i64).sum();
+        let mut doomed = Vec::new();
+        let sealed: Vec<i64> = st.segments.keys().copied().collect();
+        for base in sealed.iter().take(sealed.len().saturating_sub(1)) {
+            let Some(seg) = st.segments.get(base) else {
+                continue;
+            };
+            let over_size =
+                cfg.retention_bytes >= 0 && total - seg.size() as i64 >= cfg.retention_bytes;
+            if expired(seg) || over_size {
+                total -= seg.size() as i64;
+                doomed.push(*base);
+            } else {
+                break;
+            }
+        }
+        self.delete_segments(st, &doomed)?;
+        Ok(doomed.len())
+    }
+
+    fn delete_segments(&self, st: &mut State, bases: &[i64]) -> Result<(), LogError> {
+        for base in bases {
+            if let Some(seg) = st.segments.remove(base) {
+                st.unsynced_sealed.retain(|b| b != base);
+                seg.delete(&self.files).map_err(storage)?;
+            }
+        }
+        let first = st.segments.keys().next().copied().unwrap_or(st.next_offset);
+        if first > st.log_start_offset {
+            st.log_start_offset = first;
+            durable_file::write_atomic(&self.dir.join(LOG_START), &st.log_start_offset)
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// DeleteRecords: moves the log start offset to `before` (-1 = the log end) and deletes the
+    /// segments wholly below it. Returns the new log start offset.
+    pub fn delete_records(&self, before: i64, now_ms: i64) -> Result<i64, LogError> {
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let target = if before == -1 { st.next_offset } else { before };
+        if target < 0 || target > st.next_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset: before,
+                log_start: st.log_start_offset,
+                log_end: st.next_offset,
+            });
+        }
+        if target <= st.log_start_offset {
+            return Ok(st.log_start_offset);
+        }
+        st.log_start_offset = target;
+        durable_file::write_atomic(&self.dir.join(LOG_START), &target).map_err(storage)?;
+        if target == st.next_offset {
+            self.roll_locked(st, now_ms).map_err(|e| self.fail(e))?;
+        }
+        let doomed: Vec<i64> = st
+            .segments
+            .iter()
+            .rev()
+            .skip(1)
+            .filter(|(_, s)| s.next_offset() <= target)
+            .map(|(b, _)| *b)
+            .collect();
+        self.delete_segments(st, &doomed)?;
+        Ok(st.log_start_offset)
+    }
+
+    /// Flushes everything (clean shutdown).
+    pub fn close(&self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

@@ -1,0 +1,280 @@
+use super::*;
+use crate::log::batch::testing::batch;
+use proptest::prelude::*;
+
+fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 600,
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &Path, clean: bool) -> PartitionLog {
+    PartitionLog::open(dir, small_config(), Arc::new(FileCache::new(64)), clean, 0).unwrap()
+}
+
+/// Reads the whole log from `from` and returns (base offset, record count, payload bytes) per batch.
+fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    loop {
+        let r = log.read(offset, 300).unwrap();
+        if r.records.is_empty() {
+            break;
+        }
+        for range in batch::split_batches(&r.records).unwrap() {
+            let b = &r.records[range];
+            let h = batch::validate(b).unwrap();
+            out.push((
+                h.base_offset,
+                h.record_count,
+                b[batch::HEADER_LEN..].to_vec(),
+            ));
+            offset = h.last_offset() + 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn append_assigns_consecutive_offsets_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    let a = log.append(&batch(3, 10, 100), 0, 1).unwrap();
+    let b = log.append(&batch(2, 10, 200), 0, 1).unwrap();
+    assert_eq!(
+        (a.base_offset, a.last_offset, b.base_offset, b.last_offset),
+        (0, 2, 3, 4)
+    );
+    let got = read_all(&log, 0);
+    assert_eq!(
+        got.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
+        vec![(0, 3), (3, 2)]
+    );
+    // A read from the middle of a batch returns the whole batch.
+    let mid = log.read(1, 1).unwrap();
+    assert_eq!(batch::validate(&mid.records).unwrap().base_offset, 0);
+    assert!(matches!(
+        log.read(6, 100),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.read(5, 100).unwrap().records.is_empty());
+}
+
+#[test]
+fn invalid_batch_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    let mut two = batch(1, 5, 1);
+    let mut bad = batch(1, 5, 1);
+    bad[30] ^= 0xff;
+    two.extend_from_slice(&bad);
+    assert!(matches!(
+        log.append(&two, 0, 1),
+        Err(LogError::Batch(BatchError::Corrupt(_)))
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.size_bytes(), 0);
+}
+
+#[test]
+fn torn_tail_is_truncated_after_unclean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg_path;
+    {
+        let log = open(dir.path(), false);
+        for _ in 0..3 {
+            log.append(&batch(2, 20, 5), 0, 1).unwrap();
+        }
+        seg_path = dir.path().join(format!("{}.log", segment::file_stem(0)));
+    }
+    // Simulate a crash in the middle of a fourth batch.
+    let partial = &batch(2, 20, 5)[..40];
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg_path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, partial).unwrap();
+    let log = open(dir.path(), false);
+    assert_eq!(log.log_end_offset(), 6);
+    assert_eq!(read_all(&log, 0).len(), 3);
+    assert_eq!(log.append(&batch(1, 1, 5), 0, 1).unwrap().base_offset, 6);
+}
+
+#[test]
+fn corrupt_byte_cuts_the_log_there() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path(), false);
+        for _ in 0..4 {
+            log.append(&batch(1, 50, 5), 0, 1).unwrap();
+        }
+    }
+    let seg_path = dir.path().join(format!("{}.log", segment::file_stem(0)));
+    let mut bytes = std::fs::read(&seg_path).unwrap();
+    let one = bytes.len() / 4;
+    bytes[one * 2 + 70] ^= 0x55; // inside the third batch
+    std::fs::write(&seg_path, &bytes).unwrap();
+    let log = open(dir.path(), false);
+    assert_eq!(
+        log.log_end_offset(),
+        2,
+        "nothing from the corrupt batch on is served"
+    );
+}
+
+#[test]
+fn missing_index_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path(), false);
+        for i in 0..30 {
+            log.append(&batch(1, 30, i), 0, 1).unwrap();
+        }
+        log.close().unwrap();
+    }
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "index") {
+            std::fs::write(&p, b"garbage").unwrap();
+        }
+    }
+    let log = open(dir.path(), true);
+    assert_eq!(read_all(&log, 0).len(), 30);
+    assert_eq!(
+        log.read(17, 1).unwrap().records.len(),
+        batch(1, 30, 0).len()
+    );
+}
+
+#[test]
+fn retention_and_delete_records_move_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    for i in 0..20 {
+        log.append(&batch(1, 100, i * 1000), 0, i * 1000).unwrap();
+    }
+    assert!(log.segment_count() > 3);
+    log.set_config(LogConfig {
+        retention_ms: 5_000,
+        ..small_config()
+    });
+    let deleted = log.enforce_retention(20_000).unwrap();
+    assert!(deleted > 0);
+    let start = log.log_start_offset();
+    assert!(start > 0 && read_all(&log, start).first().unwrap().0 <= start);
+    assert!(matches!(
+        log.read(0, 10),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.delete_records(18, 20_000).unwrap(), 18);
+    assert_eq!(log.log_start_offset(), 18);
+    assert!(matches!(
+        log.delete_records(99, 20_000),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    drop(log);
+    assert_eq!(open(dir.path(), false).log_start_offset(), 18);
+}
+
+#[test]
+fn timestamps_find_the_first_batch_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    for i in 0..20 {
+        log.append(&batch(1, 100, 1000 + i * 10), 0, 1).unwrap();
+    }
+    let found = log.batch_for_timestamp(1055).unwrap().unwrap();
+    assert_eq!(batch::validate(&found).unwrap().max_timestamp, 1060);
+    assert!(log.batch_for_timestamp(5000).unwrap().is_none());
+    assert_eq!(log.max_timestamp(), Some((1190, 19)));
+}
+
+#[test]
+fn log_append_time_stamps_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            log_append_time: true,
+            ..small_config()
+        },
+        Arc::new(FileCache::new(8)),
+        false,
+        0,
+    )
+    .unwrap();
+    let info = log.append(&batch(2, 5, 1), 0, 424242).unwrap();
+    assert_eq!(info.log_append_time, Some(424242));
+    let r = log.read(0, 100).unwrap();
+    assert_eq!(batch::validate(&r.records).unwrap().max_timestamp, 424242);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append { batches: Vec<(i32, usize)> },
+    Reopen { clean: bool },
+    Retain { bytes: i64 },
+    DeleteRecords { fraction: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec((1i32..5, 0usize..60), 1..4).prop_map(|batches| Op::Append { batches }),
+        1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
+        1 => (200i64..2000).prop_map(|bytes| Op::Retain { bytes }),
+        1 => (0u8..=100).prop_map(|fraction| Op::DeleteRecords { fraction }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn model_based_appends_rolls_retention_and_reopen(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), false);
+        // The model: every batch ever appended, as (base offset, record count, payload).
+        let mut model: Vec<(i64, i32, Vec<u8>)> = Vec::new();
+        let mut next = 0i64;
+        for op in ops {
+            match op {
+                Op::Append { batches } => {
+                    let mut data = Vec::new();
+                    let mut expected = Vec::new();
+                    let mut at = next;
+                    for (count, len) in batches {
+                        let b = batch(count, len, at);
+                        expected.push((at, count, b[batch::HEADER_LEN..].to_vec()));
+                        at += i64::from(count);
+                        data.extend_from_slice(&b);
+                    }
+                    let info = log.append(&data, 0, 1).unwrap();
+                    prop_assert_eq!(info.base_offset, next);
+                    prop_assert_eq!(info.last_offset, at - 1);
+                    next = at;
+                    model.extend(expected);
+                }
+                Op::Reopen { clean } => {
+                    if clean { log.close().unwrap(); }
+                    drop(log);
+                    log = open(dir.path(), clean);
+                }
+                Op::Retain { bytes } => {
+                    log.set_config(LogConfig { retention_bytes: bytes, ..small_config() });
+                    log.enforce_retention(1).unwrap();
+                    log.set_config(small_config());
+                }
+                Op::DeleteRecords { fraction } => {
+                    let start = log.log_start_offset();
+                    let target = start + (next - start) * i64::from(fraction) / 100;
+                    prop_assert_eq!(log.delete_records(target, 1).unwrap(), target.max(start));
+                }
+            }
+            prop_assert_eq!(log.log_end_offset(), next);
+            let start = log.log_start_offset();
+            let expected: Vec<_> = model.iter().filter(|(b, c, _)| b + i64::from(*c) > start).cloned().collect();
+            prop_assert_eq!(read_all(&log, start), expected);
+        }
+    }
+}

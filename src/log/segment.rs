@@ -1,0 +1,544 @@
+//! One log segment: `<base offset, 20 digits>.log` holding record batches exactly as they travel on the
+//! wire (offsets assigned), plus its sparse `.index` and `.timeindex` (formats in [`super::index`]).
+//!
+//! Thread-safety: a `Segment` is owned by its partition log's lock; reads use positioned reads on a
+//! shared `Arc<File>` and may run after the lock is released.
+//!
+//! Crash behaviour: the `.log` file may end in a partial batch and the indexes may miss entries or hold
+//! torn ones. [`Segment::recover`] re-reads every batch, checks its CRC32C and offset order, truncates
+//! the file at the first bad byte and rebuilds both indexes from what remains.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+
+use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::file_cache::FileCache;
+use super::index::{self, OffsetEntry, TimeEntry};
+
+/// File name stem of a segment: the base offset in 20 digits.
+pub fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// Parses a segment base offset from a `.log` file name.
+pub fn parse_log_name(name: &str) -> Option<i64> {
+    let stem = name.strip_suffix(".log")?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Index entries of the segment being appended to, kept in memory.
+#[derive(Debug, Default)]
+struct ActiveIndexes {
+    offsets: Vec<OffsetEntry>,
+    times: Vec<TimeEntry>,
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct Segment {
+    /// Offset of the first record this segment may hold.
+    pub base_offset: i64,
+    log_path: PathBuf,
+    index_path: PathBuf,
+    time_path: PathBuf,
+    /// Bytes of whole batches in the `.log` file.
+    size: u64,
+    /// Offset after the last record in this segment (`base_offset` when empty).
+    next_offset: i64,
+    /// Largest batch max-timestamp in this segment (-1 when none) and that batch's base offset.
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    /// Log bytes appended since the last index entry.
+    bytes_since_index: u64,
+    /// In-memory indexes while this is the active segment; `None` once sealed.
+    active: Option<ActiveIndexes>,
+    /// Entries in the index files (for lookups on a sealed segment).
+    offset_entries: u64,
+    time_entries: u64,
+    /// Wall-clock time (ms) of the first append, for time-based rolling.
+    pub created_ms: i64,
+}
+
+/// Result of scanning a segment during recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryOutcome {
+    /// Bytes cut from the end of the `.log` file.
+    pub truncated_bytes: u64,
+    /// Number of valid batches kept.
+    pub batches: u64,
+}
+
+fn corrupt(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+impl Segment {
+    fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
+        let stem = file_stem(base_offset);
+        (
+            dir.join(format!("{stem}.log")),
+            dir.join(format!("{stem}.index")),
+            dir.join(format!("{stem}.timeindex")),
+        )
+    }
+
+    /// Creates a new, empty, active segment.
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        files: &FileCache,
+        now_ms: i64,
+    ) -> io::Result<Segment> {
+        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        for p in [&log_path, &index_path, &time_path] {
+            files.create(p)?.set_len(0)?;
+        }
+        Ok(Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            size: 0,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_index: 0,
+            active: Some(ActiveIndexes::default()),
+            offset_entries: 0,
+            time_entries: 0,
+            created_ms: now_ms,
+        })
+    }
+
+    /// Opens an existing segment without scanning it (clean shutdown, or below the recovery point).
+    /// `next_base` is the base offset of the following segment, which bounds this one's offsets.
+    /// Indexes that are missing or fail their sanity checks are rebuilt by a scan.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        next_base: Option<i64>,
+        files: &FileCache,
+        now_ms: i64,
+    ) -> io::Result<Segment> {
+        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        let log = files.get(&log_path)?;
+        let size = log.metadata()?.len();
+        let offsets = index::read_offset_entries(&std::fs::read(&index_path).unwrap_or_default());
+        let times = index::read_time_entries(&std::fs::read(&time_path).unwrap_or_default());
+        let index_ok = std::fs::metadata(&index_path)
+            .is_ok_and(|m| m.len() % index::OFFSET_ENTRY as u64 == 0)
+            && std::fs::metadata(&time_path).is_ok_and(|m| m.len() % index::TIME_ENTRY as u64 == 0)
+            && index::sanitize_offsets(&offsets, size) == offsets.len()
+            && index::sanitize_times(&times, u32::MAX) == times.len();
+        let mut seg = Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            size,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_index: 0,
+            active: None,
+            offset_entries: offsets.len() as u64,
+            time_entries: times.len() as u64,
+            created_ms: now_ms,
+        };
+        if !index_ok {
+            tracing::warn!(segment = %seg.log_path.display(), "index missing or corrupt; rebuilding");
+            seg.recover(files, None)?;
+            return Ok(seg);
+        }
+        if let Some(last) = times.last() {
+            seg.max_timestamp = last.timestamp;
+            seg.offset_of_max_timestamp = base_offset + i64::from(last.relative_offset);
+        }
+        // The end offset: the next segment's base for a sealed one; else walk from the last index entry.
+        seg.next_offset = match next_base {
+            Some(n) if size > 0 => n,
+            _ => {
+                let start = offsets.last().map_or(0, |e| u64::from(e.position));
+                seg.walk_to_end(&log, start)?
+            }
+        };
+        if size == 0 {
+            seg.next_offset = base_offset;
+        }
+        Ok(seg)
+    }
+
+    /// Walks batch headers from `pos` to the end of the file; returns the offset after the last batch.
+    fn walk_to_end(&mut self, log: &File, mut pos: u64) -> io::Result<i64> {
+        let mut next = self.base_offset;
+        let mut head = [0u8; HEADER_LEN];
+        while pos + HEADER_LEN as u64 <= self.size {
+            log.read_exact_at(&mut head, pos)?;
+            let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
+            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+                return Err(corrupt(format!(
+                    "{}: bad batch length at {pos}",
+                    self.log_path.display()
+                )));
+            }
+            next = h.last_offset() + 1;
+            if h.max_timestamp > self.max_timestamp {
+                self.max_timestamp = h.max_timestamp;
+                self.offset_of_max_timestamp = h.base_offset;
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(next)
+    }
+
+    /// Re-reads the whole segment, validating each batch (CRC32C, lengths, offsets ≥ `min_offset`
+    /// and increasing). Truncates at the first invalid byte and rebuilds both indexes.
+    pub fn recover(
+        &mut self,
+        files: &FileCache,
+        index_interval: Option<u64>,
+    ) -> io::Result<RecoveryOutcome> {
+        let interval = index_interval.unwrap_or(4096);
+        let log = files.get(&self.log_path)?;
+        let file_len = log.metadata()?.len();
+        let mut offsets = Vec::new();
+        let mut times: Vec<TimeEntry> = Vec::new();
+        let (mut pos, mut since_index, mut batches) = (0u64, 0u64, 0u64);
+        let mut expected_min = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        let mut next = self.base_offset;
+        let mut head = [0u8; LOG_OVERHEAD];
+        let mut buf = Vec::new();
+        while pos + LOG_OVERHEAD as u64 <= file_len {
+            log.read_exact_at(&mut head, pos)?;
+            let Some((base, len)) = batch::peek_offset_and_len(&head) else {
+                break;
+            };
+            let Some(total) = usize::try_from(len).ok().map(|l| l + LOG_OVERHEAD) else {
+                break;
+            };
+            if pos + total as u64 > file_len || base < expected_min || total < HEADER_LEN {
+                break;
+            }
+            buf.resize(total, 0);
+            log.read_exact_at(&mut buf, pos)?;
+            let Ok(h) = batch::validate(&buf) else { break };
+            if h.last_offset() - self.base_offset > i64::from(u32::MAX) {
+                break;
+            }
+            if since_index >= interval && batches > 0 {
+                let rel = (h.base_offset - self.base_offset) as u32;
+                offsets.push(OffsetEntry {
+                    relative_offset: rel,
+                    position: pos as u32,
+                });
+                if self.max_timestamp > times.last().map_or(-1, |t| t.timestamp) {
+                    let rel_ts = (self.offset_of_max_timestamp - self.base_offset) as u32;
+                    times.push(TimeEntry {
+                        timestamp: self.max_timestamp,
+                        relative_offset: rel_ts,
+                    });
+                }
+                since_index = 0;
+            }
+            if h.max_timestamp > self.max_timestamp {
+                self.max_timestamp = h.max_timestamp;
+                self.offset_of_max_timestamp = h.base_offset;
+            }
+            since_index += total as u64;
+            pos += total as u64;
+            batches += 1;
+            expected_min = h.last_offset() + 1;
+            next = expected_min;
+        }
+        let truncated = file_len - pos;
+        if truncated > 0 {
+            tracing::warn!(segment = %self.log_path.display(), valid_bytes = pos, truncated_bytes = truncated,
+                "truncating torn or corrupt tail");
+            log.set_len(pos)?;
+            log.sync_all()?;
+        }
+        self.size = pos;
+        self.next_offset = next;
+        self.bytes_since_index = since_index;
+        self.rewrite_indexes(files, &offsets, &times)?;
+        if self.active.is_some() {
+            self.active = Some(ActiveIndexes { offsets, times });
+        }
+        Ok(RecoveryOutcome {
+            truncated_bytes: truncated,
+            batches,
+        })
+    }
+
+    fn rewrite_indexes(
+        &mut self,
+        files: &FileCache,
+        offsets: &[OffsetEntry],
+        times: &[TimeEntry],
+    ) -> io::Result<()> {
+        let ob: Vec<u8> = offsets.iter().flat_map(|e| e.encode()).collect();
+        let tb: Vec<u8> = times.iter().flat_map(|e| e.encode()).collect();
+        for (path, bytes) in [(&self.index_path, ob), (&self.time_path, tb)] {
+            let f = files.create(path)?;
+            f.set_len(0)?;
+            f.write_all_at(&bytes, 0)?;
+        }
+        self.offset_entries = offsets.len() as u64;
+        self.time_entries = times.len() as u64;
+        Ok(())
+    }
+
+    /// Makes this segment the active one again (after a restart): loads its indexes into memory.
+    pub fn activate(&mut self) -> io::Result<()> {
+        if self.active.is_none() {
+            let offsets =
+                index::read_offset_entries(&std::fs::read(&self.index_path).unwrap_or_default());
+            let times =
+                index::read_time_entries(&std::fs::read(&self.time_path).unwrap_or_default());
+            let last_indexed = offsets.last().map_or(0, |e| u64::from(e.position));
+            self.bytes_since_index = self.size.saturating_sub(last_indexed);
+            self.active = Some(ActiveIndexes { offsets, times });
+        }
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Largest timestamp in the segment (-1 if none) and the base offset of its batch.
+    pub fn max_timestamp(&self) -> (i64, i64) {
+        (self.max_timestamp, self.offset_of_max_timestamp)
+    }
+
+    /// Whether appending `last_offset` would overflow the 32-bit relative offsets of the indexes.
+    pub fn can_hold_offset(&self, last_offset: i64) -> bool {
+        last_offset - self.base_offset <= i64::from(u32::MAX)
+    }
+
+    /// Appends validated batches (offsets already assigned) in one positioned write.
+    /// `headers` describe the batches in `data`, in order.
+    pub fn append(
+        &mut self,
+        files: &FileCache,
+        data: &[u8],
+        headers: &[(u64, BatchHeader)],
+        index_interval: u64,
+    ) -> io::Result<()> {
+        let log = files.get(&self.log_path)?;
+        log.write_all_at(data, self.size)?;
+        let mut new_offsets = Vec::new();
+        let mut new_times = Vec::new();
+        for (rel_pos, h) in headers {
+            let pos = self.size + rel_pos;
+            if self.bytes_since_index >= index_interval && pos > 0 {
+                let rel = (h.base_offset - self.base_offset) as u32;
+                new_offsets.push(OffsetEntry {
+                    relative_offset: rel,
+                    position: pos as u32,
+                });
+                let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
+                if self.max_timestamp > last_ts {
+                    let rel_ts = (self.offset_of_max_timestamp - self.base_offset) as u32;
+                    new_times.push(TimeEntry {
+                        timestamp: self.max_timestamp,
+                        relative_offset: rel_ts,
+                    });
+                }
+                self.bytes_since_index = 0;
+            }
+            if h.max_timestamp > self.max_timestamp {
+                self.max_timestamp = h.max_timestamp;
+                self.offset_of_max_timestamp = h.base_offset;
+            }
+            self.bytes_since_index += h.total_len() as u64;
+            self.next_offset = h.last_offset() + 1;
+        }
+        self.size += data.len() as u64;
+        if !new_offsets.is_empty() {
+            self.append_index_entries(files, &new_offsets, &new_times)?;
+        }
+        Ok(())
+    }
+
+    fn last_time_entry(&self) -> Option<TimeEntry> {
+        self.active.as_ref().and_then(|a| a.times.last().copied())
+    }
+
+    fn append_index_entries(
+        &mut self,
+        files: &FileCache,
+        offsets: &[OffsetEntry],
+        times: &[TimeEntry],
+    ) -> io::Result<()> {
+        let ob: Vec<u8> = offsets.iter().flat_map(|e| e.encode()).collect();
+        files
+            .get(&self.index_path)?
+            .write_all_at(&ob, self.offset_entries * index::OFFSET_ENTRY as u64)?;
+        self.offset_entries += offsets.len() as u64;
+        if !times.is_empty() {
+            let tb: Vec<u8> = times.iter().flat_map(|e| e.encode()).collect();
+            files
+                .get(&self.time_path)?
+                .write_all_at(&tb, self.time_entries * index::TIME_ENTRY as u64)?;
+            self.time_entries += times.len() as u64;
+        }
+        if let Some(a) = self.active.as_mut() {
+            a.offsets.extend_from_slice(offsets);
+            a.times.extend_from_slice(times);
+        }
+        Ok(())
+    }
+
+    /// Seals the segment: records a final time-index entry and drops the in-memory indexes.
+    pub fn seal(&mut self, files: &FileCache) -> io::Result<()> {
+        let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
+        if self.max_timestamp > last_ts {
+            let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
+            let entry = TimeEntry {
+                timestamp: self.max_timestamp,
+                relative_offset: rel,
+            };
+            files.get(&self.time_path)?.write_all_at(
+                &entry.encode(),
+                self.time_entries * index::TIME_ENTRY as u64,
+            )?;
+            self.time_entries += 1;
+        }
+        self.active = None;
+        Ok(())
+    }
+
+    /// fsyncs the log and index files.
+    pub fn sync(&self, files: &FileCache) -> io::Result<()> {
+        files.get(&self.log_path)?.sync_data()?;
+        files.get(&self.index_path)?.sync_data()?;
+        files.get(&self.time_path)?.sync_data()
+    }
+
+    /// Byte position of the first batch that may contain `offset` (from the index), for a scan.
+    fn scan_start(&self, files: &FileCache, offset: i64) -> io::Result<u64> {
+        let rel = u32::try_from((offset - self.base_offset).max(0)).unwrap_or(u32::MAX);
+        let entry = match &self.active {
+            Some(a) => index::offset_floor_mem(&a.offsets, rel),
+            None => {
+                index::offset_floor_file(&*files.get(&self.index_path)?, self.offset_entries, rel)?
+            }
+        };
+        Ok(entry.map_or(0, |e| u64::from(e.position)))
+    }
+
+    /// Reads whole batches starting with the one containing `offset`, up to `max_bytes` but always
+    /// at least one whole batch (KIP-74). Returns `None` if no batch here holds `offset` or later.
+    pub fn read(
+        &self,
+        files: &FileCache,
+        offset: i64,
+        max_bytes: usize,
+    ) -> io::Result<Option<Bytes>> {
+        let log = files.get(&self.log_path)?;
+        let mut pos = self.scan_start(files, offset)?;
+        let mut head = [0u8; HEADER_LEN];
+        // Find the first batch whose last offset is ≥ `offset`.
+        let first_len = loop {
+            if pos + HEADER_LEN as u64 > self.size {
+                return Ok(None);
+            }
+            log.read_exact_at(&mut head, pos)?;
+            let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
+            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+                return Err(corrupt(format!(
+                    "{}: bad batch length at {pos}",
+                    self.log_path.display()
+                )));
+            }
+            if h.last_offset() >= offset {
+                break h.total_len();
+            }
+            pos += h.total_len() as u64;
+        };
+        let available = (self.size - pos) as usize;
+        let want = first_len.max(max_bytes.min(available)).min(available);
+        let mut buf = BytesMut::zeroed(want);
+        log.read_exact_at(&mut buf, pos)?;
+        // Keep whole batches only.
+        let mut end = 0usize;
+        while let Some((_, len)) = buf.get(end..).and_then(batch::peek_offset_and_len) {
+            let next = end + LOG_OVERHEAD + len.max(0) as usize;
+            if next > buf.len() {
+                break;
+            }
+            end = next;
+        }
+        buf.truncate(end.max(first_len.min(buf.len())));
+        Ok(Some(buf.freeze()))
+    }
+
+    /// The first batch (whole bytes) whose max timestamp is ≥ `ts`, if any.
+    pub fn find_batch_by_time(&self, files: &FileCache, ts: i64) -> io::Result<Option<Bytes>> {
+        if self.max_timestamp < ts {
+            return Ok(None);
+        }
+        let entry = match &self.active {
+            Some(a) => index::time_floor_mem(&a.times, ts),
+            None => index::time_floor_file(&*files.get(&self.time_path)?, self.time_entries, ts)?,
+        };
+        let start_offset = entry.map_or(self.base_offset, |e| {
+            self.base_offset + i64::from(e.relative_offset)
+        });
+        let log = files.get(&self.log_path)?;
+        let mut pos = self.scan_start(files, start_offset)?;
+        let mut head = [0u8; HEADER_LEN];
+        while pos + HEADER_LEN as u64 <= self.size {
+            log.read_exact_at(&mut head, pos)?;
+            let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
+            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+                return Err(corrupt(format!(
+                    "{}: bad batch length at {pos}",
+                    self.log_path.display()
+                )));
+            }
+            if h.max_timestamp >= ts {
+                let mut buf = BytesMut::zeroed(h.total_len());
+                log.read_exact_at(&mut buf, pos)?;
+                return Ok(Some(buf.freeze()));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Deletes the segment's files.
+    pub fn delete(&self, files: &FileCache) -> io::Result<()> {
+        for p in [&self.log_path, &self.index_path, &self.time_path] {
+            files.forget(p);
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+}
