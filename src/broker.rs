@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::log::LogManager;
+
+/// Files the log keeps open at once (segments open lazily beyond this).
+const OPEN_FILES: usize = crate::log::file_cache::DEFAULT_CAPACITY;
 use crate::server::{connection::ConnLimits, listener};
 
 /// A running broker.
@@ -20,6 +24,7 @@ pub struct Broker {
     pub cluster: Arc<Cluster>,
     shutdown: CancellationToken,
     listener_task: JoinHandle<()>,
+    background_task: JoinHandle<()>,
 }
 
 impl Broker {
@@ -31,13 +36,17 @@ impl Broker {
         let local_addr = listener.local_addr()?;
         config.set_bound_port(local_addr.port());
         let config = Arc::new(config);
+        let data_dir = config.data_dir.clone();
         let cluster = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || Cluster::open(config))
-                .await?
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot open data directory {}: {e}", config_dir_hint(&e))
-                })?
+            tokio::task::spawn_blocking(move || {
+                let logs = Arc::new(LogManager::open(&config.data_dir, OPEN_FILES)?);
+                Cluster::open(config, logs)
+            })
+            .await?
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display())
+            })?
         };
         let cluster = Arc::new(cluster);
         let ctx = Arc::new(ApiContext {
@@ -55,6 +64,18 @@ impl Broker {
             config.max_connections,
             shutdown.clone(),
         ));
+        let retention_check = Duration::from_millis(
+            config
+                .value("log.retention.check.interval.ms")
+                .and_then(|(v, _)| v.parse().ok())
+                .unwrap_or(300_000),
+        );
+        let background_task = tokio::spawn(
+            cluster
+                .logs
+                .clone()
+                .run_background(retention_check, shutdown.clone()),
+        );
         tracing::info!(listen = %local_addr, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
         Ok(Broker {
@@ -62,6 +83,7 @@ impl Broker {
             cluster,
             shutdown,
             listener_task,
+            background_task,
         })
     }
 
@@ -71,12 +93,15 @@ impl Broker {
         if let Err(e) = self.listener_task.await {
             tracing::error!(error = %e, "listener task failed");
         }
+        let _ = self.background_task.await;
+        let logs = self.cluster.logs.clone();
+        match tokio::task::spawn_blocking(move || logs.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "writing the clean-shutdown marker failed"),
+            Err(e) => tracing::error!(error = %e, "log shutdown task failed"),
+        }
         tracing::info!("strom stopped");
     }
-}
-
-fn config_dir_hint(e: &std::io::Error) -> String {
-    e.to_string()
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

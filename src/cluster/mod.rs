@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::durable_file as store;
 use crate::error::TopicError;
+use crate::log::{LogConfig, LogManager, TopicPartition};
 
 /// Kafka refuses to create more partitions than this in one request (KRaft's per-operation bound).
 pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
@@ -117,6 +118,8 @@ pub enum TopicRef {
 /// The cluster: identity, broker configuration and the topic registry.
 pub struct Cluster {
     pub config: Arc<Config>,
+    /// The partition logs of every topic.
+    pub logs: Arc<LogManager>,
     cluster_id: String,
     snapshot: RwLock<Arc<Snapshot>>,
     writer: tokio::sync::Mutex<()>,
@@ -148,8 +151,8 @@ fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 }
 
 impl Cluster {
-    /// Opens (or initialises) the metadata under `config.data_dir`.
-    pub fn open(config: Arc<Config>) -> std::io::Result<Cluster> {
+    /// Opens (or initialises) the metadata under `config.data_dir` and every topic's partition logs.
+    pub fn open(config: Arc<Config>, logs: Arc<LogManager>) -> std::io::Result<Cluster> {
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)?;
         let path = metadata_path(&data_dir);
@@ -165,13 +168,68 @@ impl Cluster {
             }
         };
         remove_deleted_dirs(&data_dir);
-        Ok(Cluster {
+        let cluster = Cluster {
             config,
+            logs,
             cluster_id: persisted.cluster_id,
             snapshot: RwLock::new(Arc::new(Snapshot::from_topics(persisted.topics))),
             writer: tokio::sync::Mutex::new(()),
             data_dir,
+        };
+        for t in cluster.snapshot().topics.values() {
+            cluster.open_logs(t, 0)?;
+        }
+        Ok(cluster)
+    }
+
+    /// The log settings of `topic`: its overrides over the broker's defaults.
+    pub fn log_config(&self, topic: &Topic) -> LogConfig {
+        let effective = topic_config::effective_configs(&topic.configs, &self.config);
+        LogConfig::from_lookup(|k| {
+            effective
+                .iter()
+                .find(|e| e.name == k)
+                .and_then(|e| e.value.clone())
         })
+    }
+
+    /// Opens the logs of partitions `from..topic.partitions`.
+    fn open_logs(&self, topic: &Topic, from: i32) -> std::io::Result<()> {
+        let config = self.log_config(topic);
+        let owner = topic.id.to_string();
+        for p in from..topic.partitions {
+            self.logs.open_log(
+                &TopicPartition::new(topic.name.clone(), p),
+                &owner,
+                config.clone(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Opens partition logs on the blocking pool.
+    async fn open_logs_async(&self, topics: Vec<(Arc<Topic>, i32)>) -> Result<(), TopicError> {
+        let logs = self.logs.clone();
+        let work: Vec<(TopicPartition, String, LogConfig)> = topics
+            .iter()
+            .flat_map(|(t, from)| {
+                let config = self.log_config(t);
+                (*from..t.partitions).map(move |p| {
+                    (
+                        TopicPartition::new(t.name.clone(), p),
+                        t.id.to_string(),
+                        config.clone(),
+                    )
+                })
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            work.iter()
+                .try_for_each(|(tp, owner, cfg)| logs.open_log(tp, owner, cfg.clone()).map(|_| ()))
+        })
+        .await
+        .map_err(|e| TopicError::Storage(e.to_string()))?
+        .map_err(|e| TopicError::Storage(e.to_string()))
     }
 
     pub fn cluster_id(&self) -> &str {
@@ -323,8 +381,10 @@ impl Cluster {
         if validate_only || created.is_empty() {
             return results;
         }
-        let dirs_result = self.make_partition_dirs(&created, 0).await;
-        let outcome = match dirs_result {
+        let logs_opened = self
+            .open_logs_async(created.iter().map(|t| (t.clone(), 0)).collect())
+            .await;
+        let outcome = match logs_opened {
             Ok(()) => self.commit(next).await,
             Err(e) => Err(e),
         };
@@ -335,23 +395,6 @@ impl Cluster {
             tracing::info!(topic = %t.name, partitions = t.partitions, id = %t.id, "topic created");
         }
         results
-    }
-
-    async fn make_partition_dirs(
-        &self,
-        topics: &[Arc<Topic>],
-        from: i32,
-    ) -> Result<(), TopicError> {
-        let dirs: Vec<PathBuf> = topics
-            .iter()
-            .flat_map(|t| {
-                (from..t.partitions).map(move |p| partition_dir(&self.data_dir, &t.name, p))
-            })
-            .collect();
-        tokio::task::spawn_blocking(move || dirs.iter().try_for_each(std::fs::create_dir_all))
-            .await
-            .map_err(|e| TopicError::Storage(e.to_string()))?
-            .map_err(|e| TopicError::Storage(e.to_string()))
     }
 
     /// Deletes topics (and their data); one result per reference, in order.
@@ -389,6 +432,9 @@ impl Cluster {
         }
         if let Err(e) = self.commit(next).await {
             return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        for t in &deleted {
+            self.logs.remove_topic(&t.name);
         }
         let data_dir = self.data_dir.clone();
         let doomed = deleted.clone();
@@ -475,13 +521,7 @@ impl Cluster {
         if grown.is_empty() {
             return results;
         }
-        let mut outcome = Ok(());
-        for (t, old) in &grown {
-            outcome = outcome.and(
-                self.make_partition_dirs(std::slice::from_ref(t), *old)
-                    .await,
-            );
-        }
+        let mut outcome = self.open_logs_async(grown.clone()).await;
         if outcome.is_ok() {
             outcome = self.commit(next).await;
         }

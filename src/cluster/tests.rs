@@ -7,7 +7,8 @@ fn cluster_in(dir: &Path) -> Cluster {
         ..Default::default()
     };
     let config = Config::build(&BTreeMap::new(), &[], &cli, "test").unwrap();
-    Cluster::open(Arc::new(config)).unwrap()
+    let logs = Arc::new(LogManager::open(dir, 64).unwrap());
+    Cluster::open(Arc::new(config), logs).unwrap()
 }
 
 fn spec(name: &str, partitions: i32) -> NewTopic {
@@ -178,5 +179,6 @@ async fn corrupt_metadata_file_is_refused_not_reset() {
         ..Default::default()
     };
     let config = Config::build(&BTreeMap::new(), &[], &cli, "test").unwrap();
-    assert!(Cluster::open(Arc::new(config)).is_err());
+    let logs = Arc::new(LogManager::open(dir.path(), 64).unwrap());
+    assert!(Cluster::open(Arc::new(config), logs).is_err());
 }

@@ -6,6 +6,7 @@
 //! - [`partition`]: a partition's segments, offsets, retention, flushing and crash recovery.
 //! - [`file_cache`]: a bounded set of open files shared by all logs.
 //! - [`config`]: the settings one log runs with.
+//! - [`manager`]: every log of the broker, background duties, the clean-shutdown marker.
 //!
 //! On disk, per partition directory `<data>/<topic>-<partition>/`:
 //! `<20-digit base offset>.log` (batches exactly as on the wire), `.index` (8-byte entries: relative
@@ -18,9 +19,11 @@ pub mod batch;
 pub mod config;
 pub mod file_cache;
 pub mod index;
+pub mod manager;
 pub mod partition;
 pub mod segment;
 
 pub use config::LogConfig;
 pub use file_cache::FileCache;
+pub use manager::{now_ms, LogManager, TopicPartition};
 pub use partition::{AppendInfo, LogError, PartitionLog, ReadResult};
