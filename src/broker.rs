@@ -44,47 +44,28 @@ impl Broker {
                 Cluster::open(config, logs)
             })
             .await?
-            .map_err(|e| {
-                anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display())
-            })?
+            .map_err(|e| anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display()))?
         };
         let cluster = Arc::new(cluster);
-        let ctx = Arc::new(ApiContext {
-            cluster: cluster.clone(),
-        });
+        let ctx = Arc::new(ApiContext { cluster: cluster.clone() });
         let limits = ConnLimits {
             max_request_bytes: config.socket_request_max_bytes,
             idle: Duration::from_millis(config.connections_max_idle_ms),
         };
         let shutdown = CancellationToken::new();
-        let listener_task = tokio::spawn(listener::run(
-            listener,
-            ctx,
-            limits,
-            config.max_connections,
-            shutdown.clone(),
-        ));
+        let listener_task =
+            tokio::spawn(listener::run(listener, ctx, limits, config.max_connections, shutdown.clone()));
         let retention_check = Duration::from_millis(
             config
                 .value("log.retention.check.interval.ms")
                 .and_then(|(v, _)| v.parse().ok())
                 .unwrap_or(300_000),
         );
-        let background_task = tokio::spawn(
-            cluster
-                .logs
-                .clone()
-                .run_background(retention_check, shutdown.clone()),
-        );
+        let background_task =
+            tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
         tracing::info!(listen = %local_addr, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
-        Ok(Broker {
-            local_addr,
-            cluster,
-            shutdown,
-            listener_task,
-            background_task,
-        })
+        Ok(Broker { local_addr, cluster, shutdown, listener_task, background_task })
     }
 
     /// Stops accepting, lets in-flight requests finish, and returns when everything is closed.

@@ -69,9 +69,7 @@ impl Kind {
                 for item in v.split(',').map(str::trim) {
                     match words.iter().find(|w| w.eq_ignore_ascii_case(item)) {
                         Some(w) => out.push(*w),
-                        None => {
-                            return Err(format!("a comma-separated list of {}", words.join(", ")))
-                        }
+                        None => return Err(format!("a comma-separated list of {}", words.join(", "))),
                     }
                 }
                 Ok(out.join(","))
@@ -116,10 +114,7 @@ pub struct KeyDef {
     pub default: Option<&'static str>,
 }
 
-const LONG: Kind = Kind::Long {
-    min: i64::MIN,
-    max: i64::MAX,
-};
+const LONG: Kind = Kind::Long { min: i64::MIN, max: i64::MAX };
 const fn int(min: i64, max: i64) -> Kind {
     Kind::Int { min, max }
 }
@@ -265,14 +260,8 @@ impl Config {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from("config/strom.yaml"), false),
         };
-        let file_values = if path.exists() || required {
-            read_yaml(&path)?
-        } else {
-            BTreeMap::new()
-        };
-        let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("STROM_"))
-            .collect();
+        let file_values = if path.exists() || required { read_yaml(&path)? } else { BTreeMap::new() };
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("STROM_")).collect();
         Self::build(&file_values, &env, cli, &path.display().to_string())
     }
 
@@ -289,18 +278,12 @@ impl Config {
                 values.insert(k.name, (d.to_string(), Origin::Default));
             }
         }
-        let mut set = |name: &str,
-                       raw: &str,
-                       origin: Origin,
-                       source: &str|
-         -> Result<(), ConfigError> {
+        let mut set = |name: &str, raw: &str, origin: Origin, source: &str| -> Result<(), ConfigError> {
             let def = key_def(name).ok_or_else(|| {
                 ConfigError(format!("unknown configuration key `{name}` in {source}; known keys are listed in config/strom.yaml"))
             })?;
             let v = def.kind.check(raw).map_err(|allowed| {
-                ConfigError(format!(
-                    "bad value `{raw}` for `{name}` in {source}: expected {allowed}"
-                ))
+                ConfigError(format!("bad value `{raw}` for `{name}` in {source}: expected {allowed}"))
             })?;
             values.insert(def.name, (v, origin));
             Ok(())
@@ -310,12 +293,7 @@ impl Config {
         }
         for (var, v) in env {
             match BROKER_KEYS.iter().find(|k| env_name(k.name) == *var) {
-                Some(def) => set(
-                    def.name,
-                    v,
-                    Origin::Env,
-                    &format!("environment variable {var}"),
-                )?,
+                Some(def) => set(def.name, v, Origin::Env, &format!("environment variable {var}"))?,
                 None if var == "STROM_CONFIG" => {}
                 None => {
                     return Err(ConfigError(format!(
@@ -331,12 +309,7 @@ impl Config {
             set("advertised.listeners", a, Origin::Cli, "--advertised")?;
         }
         if let Some(d) = &cli.data_dir {
-            set(
-                "log.dirs",
-                &d.display().to_string(),
-                Origin::Cli,
-                "--data-dir",
-            )?;
+            set("log.dirs", &d.display().to_string(), Origin::Cli, "--data-dir")?;
         }
         if let Some(n) = cli.node_id {
             set("node.id", &n.to_string(), Origin::Cli, "--node-id")?;
@@ -344,17 +317,13 @@ impl Config {
         Self::from_values(values)
     }
 
-    fn from_values(
-        values: BTreeMap<&'static str, (String, Origin)>,
-    ) -> Result<Config, ConfigError> {
+    fn from_values(values: BTreeMap<&'static str, (String, Origin)>) -> Result<Config, ConfigError> {
         let get = |k: &str| values.get(k).map(|(v, _)| v.as_str());
         let num = |k: &str| -> i64 { get(k).and_then(|v| v.parse().ok()).unwrap_or(0) };
         let listen = get("listeners").unwrap_or("127.0.0.1:9092").to_string();
         let advertised = get("advertised.listeners").unwrap_or(&listen).to_string();
         let (advertised_host, advertised_port) = parse_endpoint(&advertised).ok_or_else(|| {
-            ConfigError(format!(
-                "bad value `{advertised}` for `advertised.listeners`: expected HOST:PORT"
-            ))
+            ConfigError(format!("bad value `{advertised}` for `advertised.listeners`: expected HOST:PORT"))
         })?;
         if advertised_port == 0 && values.contains_key("advertised.listeners") {
             return Err(ConfigError(
@@ -398,18 +367,10 @@ impl Config {
 
 /// Reads a flat YAML mapping of Kafka keys to scalars.
 fn read_yaml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(format!(
-            "cannot read configuration file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
-        ConfigError(format!(
-            "configuration file {} is not valid YAML: {e}",
-            path.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read configuration file {}: {e}", path.display())))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| ConfigError(format!("configuration file {} is not valid YAML: {e}", path.display())))?;
     let mut out = BTreeMap::new();
     let map = match doc {
         serde_yaml::Value::Null => return Ok(out),
@@ -424,12 +385,7 @@ fn read_yaml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     for (k, v) in map {
         let key = match k {
             serde_yaml::Value::String(s) => s,
-            other => {
-                return Err(ConfigError(format!(
-                    "non-text key {other:?} in {}",
-                    path.display()
-                )))
-            }
+            other => return Err(ConfigError(format!("non-text key {other:?} in {}", path.display()))),
         };
         let value = match v {
             serde_yaml::Value::String(s) => s,
@@ -437,9 +393,9 @@ fn read_yaml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
             serde_yaml::Value::Number(n) => n.to_string(),
             _ => {
                 return Err(ConfigError(format!(
-                "bad value for `{key}` in {}: expected a single value (text, number or boolean)",
-                path.display()
-            )))
+                    "bad value for `{key}` in {}: expected a single value (text, number or boolean)",
+                    path.display()
+                )))
             }
         };
         out.insert(key, value);
@@ -452,20 +408,14 @@ mod tests {
     use super::*;
 
     fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn defaults_listen_on_loopback_9092_with_data_dir() {
         let c = Config::defaults();
         assert_eq!(c.listen, "127.0.0.1:9092");
-        assert_eq!(
-            (c.advertised_host.as_str(), c.advertised_port),
-            ("127.0.0.1", 9092)
-        );
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert!(c.auto_create_topics);
         assert_eq!(c.num_partitions, 1);
@@ -484,36 +434,22 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_file() {
-        let e = Config::build(
-            &file(&[("num.partitons", "3")]),
-            &[],
-            &CliOverrides::default(),
-            "x.yaml",
-        )
-        .unwrap_err()
-        .0;
+        let e = Config::build(&file(&[("num.partitons", "3")]), &[], &CliOverrides::default(), "x.yaml")
+            .unwrap_err()
+            .0;
         assert!(e.contains("num.partitons") && e.contains("x.yaml"), "{e}");
     }
 
     #[test]
     fn bad_value_says_what_is_allowed() {
-        let e = Config::build(
-            &file(&[("num.partitions", "zero")]),
-            &[],
-            &CliOverrides::default(),
-            "x.yaml",
-        )
-        .unwrap_err()
-        .0;
+        let e = Config::build(&file(&[("num.partitions", "zero")]), &[], &CliOverrides::default(), "x.yaml")
+            .unwrap_err()
+            .0;
         assert!(e.contains("num.partitions") && e.contains("integer"), "{e}");
-        let e = Config::build(
-            &file(&[("auto.create.topics.enable", "yes")]),
-            &[],
-            &CliOverrides::default(),
-            "f",
-        )
-        .unwrap_err()
-        .0;
+        let e =
+            Config::build(&file(&[("auto.create.topics.enable", "yes")]), &[], &CliOverrides::default(), "f")
+                .unwrap_err()
+                .0;
         assert!(e.contains("true or false"), "{e}");
     }
 
@@ -524,10 +460,7 @@ mod tests {
             ("STROM_NUM_PARTITIONS".to_string(), "5".to_string()),
             ("STROM_LISTENERS".to_string(), "127.0.0.1:2000".to_string()),
         ];
-        let cli = CliOverrides {
-            listen: Some("127.0.0.1:3000".into()),
-            ..Default::default()
-        };
+        let cli = CliOverrides { listen: Some("127.0.0.1:3000".into()), ..Default::default() };
         let c = Config::build(&f, &env, &cli, "f").unwrap();
         assert_eq!(c.num_partitions, 5);
         assert_eq!(c.listen, "127.0.0.1:3000");
@@ -557,17 +490,10 @@ mod tests {
     fn shipped_config_lists_every_key_and_loads() {
         let shipped = include_str!("../config/strom.yaml");
         for k in BROKER_KEYS {
-            assert!(
-                shipped.contains(&format!("# {}:", k.name)),
-                "config/strom.yaml lacks {}",
-                k.name
-            );
+            assert!(shipped.contains(&format!("# {}:", k.name)), "config/strom.yaml lacks {}", k.name);
         }
         let cli = CliOverrides {
-            config: Some(PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/config/strom.yaml"
-            ))),
+            config: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/strom.yaml"))),
             ..Default::default()
         };
         assert!(Config::load(&cli).is_ok());
@@ -577,15 +503,8 @@ mod tests {
     fn yaml_file_is_read_with_scalars() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.yaml");
-        std::fs::write(
-            &p,
-            "# comment\nnum.partitions: 4\nauto.create.topics.enable: false\n",
-        )
-        .unwrap();
-        let cli = CliOverrides {
-            config: Some(p),
-            ..Default::default()
-        };
+        std::fs::write(&p, "# comment\nnum.partitions: 4\nauto.create.topics.enable: false\n").unwrap();
+        let cli = CliOverrides { config: Some(p), ..Default::default() };
         let c = Config::load(&cli).unwrap();
         assert_eq!(c.num_partitions, 4);
         assert!(!c.auto_create_topics);

@@ -26,11 +26,7 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         f.write_all(format!("{HEADER}{crc:08x}\n").as_bytes())?;
         f.write_all(&body)?;
         f.sync_all()?;
@@ -49,16 +45,9 @@ pub fn read_checked<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let corrupt = |why: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {why}", path.display()),
-        )
-    };
-    let newline = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| corrupt("no header line"))?;
+    let corrupt =
+        |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
+    let newline = bytes.iter().position(|&b| b == b'\n').ok_or_else(|| corrupt("no header line"))?;
     let (header, rest) = bytes.split_at(newline);
     let body = rest.get(1..).unwrap_or_default();
     let header = std::str::from_utf8(header).map_err(|_| corrupt("header is not text"))?;
@@ -69,9 +58,7 @@ pub fn read_checked<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
     if crc32c::crc32c(body) != want {
         return Err(corrupt("checksum mismatch (torn or corrupted write)"));
     }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|e| corrupt(&format!("bad content: {e}")))
+    serde_json::from_slice(body).map(Some).map_err(|e| corrupt(&format!("bad content: {e}")))
 }
 
 #[cfg(test)]

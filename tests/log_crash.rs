@@ -19,13 +19,8 @@ fn appender() -> PathBuf {
 }
 
 fn reopen(dir: &std::path::Path) -> PartitionLog {
-    let config = LogConfig {
-        segment_bytes: 64 * 1024,
-        index_interval_bytes: 512,
-        ..LogConfig::default()
-    };
-    PartitionLog::open(dir, config, Arc::new(FileCache::new(64)), false, 0)
-        .expect("reopen after crash")
+    let config = LogConfig { segment_bytes: 64 * 1024, index_interval_bytes: 512, ..LogConfig::default() };
+    PartitionLog::open(dir, config, Arc::new(FileCache::new(64)), false, 0).expect("reopen after crash")
 }
 
 /// Every batch in the log from offset 0: (base offset, last offset, record bytes).
@@ -33,7 +28,7 @@ fn read_all(log: &PartitionLog) -> Vec<(i64, i64, Vec<u8>)> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     loop {
-        let r = log.read(offset, 1 << 20).expect("read");
+        let r = log.read(offset, 1 << 20, true).expect("read");
         if r.records.is_empty() {
             return out;
         }
@@ -49,11 +44,7 @@ fn read_all(log: &PartitionLog) -> Vec<(i64, i64, Vec<u8>)> {
 #[test]
 fn acknowledged_batches_survive_sigkill() {
     let exe = appender();
-    assert!(
-        exe.exists(),
-        "{} not built (cargo test builds examples)",
-        exe.display()
-    );
+    assert!(exe.exists(), "{} not built (cargo test builds examples)", exe.display());
     let dir = tempfile::tempdir().expect("tempdir");
     let mut acked: Vec<(i64, i64, usize)> = Vec::new();
     let started = Instant::now();
@@ -85,11 +76,7 @@ fn acknowledged_batches_survive_sigkill() {
         for line in reader.join().expect("reader") {
             let parts: Vec<&str> = line.split_whitespace().collect();
             if let ["ACK", base, last, len] = parts.as_slice() {
-                acked.push((
-                    base.parse().unwrap(),
-                    last.parse().unwrap(),
-                    len.parse().unwrap(),
-                ));
+                acked.push((base.parse().unwrap(), last.parse().unwrap(), len.parse().unwrap()));
             }
         }
         let log = reopen(dir.path());
@@ -100,10 +87,8 @@ fn acknowledged_batches_survive_sigkill() {
         }
         // Every acknowledged batch is there, with its bytes.
         for (base, last, len) in &acked {
-            let found = present
-                .iter()
-                .find(|p| p.0 == *base)
-                .unwrap_or_else(|| panic!("acked batch at {base} lost"));
+            let found =
+                present.iter().find(|p| p.0 == *base).unwrap_or_else(|| panic!("acked batch at {base} lost"));
             assert_eq!(found.1, *last);
             let tag = (*base % 251) as u8;
             let expected: Vec<u8> = (0..*len).map(|i| tag.wrapping_add(i as u8)).collect();
@@ -112,23 +97,15 @@ fn acknowledged_batches_survive_sigkill() {
         let end = present.last().map_or(0, |p| p.1 + 1);
         assert_eq!(log.log_end_offset(), end);
     }
-    assert!(
-        acked.len() > 100,
-        "the appender made progress ({} acks)",
-        acked.len()
-    );
+    assert!(acked.len() > 100, "the appender made progress ({} acks)", acked.len());
 }
 
 #[test]
 fn bytes_corrupted_by_the_test_are_never_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Produce data with the appender for a moment, then flip bytes in the middle of the active segment.
-    let mut child = Command::new(appender())
-        .arg(dir.path())
-        .arg("7")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child =
+        Command::new(appender()).arg(dir.path()).arg("7").stdout(Stdio::null()).spawn().expect("spawn");
     std::thread::sleep(Duration::from_millis(150));
     child.kill().expect("kill");
     let _ = child.wait();
@@ -147,10 +124,7 @@ fn bytes_corrupted_by_the_test_are_never_served() {
     bytes[at] ^= 0xA5;
     std::fs::write(last, &bytes).expect("write");
     // Truncated index files too.
-    for p in std::fs::read_dir(dir.path())
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-    {
+    for p in std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok().map(|e| e.path())) {
         if p.extension().is_some_and(|x| x == "index") {
             let len = std::fs::metadata(&p).expect("meta").len();
             std::fs::OpenOptions::new()
@@ -163,25 +137,12 @@ fn bytes_corrupted_by_the_test_are_never_served() {
     }
     let log = reopen(dir.path());
     let after = read_all(&log);
-    assert!(
-        after.len() < before.len(),
-        "the corrupt batch and everything after it are gone"
-    );
-    assert_eq!(
-        after[..],
-        before[..after.len()],
-        "what remains is the untouched prefix"
-    );
+    assert!(after.len() < before.len(), "the corrupt batch and everything after it are gone");
+    assert_eq!(after[..], before[..after.len()], "what remains is the untouched prefix");
     let next = log.log_end_offset();
-    let b = log
-        .read(log.log_start_offset(), 1 << 20)
-        .expect("read")
-        .records;
+    let b = log.read(log.log_start_offset(), 1 << 20, true).expect("read").records;
     assert!(!b.is_empty());
     // Appending continues at the right offset.
     let template = &b[batch::split_batches(&b).expect("split")[0].clone()];
-    assert_eq!(
-        log.append(template, 0, 1).expect("append").base_offset,
-        next
-    );
+    assert_eq!(log.append(template, 0, 1).expect("append").base_offset, next);
 }

@@ -58,24 +58,16 @@ fn encode_entry(e: Entry, with_synonyms: bool) -> DescribeConfigsResourceResult 
 }
 
 fn error_result(code: i16, message: String) -> DescribeConfigsResult {
-    DescribeConfigsResult::default()
-        .with_error_code(code)
-        .with_error_message(Some(text(message)))
+    DescribeConfigsResult::default().with_error_code(code).with_error_message(Some(text(message)))
 }
 
 fn topic_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
     if let Err(why) = names::validate_topic_name(name) {
-        return Err(error_result(
-            ResponseError::InvalidTopicException.code(),
-            why,
-        ));
+        return Err(error_result(ResponseError::InvalidTopicException.code(), why));
     }
     let snap = ctx.cluster.snapshot();
     let topic = snap.get(name).ok_or_else(|| {
-        error_result(
-            ResponseError::UnknownTopicOrPartition.code(),
-            format!("Topic '{name}' does not exist."),
-        )
+        error_result(ResponseError::UnknownTopicOrPartition.code(), format!("Topic '{name}' does not exist."))
     })?;
     Ok(effective_configs(&topic.configs, &ctx.cluster.config)
         .into_iter()
@@ -112,11 +104,7 @@ fn broker_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCo
                 Some((v, _)) => (Some(v.to_string()), source::STATIC_BROKER_CONFIG),
                 None => (None, source::DEFAULT_CONFIG),
             };
-            let synonyms = vec![Synonym {
-                name: def.name.to_string(),
-                value: value.clone(),
-                source,
-            }];
+            let synonyms = vec![Synonym { name: def.name.to_string(), value: value.clone(), source }];
             Entry {
                 name: def.name.to_string(),
                 value,
@@ -142,9 +130,7 @@ pub async fn describe_configs(
             let entries = match r.resource_type {
                 resource_type::TOPIC => topic_entries(ctx, name),
                 resource_type::BROKER => broker_entries(ctx, name),
-                resource_type::BROKER_LOGGER if name == ctx.cluster.node_id().to_string() => {
-                    Ok(Vec::new())
-                }
+                resource_type::BROKER_LOGGER if name == ctx.cluster.node_id().to_string() => Ok(Vec::new()),
                 other => Err(error_result(
                     ResponseError::InvalidRequest.code(),
                     format!("Unsupported resource type {other} for DescribeConfigs"),
@@ -155,20 +141,14 @@ pub async fn describe_configs(
                     let wanted = r.configuration_keys.as_ref();
                     let configs = entries
                         .into_iter()
-                        .filter(|e| {
-                            wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name))
-                        })
+                        .filter(|e| wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name)))
                         .map(|e| encode_entry(e, req.include_synonyms))
                         .collect();
-                    DescribeConfigsResult::default()
-                        .with_error_message(None)
-                        .with_configs(configs)
+                    DescribeConfigsResult::default().with_error_message(None).with_configs(configs)
                 }
                 Err(err) => err,
             };
-            result
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name.clone())
+            result.with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone())
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)

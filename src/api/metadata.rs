@@ -57,18 +57,10 @@ async fn lookup_by_name(
         return describe_topic(t, node, with_ops);
     }
     if names::validate_topic_name(name).is_err() {
-        return topic_error(
-            Some(name),
-            Uuid::nil(),
-            ResponseError::InvalidTopicException,
-        );
+        return topic_error(Some(name), Uuid::nil(), ResponseError::InvalidTopicException);
     }
     if !auto_create {
-        return topic_error(
-            Some(name),
-            Uuid::nil(),
-            ResponseError::UnknownTopicOrPartition,
-        );
+        return topic_error(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
     }
     match ctx.cluster.auto_create(name).await {
         Ok(t) => describe_topic(&t, node, with_ops),
@@ -94,11 +86,7 @@ pub async fn handle(ctx: &ApiContext, req: MetadataRequest, version: i16) -> Met
     let mut topics: Vec<MetadataResponseTopic> = Vec::new();
     if all_topics {
         let snap = cluster.snapshot();
-        topics.extend(
-            snap.topics
-                .values()
-                .map(|t| describe_topic(t, node, with_topic_ops)),
-        );
+        topics.extend(snap.topics.values().map(|t| describe_topic(t, node, with_topic_ops)));
     } else {
         let mut seen_names = std::collections::HashSet::new();
         for t in req.topics.iter().flatten() {
@@ -124,9 +112,7 @@ pub async fn handle(ctx: &ApiContext, req: MetadataRequest, version: i16) -> Met
         .with_port(i32::from(config.advertised_port));
     let mut resp = MetadataResponse::default()
         .with_brokers(vec![broker])
-        .with_cluster_id(Some(StrBytes::from_string(
-            cluster.cluster_id().to_string(),
-        )))
+        .with_cluster_id(Some(StrBytes::from_string(cluster.cluster_id().to_string())))
         .with_controller_id(BrokerId(node))
         .with_topics(topics);
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {

@@ -53,18 +53,8 @@ pub struct RequestInfo {
 pub fn peek_info(frame: &[u8]) -> Option<RequestInfo> {
     let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
     let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
-    let corr = i32::from_be_bytes([
-        *frame.get(4)?,
-        *frame.get(5)?,
-        *frame.get(6)?,
-        *frame.get(7)?,
-    ]);
-    Some(RequestInfo {
-        api_key: key,
-        api_version: version,
-        correlation_id: corr,
-        client_id: None,
-    })
+    let corr = i32::from_be_bytes([*frame.get(4)?, *frame.get(5)?, *frame.get(6)?, *frame.get(7)?]);
+    Some(RequestInfo { api_key: key, api_version: version, correlation_id: corr, client_id: None })
 }
 
 /// Encodes a response frame: size, header of the right version, body.
@@ -78,19 +68,15 @@ pub fn encode_response<R: Encodable>(
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| format!("encoding response header: {e}"))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| format!("encoding {key:?} v{version} response: {e}"))?;
+    header.encode(&mut buf, header_version).map_err(|e| format!("encoding response header: {e}"))?;
+    body.encode(&mut buf, version).map_err(|e| format!("encoding {key:?} v{version} response: {e}"))?;
     let size = i32::try_from(buf.len() - 4).map_err(|_| "response too large".to_string())?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
 }
 
 fn decode_body<T: Decodable>(buf: &mut Bytes, key: ApiKey, version: i16) -> Result<T, Reply> {
-    T::decode(buf, version)
-        .map_err(|e| Reply::Close(format!("malformed {key:?} v{version} request: {e}")))
+    T::decode(buf, version).map_err(|e| Reply::Close(format!("malformed {key:?} v{version} request: {e}")))
 }
 
 fn frame_or_close(r: Result<Bytes, String>) -> Reply {
@@ -106,10 +92,7 @@ fn frame_or_close(r: Result<Bytes, String>) -> Reply {
 /// Handles one request frame (without its size prefix). `info` receives the header fields.
 pub async fn handle_frame(ctx: &ApiContext, frame: Bytes, info: &mut RequestInfo) -> Reply {
     let Some(peeked) = peek_info(&frame) else {
-        return Reply::Close(format!(
-            "request of {} bytes is shorter than a request header",
-            frame.len()
-        ));
+        return Reply::Close(format!("request of {} bytes is shorter than a request header", frame.len()));
     };
     *info = peeked;
     let Ok(key) = ApiKey::try_from(info.api_key) else {
@@ -158,12 +141,7 @@ async fn dispatch(
     match key {
         ApiKey::ApiVersions => {
             let req: ApiVersionsRequest = decode_body(buf, key, version)?;
-            Ok(frame_or_close(encode_response(
-                key,
-                version,
-                corr,
-                &versions::handle(&req, version),
-            )))
+            Ok(frame_or_close(encode_response(key, version, corr, &versions::handle(&req, version))))
         }
         ApiKey::Metadata => call!(MetadataRequest, metadata::handle),
         ApiKey::CreateTopics => call!(CreateTopicsRequest, topics::create_topics),
@@ -171,9 +149,7 @@ async fn dispatch(
         ApiKey::CreatePartitions => call!(CreatePartitionsRequest, topics::create_partitions),
         ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, configs::describe_configs),
         ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
-        other => Err(Reply::Close(format!(
-            "{other:?} is in the version table but has no handler"
-        ))),
+        other => Err(Reply::Close(format!("{other:?} is in the version table but has no handler"))),
     }
 }
 
@@ -185,13 +161,6 @@ pub mod authorized_ops {
         (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
     /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
     /// CREATE_TOKENS, DESCRIBE_TOKENS.
-    pub const CLUSTER: i32 = (1 << 5)
-        | (1 << 7)
-        | (1 << 8)
-        | (1 << 9)
-        | (1 << 10)
-        | (1 << 11)
-        | (1 << 12)
-        | (1 << 13)
-        | (1 << 14);
+    pub const CLUSTER: i32 =
+        (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14);
 }

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{
-    CreatableTopicConfigs, CreatableTopicResult,
-};
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
@@ -81,12 +79,7 @@ pub async fn create_topics(
             assignments: t
                 .assignments
                 .iter()
-                .map(|a| {
-                    (
-                        a.partition_index,
-                        a.broker_ids.iter().map(|b| b.0).collect(),
-                    )
-                })
+                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
                 .collect(),
             configs: t
                 .configs
@@ -118,11 +111,7 @@ struct RefusedRef {
     error: TopicError,
 }
 
-pub async fn delete_topics(
-    ctx: &ApiContext,
-    req: DeleteTopicsRequest,
-    version: i16,
-) -> DeleteTopicsResponse {
+pub async fn delete_topics(ctx: &ApiContext, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     // v6 names topics by name or id in `topics`; earlier versions list names in `topic_names`.
     let mut refs: Vec<Result<TopicRef, RefusedRef>> = Vec::new();
     if version >= 6 {
@@ -140,11 +129,7 @@ pub async fn delete_topics(
             });
         }
     } else {
-        refs.extend(
-            req.topic_names
-                .iter()
-                .map(|n| Ok(TopicRef::Name(n.to_string()))),
-        );
+        refs.extend(req.topic_names.iter().map(|n| Ok(TopicRef::Name(n.to_string()))));
     }
     let dups = duplicates(refs.iter().filter_map(|r| match r {
         Ok(TopicRef::Name(n)) => Some(n.as_str()),
@@ -159,11 +144,7 @@ pub async fn delete_topics(
                 responses.push(deletion_result(Some(&n), Uuid::nil(), Some(&e)));
             }
             Ok(r) => valid.push(r),
-            Err(bad) => responses.push(deletion_result(
-                bad.name.as_deref(),
-                bad.id,
-                Some(&bad.error),
-            )),
+            Err(bad) => responses.push(deletion_result(bad.name.as_deref(), bad.id, Some(&bad.error))),
         }
     }
     let outcomes = ctx.cluster.delete_topics(&valid).await;
@@ -178,14 +159,10 @@ pub async fn delete_topics(
 }
 
 fn deletion_result(name: Option<&str>, id: Uuid, err: Option<&TopicError>) -> DeletableTopicResult {
-    let r = DeletableTopicResult::default()
-        .with_name(name.map(|n| TopicName(text(n))))
-        .with_topic_id(id);
+    let r = DeletableTopicResult::default().with_name(name.map(|n| TopicName(text(n)))).with_topic_id(id);
     match err {
         None => r,
-        Some(e) => r
-            .with_error_code(e.code())
-            .with_error_message(e.wire_message().map(text)),
+        Some(e) => r.with_error_code(e.code()).with_error_message(e.wire_message().map(text)),
     }
 }
 
@@ -201,16 +178,11 @@ pub async fn create_partitions(
         if dups.contains_key(t.name.as_str()) {
             continue;
         }
-        let assignments = t.assignments.as_ref().map(|a| {
-            a.iter()
-                .map(|x| x.broker_ids.iter().map(|b| b.0).collect())
-                .collect()
-        });
-        asks.push(PartitionIncrease {
-            topic: t.name.to_string(),
-            count: t.count,
-            assignments,
-        });
+        let assignments = t
+            .assignments
+            .as_ref()
+            .map(|a| a.iter().map(|x| x.broker_ids.iter().map(|b| b.0).collect()).collect());
+        asks.push(PartitionIncrease { topic: t.name.to_string(), count: t.count, assignments });
     }
     for name in dups.keys() {
         results.push(
@@ -220,18 +192,12 @@ pub async fn create_partitions(
                 .with_error_message(Some(text("Duplicate topic in request."))),
         );
     }
-    let outcomes = ctx
-        .cluster
-        .create_partitions(&asks, req.validate_only)
-        .await;
+    let outcomes = ctx.cluster.create_partitions(&asks, req.validate_only).await;
     for (ask, outcome) in asks.iter().zip(outcomes) {
-        let r =
-            CreatePartitionsTopicResult::default().with_name(TopicName(text(ask.topic.clone())));
+        let r = CreatePartitionsTopicResult::default().with_name(TopicName(text(ask.topic.clone())));
         results.push(match outcome {
             Ok(_) => r,
-            Err(e) => r
-                .with_error_code(e.code())
-                .with_error_message(e.wire_message().map(text)),
+            Err(e) => r.with_error_code(e.code()).with_error_message(e.wire_message().map(text)),
         });
     }
     CreatePartitionsResponse::default().with_results(results)

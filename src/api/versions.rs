@@ -19,10 +19,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 /// The served version range of `key`, if the API is served at all.
 pub fn served_range(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|(_, lo, hi)| (*lo, *hi))
+    SUPPORTED.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| (*lo, *hi))
 }
 
 /// Whether `version` of `key` is served.
@@ -34,10 +31,7 @@ fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
         .map(|(k, lo, hi)| {
-            ApiVersion::default()
-                .with_api_key(*k as i16)
-                .with_min_version(*lo)
-                .with_max_version(*hi)
+            ApiVersion::default().with_api_key(*k as i16).with_min_version(*lo).with_max_version(*hi)
         })
         .collect()
 }
@@ -49,8 +43,7 @@ fn valid_software_field(s: &str) -> bool {
         (Some(f), Some(l)) => {
             f.is_ascii_alphanumeric()
                 && l.is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
         }
         _ => false,
     }
@@ -62,8 +55,7 @@ pub fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
         && !(valid_software_field(&req.client_software_name)
             && valid_software_field(&req.client_software_version))
     {
-        return ApiVersionsResponse::default()
-            .with_error_code(ResponseError::InvalidRequest.code());
+        return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
     }
     ApiVersionsResponse::default().with_api_keys(api_keys())
 }
@@ -84,10 +76,7 @@ mod tests {
     fn table_stays_within_what_the_crate_decodes() {
         for (k, lo, hi) in SUPPORTED {
             let crate_range = k.valid_versions();
-            assert!(
-                *lo >= crate_range.min && *hi <= crate_range.max && lo <= hi,
-                "{k:?}"
-            );
+            assert!(*lo >= crate_range.min && *hi <= crate_range.max && lo <= hi, "{k:?}");
         }
     }
 

@@ -77,10 +77,7 @@ impl Snapshot {
 
     fn collides(&self, name: &str) -> Option<&str> {
         let key = names::collision_key(name);
-        self.topics
-            .keys()
-            .find(|t| t.as_str() != name && names::collision_key(t) == key)
-            .map(|s| s.as_str())
+        self.topics.keys().find(|t| t.as_str() != name && names::collision_key(t) == key).map(|s| s.as_str())
     }
 }
 
@@ -159,10 +156,7 @@ impl Cluster {
         let persisted = match store::read_checked::<Persisted>(&path)? {
             Some(p) => p,
             None => {
-                let p = Persisted {
-                    cluster_id: new_cluster_id(),
-                    topics: Vec::new(),
-                };
+                let p = Persisted { cluster_id: new_cluster_id(), topics: Vec::new() };
                 store::write_atomic(&path, &p)?;
                 p
             }
@@ -185,12 +179,7 @@ impl Cluster {
     /// The log settings of `topic`: its overrides over the broker's defaults.
     pub fn log_config(&self, topic: &Topic) -> LogConfig {
         let effective = topic_config::effective_configs(&topic.configs, &self.config);
-        LogConfig::from_lookup(|k| {
-            effective
-                .iter()
-                .find(|e| e.name == k)
-                .and_then(|e| e.value.clone())
-        })
+        LogConfig::from_lookup(|k| effective.iter().find(|e| e.name == k).and_then(|e| e.value.clone()))
     }
 
     /// Opens the logs of partitions `from..topic.partitions`.
@@ -198,11 +187,7 @@ impl Cluster {
         let config = self.log_config(topic);
         let owner = topic.id.to_string();
         for p in from..topic.partitions {
-            self.logs.open_log(
-                &TopicPartition::new(topic.name.clone(), p),
-                &owner,
-                config.clone(),
-            )?;
+            self.logs.open_log(&TopicPartition::new(topic.name.clone(), p), &owner, config.clone())?;
         }
         Ok(())
     }
@@ -214,18 +199,12 @@ impl Cluster {
             .iter()
             .flat_map(|(t, from)| {
                 let config = self.log_config(t);
-                (*from..t.partitions).map(move |p| {
-                    (
-                        TopicPartition::new(t.name.clone(), p),
-                        t.id.to_string(),
-                        config.clone(),
-                    )
-                })
+                (*from..t.partitions)
+                    .map(move |p| (TopicPartition::new(t.name.clone(), p), t.id.to_string(), config.clone()))
             })
             .collect();
         tokio::task::spawn_blocking(move || {
-            work.iter()
-                .try_for_each(|(tp, owner, cfg)| logs.open_log(tp, owner, cfg.clone()).map(|_| ()))
+            work.iter().try_for_each(|(tp, owner, cfg)| logs.open_log(tp, owner, cfg.clone()).map(|_| ()))
         })
         .await
         .map_err(|e| TopicError::Storage(e.to_string()))?
@@ -308,11 +287,7 @@ impl Cluster {
             }
             let mut indexes: Vec<i32> = spec.assignments.iter().map(|(p, _)| *p).collect();
             indexes.sort_unstable();
-            if indexes
-                .iter()
-                .enumerate()
-                .any(|(i, p)| i64::from(*p) != i as i64)
-            {
+            if indexes.iter().enumerate().any(|(i, p)| i64::from(*p) != i as i64) {
                 return Err(TopicError::InvalidReplicaAssignment(
                     "Partitions must be numbered consecutively from 0.".into(),
                 ));
@@ -327,17 +302,10 @@ impl Cluster {
                 "Excessively large number of partitions per request.".into(),
             ));
         }
-        let configs = topic_config::validate_overrides(
-            spec.configs.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
-        )
-        .map_err(|e| TopicError::InvalidConfig(e.0))?;
-        Ok(Topic {
-            name: spec.name.clone(),
-            id: new_topic_id(),
-            partitions,
-            leader_epoch: 0,
-            configs,
-        })
+        let configs =
+            topic_config::validate_overrides(spec.configs.iter().map(|(k, v)| (k.as_str(), v.as_deref())))
+                .map_err(|e| TopicError::InvalidConfig(e.0))?;
+        Ok(Topic { name: spec.name.clone(), id: new_topic_id(), partitions, leader_epoch: 0, configs })
     }
 
     /// Creates topics; one result per spec, in order. With `validate_only` nothing changes.
@@ -374,16 +342,11 @@ impl Cluster {
                 Err(e) => results.push(Err(e)),
             }
         }
-        let created: Vec<Arc<Topic>> = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
-            .collect();
+        let created: Vec<Arc<Topic>> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
         if validate_only || created.is_empty() {
             return results;
         }
-        let logs_opened = self
-            .open_logs_async(created.iter().map(|t| (t.clone(), 0)).collect())
-            .await;
+        let logs_opened = self.open_logs_async(created.iter().map(|t| (t.clone(), 0)).collect()).await;
         let outcome = match logs_opened {
             Ok(()) => self.commit(next).await,
             Err(e) => Err(e),
@@ -400,10 +363,7 @@ impl Cluster {
     /// Deletes topics (and their data); one result per reference, in order.
     pub async fn delete_topics(&self, refs: &[TopicRef]) -> Vec<Result<Arc<Topic>, TopicError>> {
         if self.config.value("delete.topic.enable").map(|(v, _)| v) == Some("false") {
-            return refs
-                .iter()
-                .map(|_| Err(TopicError::DeletionDisabled))
-                .collect();
+            return refs.iter().map(|_| Err(TopicError::DeletionDisabled)).collect();
         }
         let _w = self.writer.lock().await;
         let current = self.snapshot();
@@ -412,10 +372,7 @@ impl Cluster {
         for r in refs {
             let found = match r {
                 TopicRef::Name(n) => next.get(n).cloned().ok_or(TopicError::UnknownTopic),
-                TopicRef::Id(id) => next
-                    .get_by_id(*id)
-                    .cloned()
-                    .ok_or(TopicError::UnknownTopicId),
+                TopicRef::Id(id) => next.get_by_id(*id).cloned().ok_or(TopicError::UnknownTopicId),
             };
             if let Ok(t) = &found {
                 next.topics.remove(&t.name);
@@ -423,10 +380,7 @@ impl Cluster {
             }
             results.push(found);
         }
-        let deleted: Vec<Arc<Topic>> = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
-            .collect();
+        let deleted: Vec<Arc<Topic>> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
         if deleted.is_empty() {
             return results;
         }
@@ -466,12 +420,7 @@ impl Cluster {
         let mut next = Snapshot::from_topics(current.topics.values().map(|t| (**t).clone()));
         let mut results = Vec::with_capacity(requests.len());
         let mut grown: Vec<(Arc<Topic>, i32)> = Vec::new();
-        for PartitionIncrease {
-            topic: name,
-            count,
-            assignments,
-        } in requests
-        {
+        for PartitionIncrease { topic: name, count, assignments } in requests {
             let r = (|| {
                 let t = next.get(name).ok_or(TopicError::UnknownTopic)?;
                 if *count < t.partitions {
@@ -541,16 +490,11 @@ impl Cluster {
             assignments: Vec::new(),
             configs: Vec::new(),
         };
-        let r = self
-            .create_topics(std::slice::from_ref(&spec), false)
-            .await
-            .pop();
+        let r = self.create_topics(std::slice::from_ref(&spec), false).await.pop();
         match r {
-            Some(Err(TopicError::AlreadyExists(_))) => self
-                .snapshot()
-                .get(name)
-                .cloned()
-                .ok_or(TopicError::UnknownTopic),
+            Some(Err(TopicError::AlreadyExists(_))) => {
+                self.snapshot().get(name).cloned().ok_or(TopicError::UnknownTopic)
+            }
             Some(r) => r,
             None => Err(TopicError::UnknownTopic),
         }
@@ -560,9 +504,7 @@ impl Cluster {
 /// On one node, a partition's replica list can only be `[this node]`.
 fn check_replicas(replicas: &[i32], node: i32) -> Result<(), TopicError> {
     match replicas {
-        [] => Err(TopicError::InvalidReplicaAssignment(
-            "The replica assignment is empty.".into(),
-        )),
+        [] => Err(TopicError::InvalidReplicaAssignment("The replica assignment is empty.".into())),
         [r] if *r == node => Ok(()),
         [r] => Err(TopicError::InvalidReplicaAssignment(format!(
             "The proposed assignment contains non-live brokers: {r}"

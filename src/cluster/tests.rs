@@ -2,10 +2,7 @@ use super::*;
 use crate::config::CliOverrides;
 
 fn cluster_in(dir: &Path) -> Cluster {
-    let cli = CliOverrides {
-        data_dir: Some(dir.to_path_buf()),
-        ..Default::default()
-    };
+    let cli = CliOverrides { data_dir: Some(dir.to_path_buf()), ..Default::default() };
     let config = Config::build(&BTreeMap::new(), &[], &cli, "test").unwrap();
     let logs = Arc::new(LogManager::open(dir, 64).unwrap());
     Cluster::open(Arc::new(config), logs).unwrap()
@@ -36,10 +33,7 @@ async fn topics_ids_and_configs_survive_reopen() {
     let snap = c.snapshot();
     let t = snap.get("orders").unwrap();
     assert_eq!((t.id, t.partitions), (id, 3));
-    assert_eq!(
-        t.configs.get("retention.ms").map(String::as_str),
-        Some("12345")
-    );
+    assert_eq!(t.configs.get("retention.ms").map(String::as_str), Some("12345"));
     assert!(dir.path().join("orders-2").is_dir());
     assert_eq!(cluster_id.len(), 22);
 }
@@ -48,24 +42,14 @@ async fn topics_ids_and_configs_survive_reopen() {
 async fn create_errors_match_kafka() {
     let dir = tempfile::tempdir().unwrap();
     let c = cluster_in(dir.path());
-    c.create_topics(&[spec("a.b", 1)], false)
-        .await
-        .remove(0)
-        .unwrap();
+    c.create_topics(&[spec("a.b", 1)], false).await.remove(0).unwrap();
     let mut rf3 = spec("x", 1);
     rf3.replication_factor = 3;
     let mut bad_cfg = spec("y", 1);
     bad_cfg.configs = vec![("no.such".into(), Some("1".into()))];
     let r = c
         .create_topics(
-            &[
-                spec("a.b", 1),
-                spec("a_b", 1),
-                spec("bad/name", 1),
-                spec("z", 0),
-                rf3,
-                bad_cfg,
-            ],
+            &[spec("a.b", 1), spec("a_b", 1), spec("bad/name", 1), spec("z", 0), rf3, bad_cfg],
             false,
         )
         .await;
@@ -86,21 +70,10 @@ async fn validate_only_changes_nothing() {
 async fn delete_by_name_and_id_removes_data() {
     let dir = tempfile::tempdir().unwrap();
     let c = cluster_in(dir.path());
-    let t1 = c
-        .create_topics(&[spec("one", 2)], false)
-        .await
-        .remove(0)
-        .unwrap();
-    c.create_topics(&[spec("two", 1)], false)
-        .await
-        .remove(0)
-        .unwrap();
+    let t1 = c.create_topics(&[spec("one", 2)], false).await.remove(0).unwrap();
+    c.create_topics(&[spec("two", 1)], false).await.remove(0).unwrap();
     let r = c
-        .delete_topics(&[
-            TopicRef::Id(t1.id),
-            TopicRef::Name("two".into()),
-            TopicRef::Name("nope".into()),
-        ])
+        .delete_topics(&[TopicRef::Id(t1.id), TopicRef::Name("two".into()), TopicRef::Name("nope".into())])
         .await;
     assert!(r[0].is_ok() && r[1].is_ok());
     assert_eq!(r[2].as_ref().unwrap_err().code(), 3);
@@ -113,49 +86,23 @@ async fn delete_by_name_and_id_removes_data() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(!dir.path().join("one-0").exists());
-    assert_eq!(
-        c.delete_topics(&[TopicRef::Id(t1.id)]).await[0]
-            .as_ref()
-            .unwrap_err()
-            .code(),
-        100
-    );
+    assert_eq!(c.delete_topics(&[TopicRef::Id(t1.id)]).await[0].as_ref().unwrap_err().code(), 100);
     drop(c);
     assert!(cluster_in(dir.path()).snapshot().topics.is_empty());
 }
 
 fn grow(topic: &str, count: i32) -> PartitionIncrease {
-    PartitionIncrease {
-        topic: topic.into(),
-        count,
-        assignments: None,
-    }
+    PartitionIncrease { topic: topic.into(), count, assignments: None }
 }
 
 #[tokio::test]
 async fn partitions_only_grow() {
     let dir = tempfile::tempdir().unwrap();
     let c = cluster_in(dir.path());
-    c.create_topics(&[spec("g", 3)], false)
-        .await
-        .remove(0)
-        .unwrap();
-    let r = c
-        .create_partitions(&[grow("g", 2), grow("g", 3), grow("nope", 5)], false)
-        .await;
-    assert_eq!(
-        r.iter()
-            .map(|r| r.as_ref().unwrap_err().code())
-            .collect::<Vec<_>>(),
-        vec![37, 37, 3]
-    );
-    assert_eq!(
-        c.create_partitions(&[grow("g", 5)], false).await[0]
-            .as_ref()
-            .unwrap()
-            .partitions,
-        5
-    );
+    c.create_topics(&[spec("g", 3)], false).await.remove(0).unwrap();
+    let r = c.create_partitions(&[grow("g", 2), grow("g", 3), grow("nope", 5)], false).await;
+    assert_eq!(r.iter().map(|r| r.as_ref().unwrap_err().code()).collect::<Vec<_>>(), vec![37, 37, 3]);
+    assert_eq!(c.create_partitions(&[grow("g", 5)], false).await[0].as_ref().unwrap().partitions, 5);
     assert!(dir.path().join("g-4").is_dir());
     assert_eq!(c.snapshot().get("g").unwrap().partitions, 5);
 }
@@ -165,19 +112,13 @@ async fn corrupt_metadata_file_is_refused_not_reset() {
     let dir = tempfile::tempdir().unwrap();
     {
         let c = cluster_in(dir.path());
-        c.create_topics(&[spec("keep", 1)], false)
-            .await
-            .remove(0)
-            .unwrap();
+        c.create_topics(&[spec("keep", 1)], false).await.remove(0).unwrap();
     }
     let p = metadata_path(dir.path());
     let mut bytes = std::fs::read(&p).unwrap();
     bytes.truncate(bytes.len() - 5);
     std::fs::write(&p, bytes).unwrap();
-    let cli = CliOverrides {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    };
+    let cli = CliOverrides { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
     let config = Config::build(&BTreeMap::new(), &[], &cli, "test").unwrap();
     let logs = Arc::new(LogManager::open(dir.path(), 64).unwrap());
     assert!(Cluster::open(Arc::new(config), logs).is_err());

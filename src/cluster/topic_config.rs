@@ -84,14 +84,12 @@ pub fn validate_overrides<'a>(
 ) -> Result<BTreeMap<String, String>, InvalidConfig> {
     let mut out = BTreeMap::new();
     for (name, value) in pairs {
-        let key = topic_key(name)
-            .ok_or_else(|| InvalidConfig(format!("Unknown topic config name: {name}")))?;
+        let key =
+            topic_key(name).ok_or_else(|| InvalidConfig(format!("Unknown topic config name: {name}")))?;
         // A null value in CreateTopics means "use the default".
         let Some(raw) = value else { continue };
         let v = key.kind.check(raw).map_err(|allowed| {
-            InvalidConfig(format!(
-                "Invalid value {raw} for configuration {name}: expected {allowed}"
-            ))
+            InvalidConfig(format!("Invalid value {raw} for configuration {name}: expected {allowed}"))
         })?;
         out.insert(name.to_string(), v);
     }
@@ -130,19 +128,12 @@ fn broker_value_in_topic_units(key: &str, value: &str) -> Option<String> {
     } else {
         return Some(value.to_string());
     };
-    Some(if n < 0 {
-        n.to_string()
-    } else {
-        n.saturating_mul(factor).to_string()
-    })
+    Some(if n < 0 { n.to_string() } else { n.saturating_mul(factor).to_string() })
 }
 
 /// Resolves every topic config for a topic with `overrides`, against the broker's configuration.
 pub fn effective_configs(overrides: &BTreeMap<String, String>, broker: &Config) -> Vec<Effective> {
-    TOPIC_KEYS
-        .iter()
-        .map(|k| effective_config(k, overrides, broker))
-        .collect()
+    TOPIC_KEYS.iter().map(|k| effective_config(k, overrides, broker)).collect()
 }
 
 fn effective_config(
@@ -164,22 +155,15 @@ fn effective_config(
         let Some((v, origin)) = broker.value(b) else {
             continue;
         };
-        let src = if origin == Origin::Default {
-            source::DEFAULT_CONFIG
-        } else {
-            source::STATIC_BROKER_CONFIG
-        };
+        let src =
+            if origin == Origin::Default { source::DEFAULT_CONFIG } else { source::STATIC_BROKER_CONFIG };
         if inherited.is_none() {
             inherited = Some((broker_value_in_topic_units(b, v), src));
         }
         // Like Kafka, a built-in default is listed as a synonym only for single-key families; the
         // unit families (retention.ms ← log.retention.{ms,minutes,hours}) list only what was set.
         if src == source::STATIC_BROKER_CONFIG || key.broker_synonyms.len() == 1 {
-            synonyms.push(Synonym {
-                name: (*b).into(),
-                value: Some(v.to_string()),
-                source: src,
-            });
+            synonyms.push(Synonym { name: (*b).into(), value: Some(v.to_string()), source: src });
         }
     }
     let (value, source) = match (overrides.get(key.name), inherited) {
@@ -187,13 +171,7 @@ fn effective_config(
         (None, Some((v, src))) => (v, src),
         (None, None) => (key.default.map(str::to_string), source::DEFAULT_CONFIG),
     };
-    Effective {
-        name: key.name,
-        value,
-        source,
-        type_code: key.kind.type_code(),
-        synonyms,
-    }
+    Effective { name: key.name, value, source, type_code: key.kind.type_code(), synonyms }
 }
 
 #[cfg(test)]
@@ -202,10 +180,7 @@ mod tests {
     use crate::config::CliOverrides;
 
     fn broker(pairs: &[(&str, &str)]) -> Config {
-        let file = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let file = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::build(&file, &[], &CliOverrides::default(), "test").unwrap()
     }
 
@@ -219,33 +194,17 @@ mod tests {
         let seg = find(&all, "segment.bytes");
         assert_eq!(seg.value.as_deref(), Some("1073741824"));
         assert_eq!(seg.source, source::DEFAULT_CONFIG);
-        assert_eq!(
-            find(&all, "retention.ms").value.as_deref(),
-            Some("604800000")
-        );
-        assert_eq!(
-            find(&all, "max.message.bytes").value.as_deref(),
-            Some("1048588")
-        );
-        assert_eq!(
-            find(&all, "cleanup.policy").value.as_deref(),
-            Some("delete")
-        );
+        assert_eq!(find(&all, "retention.ms").value.as_deref(), Some("604800000"));
+        assert_eq!(find(&all, "max.message.bytes").value.as_deref(), Some("1048588"));
+        assert_eq!(find(&all, "cleanup.policy").value.as_deref(), Some("delete"));
         assert_eq!(all.len(), TOPIC_KEYS.len());
         // Kafka 4.1: single-key families list their broker default, unit families list nothing.
         assert_eq!(
             seg.synonyms,
-            vec![Synonym {
-                name: "log.segment.bytes".into(),
-                value: Some("1073741824".into()),
-                source: 5
-            }]
+            vec![Synonym { name: "log.segment.bytes".into(), value: Some("1073741824".into()), source: 5 }]
         );
         assert!(find(&all, "retention.ms").synonyms.is_empty());
-        assert_eq!(
-            find(&all, "compression.lz4.level").value.as_deref(),
-            Some("9")
-        );
+        assert_eq!(find(&all, "compression.lz4.level").value.as_deref(), Some("9"));
     }
 
     #[test]

@@ -158,11 +158,8 @@ pub fn validate(b: &[u8]) -> Result<BatchHeader, BatchError> {
     if h.record_count <= 0 && !h.is_control() {
         return Err(BatchError::Invalid("batch has no records"));
     }
-    if h.last_offset_delta < 0 || (h.record_count > 0 && h.last_offset_delta != h.record_count - 1)
-    {
-        return Err(BatchError::Invalid(
-            "last offset delta does not match the record count",
-        ));
+    if h.last_offset_delta < 0 || (h.record_count > 0 && h.last_offset_delta != h.record_count - 1) {
+        return Err(BatchError::Invalid("last offset delta does not match the record count"));
     }
     Ok(h)
 }
@@ -172,8 +169,7 @@ pub fn split_batches(b: &[u8]) -> Result<Vec<std::ops::Range<usize>>, BatchError
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < b.len() {
-        let (_, len) =
-            peek_offset_and_len(&b[pos..]).ok_or(BatchError::Corrupt("truncated batch header"))?;
+        let (_, len) = peek_offset_and_len(&b[pos..]).ok_or(BatchError::Corrupt("truncated batch header"))?;
         let total = usize::try_from(len)
             .ok()
             .and_then(|l| l.checked_add(LOG_OVERHEAD))
@@ -247,10 +243,7 @@ mod tests {
     fn valid_batch_passes_and_reports_header() {
         let b = batch(3, 10, 1234);
         let h = validate(&b).unwrap();
-        assert_eq!(
-            (h.record_count, h.last_offset_delta, h.max_timestamp),
-            (3, 2, 1234)
-        );
+        assert_eq!((h.record_count, h.last_offset_delta, h.max_timestamp), (3, 2, 1234));
         assert_eq!(h.total_len(), b.len());
     }
 
@@ -260,10 +253,7 @@ mod tests {
         set_base_offset(&mut b, 77);
         set_leader_epoch(&mut b, 4);
         let h = validate(&b).unwrap();
-        assert_eq!(
-            (h.base_offset, h.partition_leader_epoch, h.last_offset()),
-            (77, 4, 78)
-        );
+        assert_eq!((h.base_offset, h.partition_leader_epoch, h.last_offset()), (77, 4, 78));
     }
 
     #[test]
@@ -280,25 +270,16 @@ mod tests {
         let good = batch(2, 5, 1);
         let mut bad_crc = good.clone();
         bad_crc[70] ^= 1;
-        assert_eq!(
-            validate(&bad_crc),
-            Err(BatchError::Corrupt("CRC32C mismatch"))
-        );
+        assert_eq!(validate(&bad_crc), Err(BatchError::Corrupt("CRC32C mismatch")));
         let mut v1 = good.clone();
         v1[16] = 1;
         assert_eq!(validate(&v1), Err(BatchError::UnsupportedMagic(1)));
-        assert!(matches!(
-            validate(&good[..good.len() - 1]),
-            Err(BatchError::Corrupt(_))
-        ));
+        assert!(matches!(validate(&good[..good.len() - 1]), Err(BatchError::Corrupt(_))));
         let mut wrong_delta = good.clone();
         wrong_delta[23..27].copy_from_slice(&5i32.to_be_bytes());
         let crc = crc32c::crc32c(&wrong_delta[21..]);
         wrong_delta[17..21].copy_from_slice(&crc.to_be_bytes());
-        assert!(matches!(
-            validate(&wrong_delta),
-            Err(BatchError::Invalid(_))
-        ));
+        assert!(matches!(validate(&wrong_delta), Err(BatchError::Invalid(_))));
     }
 
     #[test]

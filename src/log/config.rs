@@ -42,18 +42,13 @@ impl LogConfig {
     /// defaults (values were validated when the topic was created).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> LogConfig {
         let d = LogConfig::default();
-        let num = |k: &str, default: i64| {
-            get(k)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(default)
-        };
+        let num = |k: &str, default: i64| get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(default);
         LogConfig {
             segment_bytes: num("segment.bytes", d.segment_bytes as i64).max(1) as u64,
             segment_ms: num("segment.ms", d.segment_ms).max(1),
             retention_ms: num("retention.ms", d.retention_ms),
             retention_bytes: num("retention.bytes", d.retention_bytes),
-            index_interval_bytes: num("index.interval.bytes", d.index_interval_bytes as i64).max(0)
-                as u64,
+            index_interval_bytes: num("index.interval.bytes", d.index_interval_bytes as i64).max(0) as u64,
             flush_messages: num("flush.messages", d.flush_messages).max(1),
             flush_ms: num("flush.ms", d.flush_ms).max(0),
             log_append_time: get("message.timestamp.type").as_deref() == Some("LogAppendTime"),

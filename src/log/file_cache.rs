@@ -30,10 +30,7 @@ pub struct FileCache {
 
 impl FileCache {
     pub fn new(capacity: usize) -> FileCache {
-        FileCache {
-            capacity: capacity.max(4),
-            inner: Mutex::new((HashMap::new(), 0)),
-        }
+        FileCache { capacity: capacity.max(4), inner: Mutex::new((HashMap::new(), 0)) }
     }
 
     /// The open handle for an existing file (read + write), opening it if needed.
@@ -57,30 +54,17 @@ impl FileCache {
             }
         }
         // Open outside the lock; a racing opener of the same path just wins or loses the insert.
-        let file = Arc::new(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(create)
-                .truncate(false)
-                .open(path)?,
-        );
+        let file =
+            Arc::new(OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?);
         let mut guard = self.inner.lock();
         let (map, tick) = &mut *guard;
         *tick += 1;
         if map.len() >= self.capacity {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(p, _)| p.clone())
-            {
+            if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.last_used).map(|(p, _)| p.clone()) {
                 map.remove(&oldest);
             }
         }
-        let entry = map.entry(path.to_path_buf()).or_insert(Entry {
-            file,
-            last_used: *tick,
-        });
+        let entry = map.entry(path.to_path_buf()).or_insert(Entry { file, last_used: *tick });
         Ok(entry.file.clone())
     }
 

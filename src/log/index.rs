@@ -106,9 +106,7 @@ pub fn offset_floor_file(file: &File, n: u64, rel: u32) -> io::Result<Option<Off
     let found = floor_search(n, &rel, |i| {
         Ok(OffsetEntry::decode(&read_entry::<OFFSET_ENTRY>(file, i)?).relative_offset)
     })?;
-    found
-        .map(|i| Ok(OffsetEntry::decode(&read_entry(file, i)?)))
-        .transpose()
+    found.map(|i| Ok(OffsetEntry::decode(&read_entry(file, i)?))).transpose()
 }
 
 /// Last time-index entry with timestamp < `ts` (the scan for `ts` starts from there), from memory.
@@ -121,12 +119,9 @@ pub fn time_floor_mem(entries: &[TimeEntry], ts: i64) -> Option<TimeEntry> {
 pub fn time_floor_file(file: &File, n: u64, ts: i64) -> io::Result<Option<TimeEntry>> {
     // floor_search finds the last key ≤ target; "last < ts" is "last ≤ ts - 1".
     let target = ts.saturating_sub(1);
-    let found = floor_search(n, &target, |i| {
-        Ok(TimeEntry::decode(&read_entry::<TIME_ENTRY>(file, i)?).timestamp)
-    })?;
-    found
-        .map(|i| Ok(TimeEntry::decode(&read_entry(file, i)?)))
-        .transpose()
+    let found =
+        floor_search(n, &target, |i| Ok(TimeEntry::decode(&read_entry::<TIME_ENTRY>(file, i)?).timestamp))?;
+    found.map(|i| Ok(TimeEntry::decode(&read_entry(file, i)?))).transpose()
 }
 
 /// Reads every entry of an offset index file (used when a segment becomes active again).
@@ -158,8 +153,7 @@ pub fn read_time_entries(bytes: &[u8]) -> Vec<TimeEntry> {
 pub fn sanitize_offsets(entries: &[OffsetEntry], log_len: u64) -> usize {
     let mut prev: Option<OffsetEntry> = None;
     for (i, e) in entries.iter().enumerate() {
-        let ordered =
-            prev.is_none_or(|p| e.relative_offset > p.relative_offset && e.position > p.position);
+        let ordered = prev.is_none_or(|p| e.relative_offset > p.relative_offset && e.position > p.position);
         if !ordered || u64::from(e.position) >= log_len {
             return i;
         }
@@ -172,8 +166,8 @@ pub fn sanitize_offsets(entries: &[OffsetEntry], log_len: u64) -> usize {
 pub fn sanitize_times(entries: &[TimeEntry], max_relative_offset: u32) -> usize {
     let mut prev: Option<TimeEntry> = None;
     for (i, e) in entries.iter().enumerate() {
-        let ordered = prev
-            .is_none_or(|p| e.timestamp >= p.timestamp && e.relative_offset >= p.relative_offset);
+        let ordered =
+            prev.is_none_or(|p| e.timestamp >= p.timestamp && e.relative_offset >= p.relative_offset);
         if !ordered || e.relative_offset > max_relative_offset {
             return i;
         }
@@ -214,10 +208,7 @@ mod tests {
 
     #[test]
     fn sanitize_stops_at_disorder_or_out_of_range() {
-        let e = |r, p| OffsetEntry {
-            relative_offset: r,
-            position: p,
-        };
+        let e = |r, p| OffsetEntry { relative_offset: r, position: p };
         assert_eq!(sanitize_offsets(&[e(0, 0), e(5, 100), e(9, 200)], 1000), 3);
         assert_eq!(sanitize_offsets(&[e(0, 0), e(5, 100), e(3, 200)], 1000), 2);
         assert_eq!(sanitize_offsets(&[e(0, 0), e(5, 2000)], 1000), 1);

@@ -29,10 +29,7 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition { topic: topic.into(), partition }
     }
 
     /// The partition's directory name, `<topic>-<partition>`.
@@ -43,9 +40,7 @@ impl TopicPartition {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Owner of every partition log.
@@ -116,13 +111,7 @@ impl LogManager {
         if !meta.exists() {
             crate::durable_file::write_atomic(&meta, &owner_id)?;
         }
-        let log = Arc::new(PartitionLog::open(
-            &dir,
-            config,
-            self.files.clone(),
-            self.clean_start,
-            now_ms(),
-        )?);
+        let log = Arc::new(PartitionLog::open(&dir, config, self.files.clone(), self.clean_start, now_ms())?);
         Ok(self.logs.write().entry(tp.clone()).or_insert(log).clone())
     }
 
@@ -134,11 +123,7 @@ impl LogManager {
     pub fn remove_topic(&self, topic: &str) {
         let removed: Vec<Arc<PartitionLog>> = {
             let mut logs = self.logs.write();
-            let keys: Vec<TopicPartition> = logs
-                .keys()
-                .filter(|tp| tp.topic == topic)
-                .cloned()
-                .collect();
+            let keys: Vec<TopicPartition> = logs.keys().filter(|tp| tp.topic == topic).cloned().collect();
             keys.iter().filter_map(|k| logs.remove(k)).collect()
         };
         for log in removed {
@@ -182,11 +167,7 @@ impl LogManager {
     /// Runs the background duties until `shutdown`: flush/roll checks every second, retention every
     /// `retention_check` (Kafka's `log.retention.check.interval.ms`). Blocking file work runs on the
     /// blocking pool, never on the request path.
-    pub async fn run_background(
-        self: Arc<Self>,
-        retention_check: Duration,
-        shutdown: CancellationToken,
-    ) {
+    pub async fn run_background(self: Arc<Self>, retention_check: Duration, shutdown: CancellationToken) {
         let mut last_retention = tokio::time::Instant::now();
         loop {
             tokio::select! {
@@ -198,8 +179,7 @@ impl LogManager {
                 last_retention = tokio::time::Instant::now();
             }
             let me = self.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || me.run_duties(now_ms(), with_retention)).await;
+            let _ = tokio::task::spawn_blocking(move || me.run_duties(now_ms(), with_retention)).await;
         }
     }
 
@@ -213,10 +193,7 @@ impl LogManager {
             }
         }
         if all_ok {
-            crate::durable_file::write_atomic(
-                &self.data_dir.join(CLEAN_SHUTDOWN_MARKER),
-                &now_ms(),
-            )?;
+            crate::durable_file::write_atomic(&self.data_dir.join(CLEAN_SHUTDOWN_MARKER), &now_ms())?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! - [`index`]: the sparse offset and time indexes (Kafka's on-disk formats).
 //! - [`segment`]: one `.log` file with its indexes; read, append, recovery.
 //! - [`partition`]: a partition's segments, offsets, retention, flushing and crash recovery.
+//! - [`producer_state`]: idempotent producers' sequences, duplicates and epochs.
 //! - [`file_cache`]: a bounded set of open files shared by all logs.
 //! - [`config`]: the settings one log runs with.
 //! - [`manager`]: every log of the broker, background duties, the clean-shutdown marker.
@@ -21,6 +22,7 @@ pub mod file_cache;
 pub mod index;
 pub mod manager;
 pub mod partition;
+pub mod producer_state;
 pub mod segment;
 
 pub use config::LogConfig;

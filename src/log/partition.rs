@@ -27,6 +27,7 @@ use parking_lot::RwLock;
 use super::batch::{self, BatchError, BatchHeader};
 use super::config::LogConfig;
 use super::file_cache::FileCache;
+use super::producer_state::{self, ProducerError, ProducerStates, SequenceCheck};
 use super::segment::{self, Segment};
 use crate::durable_file;
 
@@ -36,13 +37,22 @@ pub enum LogError {
     #[error(transparent)]
     Batch(#[from] BatchError),
     #[error("offset {offset} is outside [{log_start}, {log_end}]")]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    },
+    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
     #[error("storage error: {0}")]
     Storage(String),
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+}
+
+impl From<ProducerError> for LogError {
+    fn from(e: ProducerError) -> Self {
+        match e {
+            ProducerError::OutOfOrder { .. } => LogError::OutOfOrderSequence(e.to_string()),
+            ProducerError::FencedEpoch { .. } => LogError::InvalidProducerEpoch(e.to_string()),
+        }
+    }
 }
 
 fn storage(e: io::Error) -> LogError {
@@ -57,6 +67,8 @@ pub struct AppendInfo {
     /// The broker time stamped on the batches, when the topic uses LogAppendTime.
     pub log_append_time: Option<i64>,
     pub log_start_offset: i64,
+    /// The batch had been appended before (idempotent retry); the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// Whole batches read from the log.
@@ -81,6 +93,8 @@ struct State {
     /// Sealed segments not yet fsynced (base offsets).
     unsynced_sealed: Vec<i64>,
     config: LogConfig,
+    /// Idempotent producers' sequence state.
+    producers: ProducerStates,
     /// Reused buffer for offset assignment.
     scratch: Vec<u8>,
 }
@@ -95,6 +109,7 @@ pub struct PartitionLog {
 
 const RECOVERY_POINT: &str = "recovery-point";
 const LOG_START: &str = "log-start-offset";
+const PRODUCER_STATE: &str = "producer-state";
 
 fn read_checkpoint(dir: &Path, name: &str) -> Option<i64> {
     match durable_file::read_checked::<i64>(&dir.join(name)) {
@@ -122,11 +137,7 @@ impl PartitionLog {
             .filter_map(|e| segment::parse_log_name(&e.file_name().to_string_lossy()))
             .collect();
         bases.sort_unstable();
-        let recovery_point = if clean {
-            i64::MAX
-        } else {
-            read_checkpoint(dir, RECOVERY_POINT).unwrap_or(0)
-        };
+        let recovery_point = if clean { i64::MAX } else { read_checkpoint(dir, RECOVERY_POINT).unwrap_or(0) };
         let mut segments = BTreeMap::new();
         let mut corrupt_from: Option<usize> = None;
         for (i, base) in bases.iter().enumerate() {
@@ -166,26 +177,64 @@ impl PartitionLog {
                 segments.insert(next_offset, seg);
             }
         }
-        Ok(PartitionLog {
+        let log = PartitionLog {
             dir: dir.to_path_buf(),
             files,
             state: RwLock::new(State {
                 segments,
                 log_start_offset,
                 next_offset,
-                recovery_point: if clean {
-                    next_offset
-                } else {
-                    recovery_point.min(next_offset)
-                },
+                recovery_point: if clean { next_offset } else { recovery_point.min(next_offset) },
                 unflushed_records: 0,
                 oldest_unflushed_ms: None,
                 unsynced_sealed: Vec::new(),
                 config,
+                producers: ProducerStates::default(),
                 scratch: Vec::new(),
             }),
             failed: AtomicBool::new(false),
-        })
+        };
+        log.restore_producer_state(now_ms)?;
+        Ok(log)
+    }
+
+    /// Loads the producer-state snapshot and replays the batch headers after it.
+    fn restore_producer_state(&self, now_ms: i64) -> io::Result<()> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        let snapshot = durable_file::read_checked::<producer_state::Snapshot>(&self.dir.join(PRODUCER_STATE))
+            .ok()
+            .flatten();
+        let (mut states, from) = match snapshot {
+            Some(s) if s.offset <= end => (s.states, s.offset.max(start)),
+            _ => (ProducerStates::default(), start),
+        };
+        let mut offset = from;
+        while offset < end {
+            let r = self.read(offset, 1 << 20, true).map_err(|e| io::Error::other(e.to_string()))?;
+            if r.records.is_empty() {
+                break;
+            }
+            let ranges = batch::split_batches(&r.records).map_err(|e| io::Error::other(e.to_string()))?;
+            for range in ranges {
+                let Some(h) = r.records.get(range).and_then(BatchHeader::parse) else { break };
+                if h.last_offset() >= offset {
+                    states.record(&h, now_ms);
+                }
+                offset = offset.max(h.last_offset() + 1);
+            }
+        }
+        self.state.write().producers = states;
+        Ok(())
+    }
+
+    fn write_producer_snapshot(&self, st: &State) -> io::Result<()> {
+        let snap = producer_state::Snapshot { offset: st.next_offset, states: st.producers.clone() };
+        durable_file::write_atomic(&self.dir.join(PRODUCER_STATE), &snap)
+    }
+
+    /// The state of one producer in this partition (for tests and DescribeProducers).
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.state.read().producers.get(producer_id).map(|e| e.epoch)
     }
 
     pub fn dir(&self) -> &Path {
@@ -225,16 +274,9 @@ impl PartitionLog {
 
     /// Validates and appends one or more whole batches (a Produce `records` field). Offsets are
     /// assigned here; nothing is written unless every batch is valid.
-    pub fn append(
-        &self,
-        data: &[u8],
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<AppendInfo, LogError> {
+    pub fn append(&self, data: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
         if self.failed.load(Ordering::SeqCst) {
-            return Err(LogError::Storage(
-                "log is offline after an I/O error".into(),
-            ));
+            return Err(LogError::Storage("log is offline after an I/O error".into()));
         }
         let ranges = batch::split_batches(data)?;
         if ranges.is_empty() {
@@ -245,6 +287,15 @@ impl PartitionLog {
         }
         let mut st = self.state.write();
         let st = &mut *st;
+        if let Some(dup) = self.check_sequences(st, data, &ranges)? {
+            return Ok(AppendInfo {
+                base_offset: dup.base_offset,
+                last_offset: dup.last_offset,
+                log_append_time: None,
+                log_start_offset: st.log_start_offset,
+                duplicate: true,
+            });
+        }
         let base_offset = st.next_offset;
         let append_time = st.config.log_append_time.then_some(now_ms);
         let mut scratch = std::mem::take(&mut st.scratch);
@@ -266,27 +317,20 @@ impl PartitionLog {
             headers.push((r.start as u64, h));
         }
         let last_offset = next - 1;
-        let result = self
-            .maybe_roll(st, scratch.len() as u64, last_offset, now_ms)
-            .and_then(|()| {
-                let active = st
-                    .segments
-                    .values_mut()
-                    .next_back()
-                    .ok_or_else(|| io::Error::other("no active segment"))?;
-                active.append(
-                    &self.files,
-                    &scratch,
-                    &headers,
-                    st.config.index_interval_bytes,
-                )
-            });
+        let result = self.maybe_roll(st, scratch.len() as u64, last_offset, now_ms).and_then(|()| {
+            let active =
+                st.segments.values_mut().next_back().ok_or_else(|| io::Error::other("no active segment"))?;
+            active.append(&self.files, &scratch, &headers, st.config.index_interval_bytes)
+        });
         st.scratch = scratch;
         if st.scratch.capacity() > 4 << 20 {
             st.scratch = Vec::new();
         }
         result.map_err(|e| self.fail(e))?;
         st.next_offset = next;
+        for (_, h) in &headers {
+            st.producers.record(h, now_ms);
+        }
         st.unflushed_records += records;
         st.oldest_unflushed_ms.get_or_insert(now_ms);
         if st.unflushed_records >= st.config.flush_messages {
@@ -297,18 +341,42 @@ impl PartitionLog {
             last_offset,
             log_append_time: append_time,
             log_start_offset: st.log_start_offset,
+            duplicate: false,
         })
+    }
+
+    /// Checks idempotent-producer sequences of every batch. A single batch already appended is
+    /// reported as a duplicate; a duplicate inside a multi-batch append is refused as out of order.
+    fn check_sequences(
+        &self,
+        st: &State,
+        data: &[u8],
+        ranges: &[std::ops::Range<usize>],
+    ) -> Result<Option<producer_state::BatchMeta>, LogError> {
+        let mut staged: Option<ProducerStates> = None;
+        for (i, r) in ranges.iter().enumerate() {
+            let h =
+                data.get(r.clone()).and_then(BatchHeader::parse).ok_or(BatchError::Corrupt("short batch"))?;
+            let states = staged.as_ref().unwrap_or(&st.producers);
+            match states.check(&h)? {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate(meta) if ranges.len() == 1 => return Ok(Some(meta)),
+                SequenceCheck::Duplicate(_) => {
+                    return Err(LogError::OutOfOrderSequence(format!(
+                        "duplicate batch {i} inside a multi-batch append"
+                    )))
+                }
+            }
+            if ranges.len() > 1 {
+                staged.get_or_insert_with(|| st.producers.clone()).record(&h, 0);
+            }
+        }
+        Ok(None)
     }
 
     /// Rolls to a new segment if the active one cannot take `incoming` more bytes, is too old, or
     /// cannot index `last_offset`.
-    fn maybe_roll(
-        &self,
-        st: &mut State,
-        incoming: u64,
-        last_offset: i64,
-        now_ms: i64,
-    ) -> io::Result<()> {
+    fn maybe_roll(&self, st: &mut State, incoming: u64, last_offset: i64, now_ms: i64) -> io::Result<()> {
         let Some(active) = st.segments.values().next_back() else {
             return Ok(());
         };
@@ -357,6 +425,7 @@ impl PartitionLog {
     }
 
     fn flush_locked(&self, st: &mut State) -> io::Result<()> {
+        let rolled = !st.unsynced_sealed.is_empty();
         for base in std::mem::take(&mut st.unsynced_sealed) {
             if let Some(seg) = st.segments.get(&base) {
                 seg.sync(&self.files)?;
@@ -368,47 +437,44 @@ impl PartitionLog {
         st.unflushed_records = 0;
         st.oldest_unflushed_ms = None;
         st.recovery_point = st.next_offset;
+        if rolled {
+            // Kafka snapshots producer state at each roll, bounding the replay at start-up.
+            self.write_producer_snapshot(st)?;
+        }
         durable_file::write_atomic(&self.dir.join(RECOVERY_POINT), &st.recovery_point)
+    }
+
+    /// Forgets idempotent producers idle longer than `max_idle_ms`.
+    pub fn expire_producers(&self, now_ms: i64, max_idle_ms: i64) -> usize {
+        self.state.write().producers.expire(now_ms, max_idle_ms)
     }
 
     /// Background duty: fsync sealed segments, and everything when `flush.ms` has passed.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
         let mut st = self.state.write();
-        let due = st
-            .oldest_unflushed_ms
-            .is_some_and(|t| now_ms - t >= st.config.flush_ms);
+        let due = st.oldest_unflushed_ms.is_some_and(|t| now_ms - t >= st.config.flush_ms);
         if due || !st.unsynced_sealed.is_empty() {
             self.flush_locked(&mut st).map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
 
-    /// Reads whole batches from the one containing `offset`, up to `max_bytes` (at least one batch).
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+    /// Reads whole batches from the one containing `offset`, up to `max_bytes`. With `min_one`, the
+    /// first batch is returned even when it is larger than `max_bytes` (KIP-74).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadResult, LogError> {
         let st = self.state.read();
         let (log_start, log_end) = (st.log_start_offset, st.next_offset);
         if offset < log_start || offset > log_end {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                log_start,
-                log_end,
-            });
+            return Err(LogError::OffsetOutOfRange { offset, log_start, log_end });
         }
-        let empty = ReadResult {
-            records: Bytes::new(),
-            log_end_offset: log_end,
-            log_start_offset: log_start,
-        };
+        let empty =
+            ReadResult { records: Bytes::new(), log_end_offset: log_end, log_start_offset: log_start };
         if offset == log_end {
             return Ok(empty);
         }
-        let start_key = st
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(offset, |(k, _)| *k);
+        let start_key = st.segments.range(..=offset).next_back().map_or(offset, |(k, _)| *k);
         for seg in st.segments.range(start_key..).map(|(_, s)| s) {
-            if let Some(records) = seg.read(&self.files, offset, max_bytes).map_err(storage)? {
+            if let Some(records) = seg.read(&self.files, offset, max_bytes, min_one).map_err(storage)? {
                 return Ok(ReadResult { records, ..empty });
             }
         }
@@ -450,12 +516,7 @@ impl PartitionLog {
                 && s.max_timestamp().0 < now_ms - cfg.retention_ms
         };
         // An expired active segment is rolled first so it can go too (as Kafka does).
-        if st
-            .segments
-            .values()
-            .next_back()
-            .is_some_and(|a| !a.is_empty() && expired(a))
-        {
+        if st.segments.values().next_back().is_some_and(|a| !a.is_empty() && expired(a)) {
             self.roll_locked(st, now_ms).map_err(|e| self.fail(e))?;
         }
         let mut total: i64 = st.segments.values().map(|s| s.size() as i64).sum();
@@ -465,8 +526,7 @@ impl PartitionLog {
             let Some(seg) = st.segments.get(base) else {
                 continue;
             };
-            let over_size =
-                cfg.retention_bytes >= 0 && total - seg.size() as i64 >= cfg.retention_bytes;
+            let over_size = cfg.retention_bytes >= 0 && total - seg.size() as i64 >= cfg.retention_bytes;
             if expired(seg) || over_size {
                 total -= seg.size() as i64;
                 doomed.push(*base);
@@ -488,8 +548,7 @@ impl PartitionLog {
         let first = st.segments.keys().next().copied().unwrap_or(st.next_offset);
         if first > st.log_start_offset {
             st.log_start_offset = first;
-            durable_file::write_atomic(&self.dir.join(LOG_START), &st.log_start_offset)
-                .map_err(storage)?;
+            durable_file::write_atomic(&self.dir.join(LOG_START), &st.log_start_offset).map_err(storage)?;
         }
         Ok(())
     }
@@ -527,9 +586,11 @@ impl PartitionLog {
         Ok(st.log_start_offset)
     }
 
-    /// Flushes everything (clean shutdown).
+    /// Flushes everything and snapshots producer state (clean shutdown).
     pub fn close(&self) -> io::Result<()> {
-        self.flush()
+        let mut st = self.state.write();
+        self.flush_locked(&mut st)?;
+        self.write_producer_snapshot(&st)
     }
 }
 

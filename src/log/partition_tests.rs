@@ -3,11 +3,7 @@ use crate::log::batch::testing::batch;
 use proptest::prelude::*;
 
 fn small_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 600,
-        index_interval_bytes: 100,
-        ..LogConfig::default()
-    }
+    LogConfig { segment_bytes: 600, index_interval_bytes: 100, ..LogConfig::default() }
 }
 
 fn open(dir: &Path, clean: bool) -> PartitionLog {
@@ -19,18 +15,14 @@ fn read_all(log: &PartitionLog, from: i64) -> Vec<(i64, i32, Vec<u8>)> {
     let mut out = Vec::new();
     let mut offset = from;
     loop {
-        let r = log.read(offset, 300).unwrap();
+        let r = log.read(offset, 300, true).unwrap();
         if r.records.is_empty() {
             break;
         }
         for range in batch::split_batches(&r.records).unwrap() {
             let b = &r.records[range];
             let h = batch::validate(b).unwrap();
-            out.push((
-                h.base_offset,
-                h.record_count,
-                b[batch::HEADER_LEN..].to_vec(),
-            ));
+            out.push((h.base_offset, h.record_count, b[batch::HEADER_LEN..].to_vec()));
             offset = h.last_offset() + 1;
         }
     }
@@ -43,23 +35,14 @@ fn append_assigns_consecutive_offsets_and_reads_back() {
     let log = open(dir.path(), false);
     let a = log.append(&batch(3, 10, 100), 0, 1).unwrap();
     let b = log.append(&batch(2, 10, 200), 0, 1).unwrap();
-    assert_eq!(
-        (a.base_offset, a.last_offset, b.base_offset, b.last_offset),
-        (0, 2, 3, 4)
-    );
+    assert_eq!((a.base_offset, a.last_offset, b.base_offset, b.last_offset), (0, 2, 3, 4));
     let got = read_all(&log, 0);
-    assert_eq!(
-        got.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
-        vec![(0, 3), (3, 2)]
-    );
+    assert_eq!(got.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(), vec![(0, 3), (3, 2)]);
     // A read from the middle of a batch returns the whole batch.
-    let mid = log.read(1, 1).unwrap();
+    let mid = log.read(1, 1, true).unwrap();
     assert_eq!(batch::validate(&mid.records).unwrap().base_offset, 0);
-    assert!(matches!(
-        log.read(6, 100),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
-    assert!(log.read(5, 100).unwrap().records.is_empty());
+    assert!(matches!(log.read(6, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(log.read(5, 100, true).unwrap().records.is_empty());
 }
 
 #[test]
@@ -70,10 +53,7 @@ fn invalid_batch_writes_nothing() {
     let mut bad = batch(1, 5, 1);
     bad[30] ^= 0xff;
     two.extend_from_slice(&bad);
-    assert!(matches!(
-        log.append(&two, 0, 1),
-        Err(LogError::Batch(BatchError::Corrupt(_)))
-    ));
+    assert!(matches!(log.append(&two, 0, 1), Err(LogError::Batch(BatchError::Corrupt(_)))));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
 }
@@ -91,10 +71,7 @@ fn torn_tail_is_truncated_after_unclean_stop() {
     }
     // Simulate a crash in the middle of a fourth batch.
     let partial = &batch(2, 20, 5)[..40];
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&seg_path)
-        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg_path).unwrap();
     std::io::Write::write_all(&mut f, partial).unwrap();
     let log = open(dir.path(), false);
     assert_eq!(log.log_end_offset(), 6);
@@ -117,11 +94,7 @@ fn corrupt_byte_cuts_the_log_there() {
     bytes[one * 2 + 70] ^= 0x55; // inside the third batch
     std::fs::write(&seg_path, &bytes).unwrap();
     let log = open(dir.path(), false);
-    assert_eq!(
-        log.log_end_offset(),
-        2,
-        "nothing from the corrupt batch on is served"
-    );
+    assert_eq!(log.log_end_offset(), 2, "nothing from the corrupt batch on is served");
 }
 
 #[test]
@@ -142,10 +115,7 @@ fn missing_index_is_rebuilt() {
     }
     let log = open(dir.path(), true);
     assert_eq!(read_all(&log, 0).len(), 30);
-    assert_eq!(
-        log.read(17, 1).unwrap().records.len(),
-        batch(1, 30, 0).len()
-    );
+    assert_eq!(log.read(17, 1, true).unwrap().records.len(), batch(1, 30, 0).len());
 }
 
 #[test]
@@ -156,24 +126,15 @@ fn retention_and_delete_records_move_the_start() {
         log.append(&batch(1, 100, i * 1000), 0, i * 1000).unwrap();
     }
     assert!(log.segment_count() > 3);
-    log.set_config(LogConfig {
-        retention_ms: 5_000,
-        ..small_config()
-    });
+    log.set_config(LogConfig { retention_ms: 5_000, ..small_config() });
     let deleted = log.enforce_retention(20_000).unwrap();
     assert!(deleted > 0);
     let start = log.log_start_offset();
     assert!(start > 0 && read_all(&log, start).first().unwrap().0 <= start);
-    assert!(matches!(
-        log.read(0, 10),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(0, 10, true), Err(LogError::OffsetOutOfRange { .. })));
     assert_eq!(log.delete_records(18, 20_000).unwrap(), 18);
     assert_eq!(log.log_start_offset(), 18);
-    assert!(matches!(
-        log.delete_records(99, 20_000),
-        Err(LogError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.delete_records(99, 20_000), Err(LogError::OffsetOutOfRange { .. })));
     drop(log);
     assert_eq!(open(dir.path(), false).log_start_offset(), 18);
 }
@@ -196,10 +157,7 @@ fn log_append_time_stamps_batches() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(
         dir.path(),
-        LogConfig {
-            log_append_time: true,
-            ..small_config()
-        },
+        LogConfig { log_append_time: true, ..small_config() },
         Arc::new(FileCache::new(8)),
         false,
         0,
@@ -207,7 +165,7 @@ fn log_append_time_stamps_batches() {
     .unwrap();
     let info = log.append(&batch(2, 5, 1), 0, 424242).unwrap();
     assert_eq!(info.log_append_time, Some(424242));
-    let r = log.read(0, 100).unwrap();
+    let r = log.read(0, 100, true).unwrap();
     assert_eq!(batch::validate(&r.records).unwrap().max_timestamp, 424242);
 }
 
@@ -277,4 +235,59 @@ proptest! {
             prop_assert_eq!(read_all(&log, start), expected);
         }
     }
+}
+
+fn idempotent_batch(pid: i64, epoch: i16, seq: i32, count: i32) -> Vec<u8> {
+    let mut b = batch(count, 8, 1);
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[test]
+fn duplicates_are_answered_with_original_offsets_across_restarts() {
+    for clean in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = open(dir.path(), false);
+            log.append(&batch(2, 5, 1), 0, 1).unwrap();
+            let first = log.append(&idempotent_batch(42, 0, 0, 3), 0, 1).unwrap();
+            assert_eq!((first.base_offset, first.duplicate), (2, false));
+            // Enough data to roll a few segments, so a snapshot and a replay are both involved.
+            for seq in 0..10 {
+                log.append(&idempotent_batch(43, 0, seq * 4, 4), 0, 1).unwrap();
+                log.append(&batch(1, 200, 1), 0, 1).unwrap();
+            }
+            if clean {
+                log.close().unwrap();
+            }
+        }
+        let log = open(dir.path(), clean);
+        let end = log.log_end_offset();
+        let again = log.append(&idempotent_batch(43, 0, 36, 4), 0, 1).unwrap();
+        assert!(again.duplicate, "clean={clean}");
+        assert_eq!(log.log_end_offset(), end, "a duplicate is not appended twice");
+        assert!(matches!(
+            log.append(&idempotent_batch(43, 0, 44, 1), 0, 1),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+        assert_eq!(log.append(&idempotent_batch(43, 0, 40, 1), 0, 1).unwrap().base_offset, end);
+        assert!(log.append(&idempotent_batch(43, 0, 41, 1), 0, 1).is_ok());
+        assert_eq!(log.producer_epoch(43), Some(0));
+    }
+}
+
+#[test]
+fn fenced_epoch_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    log.append(&idempotent_batch(9, 3, 0, 1), 0, 1).unwrap();
+    assert!(matches!(
+        log.append(&idempotent_batch(9, 2, 1, 1), 0, 1),
+        Err(LogError::InvalidProducerEpoch(_))
+    ));
+    assert_eq!(log.log_end_offset(), 1);
 }

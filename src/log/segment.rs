@@ -90,12 +90,7 @@ impl Segment {
     }
 
     /// Creates a new, empty, active segment.
-    pub fn create(
-        dir: &Path,
-        base_offset: i64,
-        files: &FileCache,
-        now_ms: i64,
-    ) -> io::Result<Segment> {
+    pub fn create(dir: &Path, base_offset: i64, files: &FileCache, now_ms: i64) -> io::Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         for p in [&log_path, &index_path, &time_path] {
             files.create(p)?.set_len(0)?;
@@ -183,10 +178,7 @@ impl Segment {
             log.read_exact_at(&mut head, pos)?;
             let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
             if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(format!(
-                    "{}: bad batch length at {pos}",
-                    self.log_path.display()
-                )));
+                return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
             }
             next = h.last_offset() + 1;
             if h.max_timestamp > self.max_timestamp {
@@ -200,11 +192,7 @@ impl Segment {
 
     /// Re-reads the whole segment, validating each batch (CRC32C, lengths, offsets ≥ `min_offset`
     /// and increasing). Truncates at the first invalid byte and rebuilds both indexes.
-    pub fn recover(
-        &mut self,
-        files: &FileCache,
-        index_interval: Option<u64>,
-    ) -> io::Result<RecoveryOutcome> {
+    pub fn recover(&mut self, files: &FileCache, index_interval: Option<u64>) -> io::Result<RecoveryOutcome> {
         let interval = index_interval.unwrap_or(4096);
         let log = files.get(&self.log_path)?;
         let file_len = log.metadata()?.len();
@@ -236,16 +224,10 @@ impl Segment {
             }
             if since_index >= interval && batches > 0 {
                 let rel = (h.base_offset - self.base_offset) as u32;
-                offsets.push(OffsetEntry {
-                    relative_offset: rel,
-                    position: pos as u32,
-                });
+                offsets.push(OffsetEntry { relative_offset: rel, position: pos as u32 });
                 if self.max_timestamp > times.last().map_or(-1, |t| t.timestamp) {
                     let rel_ts = (self.offset_of_max_timestamp - self.base_offset) as u32;
-                    times.push(TimeEntry {
-                        timestamp: self.max_timestamp,
-                        relative_offset: rel_ts,
-                    });
+                    times.push(TimeEntry { timestamp: self.max_timestamp, relative_offset: rel_ts });
                 }
                 since_index = 0;
             }
@@ -273,10 +255,7 @@ impl Segment {
         if self.active.is_some() {
             self.active = Some(ActiveIndexes { offsets, times });
         }
-        Ok(RecoveryOutcome {
-            truncated_bytes: truncated,
-            batches,
-        })
+        Ok(RecoveryOutcome { truncated_bytes: truncated, batches })
     }
 
     fn rewrite_indexes(
@@ -300,10 +279,8 @@ impl Segment {
     /// Makes this segment the active one again (after a restart): loads its indexes into memory.
     pub fn activate(&mut self) -> io::Result<()> {
         if self.active.is_none() {
-            let offsets =
-                index::read_offset_entries(&std::fs::read(&self.index_path).unwrap_or_default());
-            let times =
-                index::read_time_entries(&std::fs::read(&self.time_path).unwrap_or_default());
+            let offsets = index::read_offset_entries(&std::fs::read(&self.index_path).unwrap_or_default());
+            let times = index::read_time_entries(&std::fs::read(&self.time_path).unwrap_or_default());
             let last_indexed = offsets.last().map_or(0, |e| u64::from(e.position));
             self.bytes_since_index = self.size.saturating_sub(last_indexed);
             self.active = Some(ActiveIndexes { offsets, times });
@@ -350,17 +327,11 @@ impl Segment {
             let pos = self.size + rel_pos;
             if self.bytes_since_index >= index_interval && pos > 0 {
                 let rel = (h.base_offset - self.base_offset) as u32;
-                new_offsets.push(OffsetEntry {
-                    relative_offset: rel,
-                    position: pos as u32,
-                });
+                new_offsets.push(OffsetEntry { relative_offset: rel, position: pos as u32 });
                 let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
                 if self.max_timestamp > last_ts {
                     let rel_ts = (self.offset_of_max_timestamp - self.base_offset) as u32;
-                    new_times.push(TimeEntry {
-                        timestamp: self.max_timestamp,
-                        relative_offset: rel_ts,
-                    });
+                    new_times.push(TimeEntry { timestamp: self.max_timestamp, relative_offset: rel_ts });
                 }
                 self.bytes_since_index = 0;
             }
@@ -389,15 +360,11 @@ impl Segment {
         times: &[TimeEntry],
     ) -> io::Result<()> {
         let ob: Vec<u8> = offsets.iter().flat_map(|e| e.encode()).collect();
-        files
-            .get(&self.index_path)?
-            .write_all_at(&ob, self.offset_entries * index::OFFSET_ENTRY as u64)?;
+        files.get(&self.index_path)?.write_all_at(&ob, self.offset_entries * index::OFFSET_ENTRY as u64)?;
         self.offset_entries += offsets.len() as u64;
         if !times.is_empty() {
             let tb: Vec<u8> = times.iter().flat_map(|e| e.encode()).collect();
-            files
-                .get(&self.time_path)?
-                .write_all_at(&tb, self.time_entries * index::TIME_ENTRY as u64)?;
+            files.get(&self.time_path)?.write_all_at(&tb, self.time_entries * index::TIME_ENTRY as u64)?;
             self.time_entries += times.len() as u64;
         }
         if let Some(a) = self.active.as_mut() {
@@ -412,14 +379,10 @@ impl Segment {
         let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
         if self.max_timestamp > last_ts {
             let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
-            let entry = TimeEntry {
-                timestamp: self.max_timestamp,
-                relative_offset: rel,
-            };
-            files.get(&self.time_path)?.write_all_at(
-                &entry.encode(),
-                self.time_entries * index::TIME_ENTRY as u64,
-            )?;
+            let entry = TimeEntry { timestamp: self.max_timestamp, relative_offset: rel };
+            files
+                .get(&self.time_path)?
+                .write_all_at(&entry.encode(), self.time_entries * index::TIME_ENTRY as u64)?;
             self.time_entries += 1;
         }
         self.active = None;
@@ -438,20 +401,20 @@ impl Segment {
         let rel = u32::try_from((offset - self.base_offset).max(0)).unwrap_or(u32::MAX);
         let entry = match &self.active {
             Some(a) => index::offset_floor_mem(&a.offsets, rel),
-            None => {
-                index::offset_floor_file(&*files.get(&self.index_path)?, self.offset_entries, rel)?
-            }
+            None => index::offset_floor_file(&*files.get(&self.index_path)?, self.offset_entries, rel)?,
         };
         Ok(entry.map_or(0, |e| u64::from(e.position)))
     }
 
-    /// Reads whole batches starting with the one containing `offset`, up to `max_bytes` but always
-    /// at least one whole batch (KIP-74). Returns `None` if no batch here holds `offset` or later.
+    /// Reads whole batches starting with the one containing `offset`, up to `max_bytes`; with
+    /// `min_one` at least one whole batch (KIP-74). Returns `None` if no batch here holds `offset` or
+    /// later (the caller moves on to the next segment).
     pub fn read(
         &self,
         files: &FileCache,
         offset: i64,
         max_bytes: usize,
+        min_one: bool,
     ) -> io::Result<Option<Bytes>> {
         let log = files.get(&self.log_path)?;
         let mut pos = self.scan_start(files, offset)?;
@@ -464,16 +427,16 @@ impl Segment {
             log.read_exact_at(&mut head, pos)?;
             let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
             if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(format!(
-                    "{}: bad batch length at {pos}",
-                    self.log_path.display()
-                )));
+                return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
             }
             if h.last_offset() >= offset {
                 break h.total_len();
             }
             pos += h.total_len() as u64;
         };
+        if !min_one && first_len > max_bytes {
+            return Ok(Some(Bytes::new()));
+        }
         let available = (self.size - pos) as usize;
         let want = first_len.max(max_bytes.min(available)).min(available);
         let mut buf = BytesMut::zeroed(want);
@@ -500,9 +463,8 @@ impl Segment {
             Some(a) => index::time_floor_mem(&a.times, ts),
             None => index::time_floor_file(&*files.get(&self.time_path)?, self.time_entries, ts)?,
         };
-        let start_offset = entry.map_or(self.base_offset, |e| {
-            self.base_offset + i64::from(e.relative_offset)
-        });
+        let start_offset =
+            entry.map_or(self.base_offset, |e| self.base_offset + i64::from(e.relative_offset));
         let log = files.get(&self.log_path)?;
         let mut pos = self.scan_start(files, start_offset)?;
         let mut head = [0u8; HEADER_LEN];
@@ -510,10 +472,7 @@ impl Segment {
             log.read_exact_at(&mut head, pos)?;
             let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
             if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(format!(
-                    "{}: bad batch length at {pos}",
-                    self.log_path.display()
-                )));
+                return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
             }
             if h.max_timestamp >= ts {
                 let mut buf = BytesMut::zeroed(h.total_len());

@@ -31,11 +31,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     while buf.len() < 4 {
         buf.reserve(4096);
         if stream.read_buf(buf).await? == 0 {
-            return if buf.is_empty() {
-                Ok(None)
-            } else {
-                Err(FrameError::Truncated)
-            };
+            return if buf.is_empty() { Ok(None) } else { Err(FrameError::Truncated) };
         }
     }
     let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
@@ -79,36 +75,21 @@ mod tests {
     async fn refuses_negative_and_oversized_sizes() {
         let mut buf = BytesMut::new();
         let mut neg: &[u8] = &[0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(
-            read_frame(&mut neg, &mut buf, 100).await,
-            Err(FrameError::BadSize { .. })
-        ));
+        assert!(matches!(read_frame(&mut neg, &mut buf, 100).await, Err(FrameError::BadSize { .. })));
         let mut buf = BytesMut::new();
         let mut big: &[u8] = &[0x7f, 0xff, 0xff, 0xff];
-        assert!(matches!(
-            read_frame(&mut big, &mut buf, 100).await,
-            Err(FrameError::BadSize { .. })
-        ));
-        assert!(
-            buf.capacity() < 100_000,
-            "nothing sized by the claim was allocated"
-        );
+        assert!(matches!(read_frame(&mut big, &mut buf, 100).await, Err(FrameError::BadSize { .. })));
+        assert!(buf.capacity() < 100_000, "nothing sized by the claim was allocated");
     }
 
     #[tokio::test]
     async fn truncated_frame_is_an_error_and_clean_eof_is_not() {
         let mut buf = BytesMut::new();
         let mut part: &[u8] = &[0, 0, 0, 10, 1, 2];
-        assert!(matches!(
-            read_frame(&mut part, &mut buf, 100).await,
-            Err(FrameError::Truncated)
-        ));
+        assert!(matches!(read_frame(&mut part, &mut buf, 100).await, Err(FrameError::Truncated)));
         let mut buf = BytesMut::new();
         let mut empty: &[u8] = &[];
-        assert!(read_frame(&mut empty, &mut buf, 100)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(read_frame(&mut empty, &mut buf, 100).await.unwrap().is_none());
     }
 
     proptest! {

@@ -1,0 +1,246 @@
+//! Idempotent-producer state of one partition: for each producer id, its epoch and the sequence
+//! numbers and offsets of its last five batches (Kafka keeps five: the most a producer may have in
+//! flight). Used on append to answer duplicates with their original offsets, refuse gaps
+//! (OUT_OF_ORDER_SEQUENCE_NUMBER) and fenced epochs (INVALID_PRODUCER_EPOCH).
+//!
+//! Durability: the state is a function of the batch headers in the log. It is snapshotted (see
+//! [`Snapshot`]) with the offset it covers; at start-up the snapshot is loaded and the headers of
+//! every batch after that offset are replayed, so a restart or `kill -9` loses nothing.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::batch::BatchHeader;
+
+/// Batches remembered per producer.
+pub const MAX_BATCHES: usize = 5;
+
+/// Sequence numbers and offsets of one appended batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMeta {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+/// One producer's state in this partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerEntry {
+    pub epoch: i16,
+    /// Oldest first, at most [`MAX_BATCHES`].
+    pub batches: VecDeque<BatchMeta>,
+    /// Broker time (ms) of the producer's last append here, for expiry.
+    pub last_append_ms: i64,
+}
+
+/// What to do with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// Append it.
+    Append,
+    /// Already appended: answer with these offsets, write nothing.
+    Duplicate(BatchMeta),
+}
+
+/// Why a batch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerError {
+    #[error("out of order sequence number for producer {producer_id}: found {found}, expected {expected}")]
+    OutOfOrder { producer_id: i64, found: i32, expected: i32 },
+    #[error("producer {producer_id} epoch {found} is older than the current epoch {current}")]
+    FencedEpoch { producer_id: i64, found: i16, current: i16 },
+}
+
+/// Kafka's sequence arithmetic: sequences wrap from i32::MAX to 0.
+pub fn add_to_sequence(seq: i32, n: i32) -> i32 {
+    if seq > i32::MAX - n {
+        n - (i32::MAX - seq) - 1
+    } else {
+        seq + n
+    }
+}
+
+/// The last sequence number of a batch.
+pub fn last_sequence(h: &BatchHeader) -> i32 {
+    add_to_sequence(h.base_sequence, h.last_offset_delta)
+}
+
+/// All producers' state of one partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+/// A snapshot of the state together with the log offset it covers (everything below it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub offset: i64,
+    pub states: ProducerStates,
+}
+
+impl ProducerStates {
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(&producer_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Checks a batch (header as sent) against the state, without changing it.
+    pub fn check(&self, h: &BatchHeader) -> Result<SequenceCheck, ProducerError> {
+        if h.producer_id < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        // An unknown producer (new, or expired) may start at any sequence, as in Kafka (KIP-360).
+        let Some(e) = self.producers.get(&h.producer_id) else { return Ok(SequenceCheck::Append) };
+        if h.producer_epoch < e.epoch {
+            return Err(ProducerError::FencedEpoch {
+                producer_id: h.producer_id,
+                found: h.producer_epoch,
+                current: e.epoch,
+            });
+        }
+        if h.producer_epoch > e.epoch {
+            return if h.base_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(ProducerError::OutOfOrder {
+                    producer_id: h.producer_id,
+                    found: h.base_sequence,
+                    expected: 0,
+                })
+            };
+        }
+        let last = last_sequence(h);
+        if let Some(dup) = e.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last) {
+            return Ok(SequenceCheck::Duplicate(*dup));
+        }
+        let expected = e.batches.back().map_or(h.base_sequence, |b| add_to_sequence(b.last_seq, 1));
+        if h.base_sequence != expected {
+            return Err(ProducerError::OutOfOrder {
+                producer_id: h.producer_id,
+                found: h.base_sequence,
+                expected,
+            });
+        }
+        Ok(SequenceCheck::Append)
+    }
+
+    /// Records an appended batch (header with its assigned offsets). Also used for replay.
+    pub fn record(&mut self, h: &BatchHeader, now_ms: i64) {
+        if h.producer_id < 0 {
+            return;
+        }
+        let e = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry {
+            epoch: h.producer_epoch,
+            batches: VecDeque::new(),
+            last_append_ms: now_ms,
+        });
+        if h.producer_epoch != e.epoch {
+            e.epoch = h.producer_epoch;
+            e.batches.clear();
+        }
+        e.last_append_ms = now_ms;
+        if h.is_control() {
+            return;
+        }
+        e.batches.push_back(BatchMeta {
+            first_seq: h.base_sequence,
+            last_seq: last_sequence(h),
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+        });
+        while e.batches.len() > MAX_BATCHES {
+            e.batches.pop_front();
+        }
+    }
+
+    /// Forgets producers idle for longer than `max_idle_ms`; returns how many.
+    pub fn expire(&mut self, now_ms: i64, max_idle_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, e| now_ms - e.last_append_ms <= max_idle_ms);
+        before - self.producers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::{self, testing};
+
+    fn header(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
+        let mut b = testing::batch(count, 1, 1);
+        b[43..51].copy_from_slice(&pid.to_be_bytes());
+        b[51..53].copy_from_slice(&epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+        batch::set_base_offset(&mut b, base_offset);
+        BatchHeader::parse(&b).unwrap()
+    }
+
+    #[test]
+    fn in_order_duplicate_gap_and_fencing() {
+        let mut s = ProducerStates::default();
+        let a = header(7, 0, 0, 3, 100);
+        assert_eq!(s.check(&a), Ok(SequenceCheck::Append));
+        s.record(&a, 1);
+        // The same batch again is a duplicate carrying its original offsets.
+        let dup = s.check(&header(7, 0, 0, 3, 0)).unwrap();
+        assert_eq!(
+            dup,
+            SequenceCheck::Duplicate(BatchMeta {
+                first_seq: 0,
+                last_seq: 2,
+                base_offset: 100,
+                last_offset: 102
+            })
+        );
+        // Next in sequence is fine; a gap is not.
+        assert_eq!(s.check(&header(7, 0, 3, 1, 0)), Ok(SequenceCheck::Append));
+        assert!(matches!(
+            s.check(&header(7, 0, 5, 1, 0)),
+            Err(ProducerError::OutOfOrder { expected: 3, .. })
+        ));
+        // A new epoch must start at 0; an old epoch is fenced.
+        assert!(matches!(s.check(&header(7, 1, 3, 1, 0)), Err(ProducerError::OutOfOrder { .. })));
+        let bumped = header(7, 1, 0, 1, 103);
+        assert_eq!(s.check(&bumped), Ok(SequenceCheck::Append));
+        s.record(&bumped, 2);
+        assert!(matches!(s.check(&header(7, 0, 3, 1, 0)), Err(ProducerError::FencedEpoch { .. })));
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let mut s = ProducerStates::default();
+        for i in 0..7 {
+            s.record(&header(1, 0, i, 1, i64::from(i)), 0);
+        }
+        assert_eq!(s.get(1).unwrap().batches.len(), MAX_BATCHES);
+        assert!(matches!(s.check(&header(1, 0, 6, 1, 0)), Ok(SequenceCheck::Duplicate(_))));
+        assert!(matches!(s.check(&header(1, 0, 0, 1, 0)), Err(ProducerError::OutOfOrder { .. })));
+    }
+
+    #[test]
+    fn sequences_wrap_like_kafka() {
+        assert_eq!(add_to_sequence(i32::MAX, 1), 0);
+        assert_eq!(add_to_sequence(i32::MAX - 1, 3), 1);
+        let mut s = ProducerStates::default();
+        s.record(&header(1, 0, i32::MAX - 1, 2, 0), 0);
+        assert_eq!(s.check(&header(1, 0, 0, 1, 0)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn idle_producers_expire() {
+        let mut s = ProducerStates::default();
+        s.record(&header(1, 0, 0, 1, 0), 0);
+        s.record(&header(2, 0, 0, 1, 1), 1000);
+        assert_eq!(s.expire(1500, 600), 1);
+        assert!(s.get(1).is_none() && s.get(2).is_some());
+    }
+}
