@@ -12,6 +12,7 @@ use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::log::LogManager;
+use crate::txn::ProducerIdManager;
 
 /// Files the log keeps open at once (segments open lazily beyond this).
 const OPEN_FILES: usize = crate::log::file_cache::DEFAULT_CAPACITY;
@@ -47,7 +48,8 @@ impl Broker {
             .map_err(|e| anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display()))?
         };
         let cluster = Arc::new(cluster);
-        let ctx = Arc::new(ApiContext { cluster: cluster.clone() });
+        let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir)?);
+        let ctx = Arc::new(ApiContext { cluster: cluster.clone(), producer_ids });
         let limits = ConnLimits {
             max_request_bytes: config.socket_request_max_bytes,
             idle: Duration::from_millis(config.connections_max_idle_ms),

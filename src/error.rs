@@ -65,3 +65,21 @@ impl TopicError {
         self.kafka_error().code()
     }
 }
+
+use crate::log::batch::BatchError;
+use crate::log::LogError;
+
+impl LogError {
+    /// The Kafka error for a failed log operation.
+    pub fn kafka_error(&self) -> ResponseError {
+        match self {
+            LogError::Batch(BatchError::Corrupt(_)) => ResponseError::CorruptMessage,
+            LogError::Batch(BatchError::Invalid(_)) => ResponseError::InvalidRecord,
+            LogError::Batch(BatchError::UnsupportedMagic(_)) => ResponseError::UnsupportedForMessageFormat,
+            LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            LogError::Storage(_) => ResponseError::KafkaStorageError,
+            LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+            LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+        }
+    }
+}

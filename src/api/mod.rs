@@ -9,7 +9,12 @@
 
 pub mod cluster;
 pub mod configs;
+pub mod fetch;
 pub mod metadata;
+pub mod offsets;
+pub mod partitions;
+pub mod produce;
+pub mod producer_id;
 pub mod topics;
 pub mod versions;
 
@@ -18,7 +23,8 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, MetadataRequest, RequestHeader, ResponseHeader,
+    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -27,6 +33,7 @@ use crate::cluster::Cluster;
 /// Everything a handler may reach: the components that own the broker's state.
 pub struct ApiContext {
     pub cluster: Arc<Cluster>,
+    pub producer_ids: Arc<crate::txn::ProducerIdManager>,
 }
 
 /// What the connection should do after a request.
@@ -149,6 +156,17 @@ async fn dispatch(
         ApiKey::CreatePartitions => call!(CreatePartitionsRequest, topics::create_partitions),
         ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, configs::describe_configs),
         ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
+        ApiKey::Fetch => call!(FetchRequest, fetch::handle),
+        ApiKey::ListOffsets => call!(ListOffsetsRequest, offsets::list_offsets),
+        ApiKey::OffsetForLeaderEpoch => call!(OffsetForLeaderEpochRequest, offsets::offset_for_leader_epoch),
+        ApiKey::InitProducerId => call!(InitProducerIdRequest, producer_id::init_producer_id),
+        ApiKey::Produce => {
+            let req: ProduceRequest = decode_body(buf, key, version)?;
+            match produce::handle(ctx, req, version).await {
+                Some(resp) => Ok(frame_or_close(encode_response(key, version, corr, &resp))),
+                None => Ok(Reply::Nothing),
+            }
+        }
         other => Err(Reply::Close(format!("{other:?} is in the version table but has no handler"))),
     }
 }

@@ -19,6 +19,12 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// Stamp batches with the broker's clock (`message.timestamp.type=LogAppendTime`).
     pub log_append_time: bool,
+    /// Largest batch accepted, in bytes (`max.message.bytes`).
+    pub max_message_bytes: usize,
+    /// How far in the past / future (ms) a CreateTime timestamp may be
+    /// (`message.timestamp.before.max.ms` / `message.timestamp.after.max.ms`).
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -33,6 +39,9 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             log_append_time: false,
+            max_message_bytes: 1_048_588,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
         }
     }
 }
@@ -52,6 +61,9 @@ impl LogConfig {
             flush_messages: num("flush.messages", d.flush_messages).max(1),
             flush_ms: num("flush.ms", d.flush_ms).max(0),
             log_append_time: get("message.timestamp.type").as_deref() == Some("LogAppendTime"),
+            max_message_bytes: num("max.message.bytes", d.max_message_bytes as i64).max(0) as usize,
+            timestamp_before_max_ms: num("message.timestamp.before.max.ms", d.timestamp_before_max_ms),
+            timestamp_after_max_ms: num("message.timestamp.after.max.ms", d.timestamp_after_max_ms),
         }
     }
 

@@ -50,6 +50,8 @@ pub struct LogManager {
     logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
     /// Whether the previous run stopped cleanly (logs opened without a scan).
     clean_start: bool,
+    /// Bumped after appends; long-polling fetches wait for a change.
+    appends: tokio::sync::watch::Sender<u64>,
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -73,11 +75,22 @@ impl LogManager {
             files: Arc::new(FileCache::new(open_files)),
             logs: RwLock::new(HashMap::new()),
             clean_start,
+            appends: tokio::sync::watch::channel(0).0,
         })
     }
 
     pub fn clean_start(&self) -> bool {
         self.clean_start
+    }
+
+    /// Wakes fetches waiting for data (called after a produce request appended something).
+    pub fn notify_appended(&self) {
+        self.appends.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later [`LogManager::notify_appended`].
+    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appends.subscribe()
     }
 
     /// Opens (creating if needed) the log of `tp`; returns the already open one if any.

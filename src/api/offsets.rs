@@ -1,0 +1,142 @@
+//! ListOffsets (v1–v10): earliest, latest, max timestamp and by timestamp; and OffsetForLeaderEpoch
+//! (v2–v4), which the Java consumer uses to validate its position (KIP-320).
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+};
+use kafka_protocol::records::RecordBatchDecoder;
+use kafka_protocol::ResponseError;
+
+use super::partitions::{check_leader_epoch, find_log, find_topic, TopicKey};
+use super::ApiContext;
+use crate::log::{LogError, PartitionLog};
+
+/// ListOffsets special timestamps.
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+/// (offset, timestamp) of the first record whose timestamp is ≥ `ts` in `batch` (records are decoded
+/// here: this is the one read path that needs per-record timestamps).
+fn first_record_at_or_after(batch: Bytes, ts: i64, log_start: i64) -> Option<(i64, i64)> {
+    let header = crate::log::batch::BatchHeader::parse(&batch)?;
+    if header.attributes & crate::log::batch::ATTR_LOG_APPEND_TIME != 0 {
+        return Some((header.base_offset.max(log_start), header.max_timestamp));
+    }
+    let mut buf = batch;
+    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
+    set.records.iter().find(|r| r.timestamp >= ts && r.offset >= log_start).map(|r| (r.offset, r.timestamp))
+}
+
+/// The record with the largest timestamp: (offset, timestamp).
+fn max_timestamp_record(log: &PartitionLog) -> Result<Option<(i64, i64)>, LogError> {
+    let Some((ts, batch_offset)) = log.max_timestamp() else { return Ok(None) };
+    let batch = log.read(batch_offset, 1, true)?.records;
+    let found = first_record_at_or_after(batch, ts, log.log_start_offset());
+    Ok(Some(found.map_or((batch_offset, ts), |(offset, _)| (offset, ts))))
+}
+
+fn lookup(log: &PartitionLog, timestamp: i64) -> Result<(i64, i64), LogError> {
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    Ok(match timestamp {
+        LATEST => (-1, end),
+        EARLIEST | EARLIEST_LOCAL => (-1, start),
+        LATEST_TIERED => (-1, -1),
+        MAX_TIMESTAMP => max_timestamp_record(log)?.map_or((-1, -1), |(o, t)| (t, o)),
+        ts => match log.batch_for_timestamp(ts)? {
+            Some(batch) => first_record_at_or_after(batch, ts, start).map_or((-1, -1), |(o, t)| (t, o)),
+            None => (-1, -1),
+        },
+    })
+}
+
+pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let mut seen = HashSet::new();
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = find_topic(ctx, TopicKey::Name(&t.name));
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let base = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    if !seen.insert((t.name.to_string(), p.partition_index)) {
+                        return base.with_error_code(ResponseError::InvalidRequest.code());
+                    }
+                    let found = topic.as_ref().map_err(|e| *e).and_then(|topic| {
+                        check_leader_epoch(p.current_leader_epoch, topic.leader_epoch)?;
+                        let log = find_log(ctx, topic, p.partition_index)?;
+                        lookup(&log, p.timestamp)
+                            .map(|r| (r, topic.leader_epoch))
+                            .map_err(|e| e.kafka_error())
+                    });
+                    match found {
+                        Ok(((ts, offset), epoch)) => {
+                            // The leader epoch exists from v4 on (and may not be set below it).
+                            let epoch = if version >= 4 { epoch } else { -1 };
+                            base.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch)
+                        }
+                        Err(e) => base.with_error_code(e.code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+pub async fn offset_for_leader_epoch(
+    ctx: &ApiContext,
+    req: OffsetForLeaderEpochRequest,
+    _version: i16,
+) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = find_topic(ctx, TopicKey::Name(&t.topic));
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let base = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let found = topic.as_ref().map_err(|e| *e).and_then(|topic| {
+                        check_leader_epoch(p.current_leader_epoch, topic.leader_epoch)?;
+                        Ok((topic.leader_epoch, find_log(ctx, topic, p.partition)?))
+                    });
+                    match found {
+                        // One epoch only: asking for it (or an older one) ends at the log end.
+                        Ok((epoch, log)) if p.leader_epoch <= epoch => {
+                            base.with_leader_epoch(epoch).with_end_offset(log.log_end_offset())
+                        }
+                        Ok(_) => base,
+                        Err(e) => base.with_error_code(e.code()),
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default().with_topic(t.topic.clone()).with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
