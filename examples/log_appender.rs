@@ -9,9 +9,7 @@ use strom::log::{FileCache, LogConfig, PartitionLog};
 
 /// A valid magic-v2 batch of `count` records whose record bytes are derived from `tag`.
 fn batch(count: i32, payload_len: usize, tag: u8) -> Vec<u8> {
-    let records: Vec<u8> = (0..payload_len)
-        .map(|i| tag.wrapping_add(i as u8))
-        .collect();
+    let records: Vec<u8> = (0..payload_len).map(|i| tag.wrapping_add(i as u8)).collect();
     let mut b = Vec::with_capacity(61 + records.len());
     b.extend_from_slice(&0i64.to_be_bytes());
     b.extend_from_slice(&((49 + records.len()) as i32).to_be_bytes());
@@ -34,30 +32,14 @@ fn batch(count: i32, payload_len: usize, tag: u8) -> Vec<u8> {
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(dir), Some(seed)) = (args.get(1), args.get(2).and_then(|s| s.parse::<u64>().ok()))
-    else {
+    let (Some(dir), Some(seed)) = (args.get(1), args.get(2).and_then(|s| s.parse::<u64>().ok())) else {
         eprintln!("usage: log_appender DIR SEED [SEGMENT_BYTES]");
         std::process::exit(2);
     };
-    let segment_bytes = args
-        .get(3)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64 * 1024);
-    let config = LogConfig {
-        segment_bytes,
-        index_interval_bytes: 512,
-        ..LogConfig::default()
-    };
-    let log = PartitionLog::open(
-        std::path::Path::new(dir),
-        config,
-        Arc::new(FileCache::new(64)),
-        false,
-        0,
-    )?;
-    let mut rng = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let segment_bytes = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(64 * 1024);
+    let config = LogConfig { segment_bytes, index_interval_bytes: 512, ..LogConfig::default() };
+    let log = PartitionLog::open(std::path::Path::new(dir), config, Arc::new(FileCache::new(64)), false, 0)?;
+    let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut out = std::io::stdout().lock();
     loop {
         rng ^= rng << 13;

@@ -66,9 +66,10 @@ fn topic_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCon
         return Err(error_result(ResponseError::InvalidTopicException.code(), why));
     }
     let snap = ctx.cluster.snapshot();
-    let topic = snap.get(name).ok_or_else(|| {
-        error_result(ResponseError::UnknownTopicOrPartition.code(), format!("Topic '{name}' does not exist."))
-    })?;
+    // Kafka answers an unknown topic with an empty message.
+    let topic = snap
+        .get(name)
+        .ok_or_else(|| error_result(ResponseError::UnknownTopicOrPartition.code(), String::new()))?;
     Ok(effective_configs(&topic.configs, &ctx.cluster.config)
         .into_iter()
         .map(|e| Entry {
@@ -138,7 +139,8 @@ pub async fn describe_configs(
             };
             let result = match entries {
                 Ok(entries) => {
-                    let wanted = r.configuration_keys.as_ref();
+                    // Null or empty means every config (Kafka treats both alike).
+                    let wanted = r.configuration_keys.as_ref().filter(|k| !k.is_empty());
                     let configs = entries
                         .into_iter()
                         .filter(|e| wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name)))

@@ -390,20 +390,33 @@ impl Cluster {
         for t in &deleted {
             self.logs.remove_topic(&t.name);
         }
+        // Rename under the writer lock, before answering: a topic recreated right away under the same
+        // name must find its directories free. Removing the renamed data can happen afterwards.
         let data_dir = self.data_dir.clone();
         let doomed = deleted.clone();
-        tokio::task::spawn_blocking(move || {
+        let renamed = tokio::task::spawn_blocking(move || {
+            let mut tombs = Vec::new();
             for t in &doomed {
                 for p in 0..t.partitions {
                     let dir = partition_dir(&data_dir, &t.name, p);
                     let tomb = data_dir.join(format!("{}-{p}.{}-delete", t.name, t.id.simple()));
-                    if std::fs::rename(&dir, &tomb).is_ok() {
-                        if let Err(e) = std::fs::remove_dir_all(&tomb) {
-                            tracing::warn!(error = %e, dir = %tomb.display(), "removing deleted partition data failed");
-                        }
+                    match std::fs::rename(&dir, &tomb) {
+                        Ok(()) => tombs.push(tomb),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "renaming deleted partition failed"),
                     }
                 }
                 tracing::info!(topic = %t.name, id = %t.id, "topic deleted");
+            }
+            tombs
+        })
+        .await
+        .unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            for tomb in renamed {
+                if let Err(e) = std::fs::remove_dir_all(&tomb) {
+                    tracing::warn!(error = %e, dir = %tomb.display(), "removing deleted partition data failed");
+                }
             }
         });
         results

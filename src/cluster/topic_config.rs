@@ -65,6 +65,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
 /// Kafka's ConfigSource codes (DescribeConfigs v1+).
 pub mod source {
     pub const TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     pub const DEFAULT_CONFIG: i8 = 5;
 }
@@ -165,6 +166,19 @@ fn effective_config(
         if src == source::STATIC_BROKER_CONFIG || key.broker_synonyms.len() == 1 {
             synonyms.push(Synonym { name: (*b).into(), value: Some(v.to_string()), source: src });
         }
+    }
+    if key.name == "min.insync.replicas" && !synonyms.iter().any(|s| s.source == source::STATIC_BROKER_CONFIG)
+    {
+        // Kafka 4.1 formats every new cluster with a cluster-wide dynamic default
+        // min.insync.replicas=1 (for eligible leader replicas); clients see it on every topic.
+        let at = usize::from(overrides.contains_key(key.name));
+        let dynamic = Synonym {
+            name: key.name.into(),
+            value: Some("1".into()),
+            source: source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+        };
+        synonyms.insert(at, dynamic);
+        inherited = Some((Some("1".into()), source::DYNAMIC_DEFAULT_BROKER_CONFIG));
     }
     let (value, source) = match (overrides.get(key.name), inherited) {
         (Some(v), _) => (Some(v.clone()), source::TOPIC_CONFIG),

@@ -1,0 +1,81 @@
+"""The compatibility suite's scenario registry: which scenario runs with which client.
+
+Every cell is one of
+  READY   - the client's driver implements the scenario; it runs and counts as passed or failed
+  NOT_YET - planned; shown as `not-yet` in the table, never run, never counted as passed
+  NA      - does not apply to this client (e.g. kcat cannot create topics); shown as `-`, not counted
+
+To turn a not-yet cell into a real check: implement the scenario (same name) in that client's driver
+(drivers/*.py, java/src/main/java/strom/compat/Scenarios.java, franz/main.go, kafkajs/main.js), flip the cell
+to READY here, and validate with `compat-tests/run --against kafka --client NAME --scenario NAME` first.
+"""
+
+READY, NOT_YET, NA = "ready", "not-yet", "n/a"
+
+# Column order of the table. Each client has a driver speaking the RESULT-line protocol of drivers/common.py.
+CLIENTS = [
+    "confluent-kafka",  # librdkafka via Python (confluent-kafka wheel)
+    "kcat",             # librdkafka CLI (Debian package)
+    "java",             # org.apache.kafka:kafka-clients (AdminClient, producer, consumer)
+    "kafka-cli",        # Kafka's own CLI tools (TopicCommand, ...) from the reference Kafka jars
+    "franz-go",         # github.com/twmb/franz-go (kgo, kadm, kmsg)
+    "kafkajs",          # kafkajs (npm)
+    "kafka-python",     # kafka-python (PyPI)
+]
+
+
+def _cells(default, **overrides):
+    cells = {c: default for c in CLIENTS}
+    for k, v in overrides.items():
+        name = k.replace("_", "-")
+        assert name in cells, "unknown client %s" % name
+        cells[name] = v
+    return cells
+
+
+# (name, what it checks, {client: status}). Order = row order of the table.
+SCENARIOS = [
+    ("metadata", "one broker at 127.0.0.1:<port>, non-empty cluster id, controller id = that broker",
+     _cells(READY, kafka_cli=NA)),
+    ("topic-admin", "create 3-partition + configured topics, list, describe (leader/replicas/isr), "
+                    "describeConfigs sources/defaults, createPartitions 3->5, delete",
+     _cells(READY)),
+    ("topic-errors", "TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_REPLICATION_FACTOR, INVALID_PARTITIONS, "
+                     "UNKNOWN_TOPIC_OR_PARTITION, INVALID_CONFIG",
+     _cells(READY, kcat=NA)),
+    ("describe-cluster", "DescribeCluster: cluster id, nodes, controller",
+     _cells(READY, kcat=NA, kafka_cli=NA, kafkajs=NA)),
+    ("auto-create", "Metadata for a new topic with auto-creation allowed creates it with num.partitions=1",
+     _cells(READY, kafka_cli=NA)),
+    ("topic-configs-golden", "complete DescribeConfigs (values, sources, flags, types, synonyms) of fresh topics "
+                             "equals Apache Kafka's, recorded in golden/topic-configs.txt",
+     _cells(NA, java=READY)),
+    # --- capabilities strom does not serve yet -----------------------------------------------------------
+    ("produce-consume", "round trip per codec none/gzip/snappy/lz4/zstd with keys, headers, timestamps",
+     _cells(NOT_YET)),
+    ("idempotent-producer", "enable.idempotence: producer id, sequence numbers, no duplicates on retry",
+     _cells(NOT_YET, kcat=NA, kafka_cli=NA)),
+    ("acks0", "acks=0 produce is consumable",
+     _cells(NOT_YET)),
+    ("consumer-group-rebalance", "two members of one group split partitions; a leaving member's share moves",
+     _cells(NOT_YET, kafka_cli=NA)),
+    ("committed-offsets", "commit and fetch committed offsets; a new member resumes from them",
+     _cells(NOT_YET)),
+    ("offsets-by-timestamp", "ListOffsets earliest/latest/by timestamp",
+     _cells(NOT_YET)),
+    ("restart-durability", "topics and records survive a broker restart",
+     _cells(NOT_YET)),
+    ("consumer-groups-tool", "ConsumerGroupCommand --list/--describe/--reset-offsets/--delete",
+     _cells(NA, kafka_cli=NOT_YET)),
+]
+
+
+def scenario_names():
+    return [s[0] for s in SCENARIOS]
+
+
+def status(scenario, client):
+    for name, _, cells in SCENARIOS:
+        if name == scenario:
+            return cells[client]
+    raise KeyError(scenario)
