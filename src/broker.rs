@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::group::store::FileGroupLog;
+use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
 use crate::txn::ProducerIdManager;
 
@@ -23,9 +25,11 @@ pub struct Broker {
     /// The address the listener is bound to (useful when the configured port was 0).
     pub local_addr: SocketAddr,
     pub cluster: Arc<Cluster>,
+    pub groups: Arc<GroupCoordinator>,
     shutdown: CancellationToken,
     listener_task: JoinHandle<()>,
-    background_task: JoinHandle<()>,
+    /// Log duties and group timers.
+    background_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Broker {
@@ -49,7 +53,24 @@ impl Broker {
         };
         let cluster = Arc::new(cluster);
         let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir)?);
-        let ctx = Arc::new(ApiContext { cluster: cluster.clone(), producer_ids });
+        let groups = {
+            let group_config = CoordinatorConfig {
+                initial_rebalance_delay_ms: config.number("group.initial.rebalance.delay.ms"),
+                min_session_timeout_ms: config.number("group.min.session.timeout.ms") as i32,
+                max_session_timeout_ms: config.number("group.max.session.timeout.ms") as i32,
+                offsets_retention_ms: config.number("offsets.retention.minutes").saturating_mul(60_000),
+                max_metadata_bytes: config.number("offset.metadata.max.bytes") as usize,
+                ..CoordinatorConfig::default()
+            };
+            let data_dir = config.data_dir.clone();
+            tokio::task::spawn_blocking(move || -> std::io::Result<GroupCoordinator> {
+                let log = Arc::new(FileGroupLog::open(&data_dir)?);
+                GroupCoordinator::open(log, group_config, crate::log::now_ms())
+            })
+            .await??
+        };
+        let groups = Arc::new(groups);
+        let ctx = Arc::new(ApiContext { cluster: cluster.clone(), groups: groups.clone(), producer_ids });
         let limits = ConnLimits {
             max_request_bytes: config.socket_request_max_bytes,
             idle: Duration::from_millis(config.connections_max_idle_ms),
@@ -63,11 +84,18 @@ impl Broker {
                 .and_then(|(v, _)| v.parse().ok())
                 .unwrap_or(300_000),
         );
-        let background_task =
-            tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
+        let log_duties = tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
+        let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));
         tracing::info!(listen = %local_addr, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
-        Ok(Broker { local_addr, cluster, shutdown, listener_task, background_task })
+        Ok(Broker {
+            local_addr,
+            cluster,
+            groups,
+            shutdown,
+            listener_task,
+            background_tasks: vec![log_duties, group_timers],
+        })
     }
 
     /// Stops accepting, lets in-flight requests finish, and returns when everything is closed.
@@ -76,9 +104,12 @@ impl Broker {
         if let Err(e) = self.listener_task.await {
             tracing::error!(error = %e, "listener task failed");
         }
-        let _ = self.background_task.await;
+        for task in self.background_tasks {
+            let _ = task.await;
+        }
         let logs = self.cluster.logs.clone();
-        match tokio::task::spawn_blocking(move || logs.close()).await {
+        let groups = self.groups.clone();
+        match tokio::task::spawn_blocking(move || groups.flush().and_then(|()| logs.close())).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "writing the clean-shutdown marker failed"),
             Err(e) => tracing::error!(error = %e, "log shutdown task failed"),

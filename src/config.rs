@@ -174,6 +174,9 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "unclean.leader.election.enable", kind: Kind::Bool, default: Some("false") },
     KeyDef { name: "group.initial.rebalance.delay.ms", kind: int(0, I32MAX), default: Some("3000") },
     KeyDef { name: "offsets.retention.minutes", kind: int(1, I32MAX), default: Some("10080") },
+    KeyDef { name: "group.min.session.timeout.ms", kind: int(0, I32MAX), default: Some("6000") },
+    KeyDef { name: "group.max.session.timeout.ms", kind: int(0, I32MAX), default: Some("1800000") },
+    KeyDef { name: "offset.metadata.max.bytes", kind: int(0, I32MAX), default: Some("4096") },
     KeyDef { name: "transactional.id.expiration.ms", kind: int(1, I32MAX), default: Some("604800000") },
     KeyDef { name: "producer.id.expiration.ms", kind: int(1, I32MAX), default: Some("86400000") },
 ];
@@ -234,6 +237,13 @@ pub struct Config {
     pub max_connections: usize,
     /// Default tracing filter when RUST_LOG is not set.
     pub log_level: String,
+}
+
+impl Config {
+    /// A numeric key's value (validated at start, so parsing cannot fail for known numeric keys).
+    pub fn number(&self, key: &str) -> i64 {
+        self.value(key).and_then(|(v, _)| v.parse().ok()).unwrap_or(0)
+    }
 }
 
 fn env_name(key: &str) -> String {

@@ -83,3 +83,31 @@ impl LogError {
         }
     }
 }
+
+use crate::group::GroupError;
+
+impl GroupError {
+    /// The Kafka error for a failed group operation.
+    pub fn kafka_error(&self) -> ResponseError {
+        match self {
+            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+            GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+            GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+            GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+            GroupError::MemberIdRequired(_) => ResponseError::MemberIdRequired,
+            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+            GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+            GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+            GroupError::Storage(_) => ResponseError::UnknownServerError,
+        }
+    }
+
+    pub fn code(&self) -> i16 {
+        self.kafka_error().code()
+    }
+}

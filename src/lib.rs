@@ -11,6 +11,7 @@
 //! | [`cluster`] | topic registry (names, ids, partitions, configs), cluster id, crash-safe metadata file |
 //! | [`durable_file`] | crash-safe small files (temp, fsync, rename, fsync dir; CRC32C header) |
 //! | [`log`] | partition logs on disk: segments, indexes, recovery, retention |
+//! | [`group`] | group coordinator: classic rebalance protocol, committed offsets, their log |
 //! | [`txn`] | producer ids (later: transactions) |
 //! | [`error`] | crate errors and their one mapping to Kafka error codes |
 
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod config;
 pub mod durable_file;
 pub mod error;
+pub mod group;
 pub mod log;
 pub mod server;
 pub mod txn;

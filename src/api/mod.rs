@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
+pub mod groups;
 pub mod metadata;
 pub mod offsets;
 pub mod partitions;
@@ -22,9 +23,12 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -33,6 +37,7 @@ use crate::cluster::Cluster;
 /// Everything a handler may reach: the components that own the broker's state.
 pub struct ApiContext {
     pub cluster: Arc<Cluster>,
+    pub groups: Arc<crate::group::GroupCoordinator>,
     pub producer_ids: Arc<crate::txn::ProducerIdManager>,
 }
 
@@ -54,6 +59,8 @@ pub struct RequestInfo {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<String>,
+    /// The peer's address, as Kafka reports a member's client host (`/127.0.0.1`).
+    pub client_host: String,
 }
 
 /// Reads api key, version and correlation id without decoding the rest.
@@ -61,7 +68,7 @@ pub fn peek_info(frame: &[u8]) -> Option<RequestInfo> {
     let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
     let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
     let corr = i32::from_be_bytes([*frame.get(4)?, *frame.get(5)?, *frame.get(6)?, *frame.get(7)?]);
-    Some(RequestInfo { api_key: key, api_version: version, correlation_id: corr, client_id: None })
+    Some(RequestInfo { api_key: key, api_version: version, correlation_id: corr, ..RequestInfo::default() })
 }
 
 /// Encodes a response frame: size, header of the right version, body.
@@ -101,7 +108,9 @@ pub async fn handle_frame(ctx: &ApiContext, frame: Bytes, info: &mut RequestInfo
     let Some(peeked) = peek_info(&frame) else {
         return Reply::Close(format!("request of {} bytes is shorter than a request header", frame.len()));
     };
-    *info = peeked;
+    info.api_key = peeked.api_key;
+    info.api_version = peeked.api_version;
+    info.correlation_id = peeked.correlation_id;
     let Ok(key) = ApiKey::try_from(info.api_key) else {
         return Reply::Close(format!("unknown api key {}", info.api_key));
     };
@@ -124,7 +133,7 @@ pub async fn handle_frame(ctx: &ApiContext, frame: Bytes, info: &mut RequestInfo
         Err(e) => return Reply::Close(format!("malformed request header: {e}")),
     };
     info.client_id = header.client_id.as_ref().map(|s| s.to_string());
-    match dispatch(ctx, key, version, header.correlation_id, &mut buf).await {
+    match dispatch(ctx, key, version, header.correlation_id, &mut buf, info).await {
         Ok(reply) => reply,
         Err(reply) => reply,
     }
@@ -137,6 +146,7 @@ async fn dispatch(
     version: i16,
     corr: i32,
     buf: &mut Bytes,
+    info: &RequestInfo,
 ) -> Result<Reply, Reply> {
     macro_rules! call {
         ($req:ty, $handler:path) => {{
@@ -157,6 +167,21 @@ async fn dispatch(
         ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, configs::describe_configs),
         ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
         ApiKey::Fetch => call!(FetchRequest, fetch::handle),
+        ApiKey::FindCoordinator => call!(FindCoordinatorRequest, groups::find_coordinator),
+        ApiKey::JoinGroup => {
+            let req: JoinGroupRequest = decode_body(buf, key, version)?;
+            let resp = groups::join_group(ctx, req, version, info).await;
+            Ok(frame_or_close(encode_response(key, version, corr, &resp)))
+        }
+        ApiKey::SyncGroup => call!(SyncGroupRequest, groups::sync_group),
+        ApiKey::Heartbeat => call!(HeartbeatRequest, groups::heartbeat),
+        ApiKey::LeaveGroup => call!(LeaveGroupRequest, groups::leave_group),
+        ApiKey::OffsetCommit => call!(OffsetCommitRequest, groups::offset_commit),
+        ApiKey::OffsetFetch => call!(OffsetFetchRequest, groups::offset_fetch),
+        ApiKey::DescribeGroups => call!(DescribeGroupsRequest, groups::describe_groups),
+        ApiKey::ListGroups => call!(ListGroupsRequest, groups::list_groups),
+        ApiKey::DeleteGroups => call!(DeleteGroupsRequest, groups::delete_groups),
+        ApiKey::OffsetDelete => call!(OffsetDeleteRequest, groups::offset_delete),
         ApiKey::ListOffsets => call!(ListOffsetsRequest, offsets::list_offsets),
         ApiKey::OffsetForLeaderEpoch => call!(OffsetForLeaderEpochRequest, offsets::offset_for_leader_epoch),
         ApiKey::InitProducerId => call!(InitProducerIdRequest, producer_id::init_producer_id),

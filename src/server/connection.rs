@@ -58,7 +58,7 @@ pub async fn serve(
                     break;
                 }
             };
-            let mut info = RequestInfo::default();
+            let mut info = RequestInfo { client_host: format!("/{}", peer.ip()), ..RequestInfo::default() };
             let reply = handle_frame(&ctx, frame, &mut info).await;
             if !client_id_recorded {
                 if let Some(id) = &info.client_id {

@@ -1,0 +1,468 @@
+//! Group coordinator APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete.
+//! Wire types are translated here; the state machine lives in `crate::group`.
+
+use bytes::Bytes;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::ResponseError;
+
+use super::{ApiContext, RequestInfo};
+use crate::group::membership::{JoinRequest, SyncRequest};
+use crate::group::offsets::CommitRequest;
+use crate::group::GroupError;
+
+fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// FindCoordinator key types.
+const KEY_GROUP: i8 = 0;
+
+pub async fn find_coordinator(
+    ctx: &ApiContext,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let config = &ctx.cluster.config;
+    let node = ctx.cluster.node_id();
+    // Only group coordination is served; transactions and share groups are not (yet).
+    let error = (req.key_type != KEY_GROUP).then_some(ResponseError::CoordinatorNotAvailable);
+    if version >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .iter()
+            .map(|k| {
+                let c = Coordinator::default().with_key(k.clone());
+                match error {
+                    Some(e) => c.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1),
+                    None => c
+                        .with_node_id(BrokerId(node))
+                        .with_host(text(config.advertised_host.clone()))
+                        .with_port(i32::from(config.advertised_port)),
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    match error {
+        Some(e) => FindCoordinatorResponse::default()
+            .with_error_code(e.code())
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_message((version >= 1).then(|| text("The coordinator is not available."))),
+        None => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(node))
+            .with_host(text(config.advertised_host.clone()))
+            .with_port(i32::from(config.advertised_port))
+            .with_error_message(None),
+    }
+}
+
+pub async fn join_group(
+    ctx: &ApiContext,
+    req: JoinGroupRequest,
+    version: i16,
+    info: &RequestInfo,
+) -> JoinGroupResponse {
+    let join = JoinRequest {
+        group_id: req.group_id.to_string(),
+        member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id: info.client_id.clone().unwrap_or_default(),
+        client_host: info.client_host.clone(),
+        session_timeout_ms: req.session_timeout_ms,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if version >= 1 { req.rebalance_timeout_ms } else { req.session_timeout_ms },
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        require_known_member_id: version >= 4,
+    };
+    let resp = JoinGroupResponse::default();
+    match ctx.groups.join(join).await {
+        Ok(r) => {
+            let members = r
+                .members
+                .into_iter()
+                .map(|(id, instance, metadata)| {
+                    JoinGroupResponseMember::default()
+                        .with_member_id(text(id))
+                        .with_group_instance_id(instance.map(text))
+                        .with_metadata(metadata)
+                })
+                .collect();
+            resp.with_generation_id(r.generation)
+                .with_protocol_type(Some(text(r.protocol_type)))
+                .with_protocol_name(Some(text(r.protocol)))
+                .with_leader(text(r.leader))
+                .with_member_id(text(r.member_id))
+                .with_members(members)
+        }
+        Err(e) => {
+            let member_id = match &e {
+                GroupError::MemberIdRequired(id) => text(id.clone()),
+                _ => req.member_id.clone(),
+            };
+            // Below v7 the protocol name is not nullable.
+            let protocol_name = if version >= 7 { None } else { Some(StrBytes::new()) };
+            resp.with_error_code(e.code())
+                .with_generation_id(-1)
+                .with_member_id(member_id)
+                .with_protocol_type(None)
+                .with_protocol_name(protocol_name)
+        }
+    }
+}
+
+pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, _version: i16) -> SyncGroupResponse {
+    let sync = SyncRequest {
+        group_id: req.group_id.to_string(),
+        generation: req.generation_id,
+        member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        protocol_type: req.protocol_type.as_ref().map(|s| s.to_string()),
+        protocol: req.protocol_name.as_ref().map(|s| s.to_string()),
+        assignments: req
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
+    };
+    match ctx.groups.sync(sync).await {
+        Ok(r) => SyncGroupResponse::default()
+            .with_protocol_type(Some(text(r.protocol_type)))
+            .with_protocol_name(Some(text(r.protocol)))
+            .with_assignment(r.assignment),
+        Err(e) => SyncGroupResponse::default().with_error_code(e.code()).with_assignment(Bytes::new()),
+    }
+}
+
+pub async fn heartbeat(ctx: &ApiContext, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+    let instance = req.group_instance_id.as_ref().map(|s| s.as_str());
+    let r = ctx.groups.heartbeat(&req.group_id, req.generation_id, &req.member_id, instance);
+    HeartbeatResponse::default().with_error_code(r.err().map_or(0, |e| e.code()))
+}
+
+pub async fn leave_group(ctx: &ApiContext, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
+        req.members
+            .iter()
+            .map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|s| s.to_string())))
+            .collect()
+    } else {
+        vec![(req.member_id.to_string(), None)]
+    };
+    let results = ctx.groups.leave(&req.group_id, &leaving);
+    if version < 3 {
+        let code = results.first().and_then(|r| r.as_ref().err()).map_or(0, |e| e.code());
+        return LeaveGroupResponse::default().with_error_code(code);
+    }
+    let members = leaving
+        .iter()
+        .zip(&results)
+        .map(|((id, instance), r)| {
+            MemberResponse::default()
+                .with_member_id(text(id.clone()))
+                .with_group_instance_id(instance.clone().map(text))
+                .with_error_code(r.as_ref().err().map_or(0, |e| e.code()))
+        })
+        .collect();
+    LeaveGroupResponse::default().with_members(members)
+}
+
+/// Whether `topic` has partition `partition`.
+fn partition_exists(ctx: &ApiContext, topic: &str, partition: i32) -> bool {
+    ctx.cluster.snapshot().get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
+}
+
+pub async fn offset_commit(
+    ctx: &ApiContext,
+    req: OffsetCommitRequest,
+    _version: i16,
+) -> OffsetCommitResponse {
+    let mut known = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            if partition_exists(ctx, &t.name, p.partition_index) {
+                known.push((
+                    t.name.to_string(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.committed_metadata.as_ref().map(|m| m.to_string()),
+                ));
+            }
+        }
+    }
+    let commit = CommitRequest {
+        group_id: req.group_id.to_string(),
+        generation: req.generation_id_or_member_epoch,
+        member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        offsets: known,
+    };
+    let results = ctx.groups.commit(&commit, crate::log::now_ms());
+    let mut outcomes = commit.offsets.iter().zip(results);
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = if partition_exists(ctx, &t.name, p.partition_index) {
+                        outcomes.next().and_then(|(_, r)| r.err()).map_or(0, |e| e.code())
+                    } else {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    };
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// (topic, [(partition, offset, leader epoch, metadata)]) for one group.
+type FetchedTopics = Vec<(String, Vec<(i32, i64, i32, String)>)>;
+
+fn fetch_group(ctx: &ApiContext, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> FetchedTopics {
+    let list: Option<Vec<(String, i32)>> = wanted
+        .map(|ts| ts.into_iter().flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.clone(), p))).collect());
+    let fetched = ctx.groups.fetch_offsets(group, list.as_deref());
+    let mut out: FetchedTopics = Vec::new();
+    for ((topic, partition), value) in fetched {
+        let row = match value {
+            Some(o) => (partition, o.offset, o.leader_epoch, o.metadata),
+            None => (partition, -1, -1, String::new()),
+        };
+        match out.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, rows)) => rows.push(row),
+            None => out.push((topic, vec![row])),
+        }
+    }
+    out
+}
+
+pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups =
+            req.groups
+                .iter()
+                .map(|g| {
+                    let wanted = g.topics.as_ref().map(|ts| {
+                        ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect()
+                    });
+                    let topics = fetch_group(ctx, &g.group_id, wanted)
+                        .into_iter()
+                        .map(|(topic, rows)| {
+                            let partitions = rows
+                                .into_iter()
+                                .map(|(p, offset, epoch, meta)| {
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(text(meta)))
+                                })
+                                .collect();
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(text(topic)))
+                                .with_partitions(partitions)
+                        })
+                        .collect();
+                    OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
+                })
+                .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted = req
+        .topics
+        .as_ref()
+        .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
+    let topics = fetch_group(ctx, &req.group_id, wanted)
+        .into_iter()
+        .map(|(topic, rows)| {
+            let partitions = rows
+                .into_iter()
+                .map(|(p, offset, epoch, meta)| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(text(meta)))
+                })
+                .collect();
+            OffsetFetchResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+pub async fn describe_groups(
+    ctx: &ApiContext,
+    req: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let groups = req
+        .groups
+        .iter()
+        .map(|id| {
+            let base = DescribedGroup::default().with_group_id(id.clone());
+            let base = if version >= 3 && req.include_authorized_operations {
+                // READ, DESCRIBE, DELETE: what a group supports with authorization disabled.
+                base.with_authorized_operations((1 << 3) | (1 << 8) | (1 << 6))
+            } else {
+                base
+            };
+            match ctx.groups.describe(id) {
+                Some(d) => {
+                    let members = d
+                        .members
+                        .into_iter()
+                        .map(|(mid, instance, client_id, host, meta, assignment)| {
+                            DescribedGroupMember::default()
+                                .with_member_id(text(mid))
+                                .with_group_instance_id(instance.map(text))
+                                .with_client_id(text(client_id))
+                                .with_client_host(text(host))
+                                .with_member_metadata(meta)
+                                .with_member_assignment(assignment)
+                        })
+                        .collect();
+                    base.with_group_state(text(d.state.name()))
+                        .with_protocol_type(text(d.protocol_type))
+                        .with_protocol_data(text(d.protocol))
+                        .with_members(members)
+                }
+                // Kafka 4.x: v6 reports an unknown group as GROUP_ID_NOT_FOUND; older versions as Dead.
+                None if version >= 6 => base
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(text(format!("Group {} not found.", id.as_str()))))
+                    .with_group_state(text("Dead")),
+                None => base.with_group_state(text("Dead")),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn list_groups(ctx: &ApiContext, req: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+    let states: Vec<String> = req.states_filter.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let types: Vec<String> = req.types_filter.iter().map(|s| s.to_ascii_lowercase()).collect();
+    // Every group here is a classic group.
+    let classic_wanted = types.is_empty() || types.iter().any(|t| t == "classic");
+    let groups = ctx
+        .groups
+        .list()
+        .into_iter()
+        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_ascii_lowercase()))
+        .filter(|_| classic_wanted)
+        .map(|g| {
+            let listed = ListedGroup::default()
+                .with_group_id(GroupId(text(g.group_id)))
+                .with_protocol_type(text(g.protocol_type));
+            let listed = if version >= 4 { listed.with_group_state(text(g.state.name())) } else { listed };
+            if version >= 5 {
+                listed.with_group_type(text("classic"))
+            } else {
+                listed
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn delete_groups(
+    ctx: &ApiContext,
+    req: DeleteGroupsRequest,
+    _version: i16,
+) -> DeleteGroupsResponse {
+    let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
+    let results = ctx
+        .groups
+        .delete_groups(&ids)
+        .into_iter()
+        .zip(&req.groups_names)
+        .map(|(r, id)| {
+            DeletableGroupResult::default()
+                .with_group_id(id.clone())
+                .with_error_code(r.err().map_or(0, |e| e.code()))
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}
+
+/// Topics named in a consumer-protocol subscription (JoinGroup metadata of protocol type "consumer").
+fn subscribed_topics(metadata: &[u8]) -> Vec<String> {
+    let mut buf = Bytes::copy_from_slice(metadata);
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3))
+        .map(|s| s.topics.iter().map(|t| t.to_string()).collect())
+        .unwrap_or_default()
+}
+
+pub async fn offset_delete(
+    ctx: &ApiContext,
+    req: OffsetDeleteRequest,
+    _version: i16,
+) -> OffsetDeleteResponse {
+    let partitions: Vec<(String, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index)))
+        .collect();
+    match ctx.groups.delete_offsets(&req.group_id, &partitions, subscribed_topics) {
+        Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
+        Ok(results) => {
+            let mut results = results.into_iter();
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let code = if partition_exists(ctx, &t.name, p.partition_index) {
+                                results.next().and_then(|r| r.err()).map_or(0, |e| e.code())
+                            } else {
+                                let _ = results.next();
+                                ResponseError::UnknownTopicOrPartition.code()
+                            };
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    OffsetDeleteResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+                })
+                .collect();
+            OffsetDeleteResponse::default().with_topics(topics)
+        }
+    }
+}

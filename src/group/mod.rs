@@ -1,0 +1,215 @@
+//! The group coordinator: Kafka's classic rebalance protocol and committed offsets.
+//!
+//! - [`model`]: groups, members, and the records the coordinator persists.
+//! - [`membership`]: the state machine (Empty → PreparingRebalance → CompletingRebalance → Stable,
+//!   Dead when deleted): join, sync, heartbeat, leave, timeouts.
+//! - [`offsets`]: committing, fetching, deleting and expiring offsets; describe/list/delete groups.
+//! - [`store`]: the internal log the state is persisted in and replayed from (one replay path).
+//!
+//! All state sits behind one lock that is never held across an `.await`. A JoinGroup or SyncGroup that
+//! must wait for the rebalance parks a oneshot sender in its member and awaits the receiver after the
+//! lock is released. Time-based transitions (rebalance and session timeouts, the initial rebalance
+//! delay, offset expiry) happen in [`GroupCoordinator::tick`], driven by a background task every
+//! 100 ms and by tests with a paused clock.
+
+pub mod membership;
+pub mod model;
+pub mod offsets;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use thiserror::Error;
+
+use model::{CommittedOffset, Group, GroupRecord};
+use store::GroupLog;
+
+/// Why a group operation failed; mapped to Kafka codes in `crate::error`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum GroupError {
+    #[error("The configured groupId is invalid.")]
+    InvalidGroupId,
+    #[error("The session timeout is not within the range allowed by the broker.")]
+    InvalidSessionTimeout,
+    #[error("The group member's supported protocols are incompatible with those of existing members.")]
+    InconsistentGroupProtocol,
+    #[error("The coordinator is not aware of this member.")]
+    UnknownMemberId,
+    /// Carries the member id assigned to the joining member (JoinGroup v4+).
+    #[error("The group member needs to have a valid member id before actually entering a consumer group.")]
+    MemberIdRequired(String),
+    #[error("The broker rejected this static consumer since another consumer with the same group.instance.id has registered with a different member.id.")]
+    FencedInstanceId,
+    #[error("Specified group generation id is not valid.")]
+    IllegalGeneration,
+    #[error("The group is rebalancing, so a rejoin is needed.")]
+    RebalanceInProgress,
+    #[error("The coordinator is not available.")]
+    CoordinatorNotAvailable,
+    #[error("The group id does not exist.")]
+    GroupIdNotFound,
+    #[error("The group is not empty.")]
+    NonEmptyGroup,
+    #[error("The consumer group is actively subscribed to the topic.")]
+    GroupSubscribedToTopic,
+    #[error("The metadata field of the offset request was too large.")]
+    OffsetMetadataTooLarge,
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Coordinator settings (Kafka's broker keys).
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offset.metadata.max.bytes`
+    pub max_metadata_bytes: usize,
+    /// Compact the internal log once this many bytes were appended since the last compaction.
+    pub compact_after_bytes: u64,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+            max_metadata_bytes: 4096,
+            compact_after_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The coordinator of every group on this broker.
+pub struct GroupCoordinator {
+    pub(crate) groups: Mutex<HashMap<String, Group>>,
+    pub(crate) log: Arc<dyn GroupLog>,
+    pub(crate) config: CoordinatorConfig,
+}
+
+impl GroupCoordinator {
+    /// Replays the internal log into memory.
+    pub fn open(
+        log: Arc<dyn GroupLog>,
+        config: CoordinatorConfig,
+        now_ms: i64,
+    ) -> std::io::Result<GroupCoordinator> {
+        let records = log.replay()?;
+        let mut groups = HashMap::new();
+        for r in &records {
+            replay(&mut groups, r, now_ms);
+        }
+        tracing::info!(groups = groups.len(), records = records.len(), "group coordinator loaded");
+        let c = GroupCoordinator { groups: Mutex::new(groups), log, config };
+        c.compact()?;
+        Ok(c)
+    }
+
+    /// Writes records; called with the groups lock held so the log order is the order of changes.
+    pub(crate) fn persist(&self, records: &[GroupRecord]) -> Result<(), GroupError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.log.append(records).map_err(|e| {
+            tracing::error!(error = %e, "writing the group log failed");
+            GroupError::Storage(e.to_string())
+        })
+    }
+
+    /// Rewrites the internal log as the current state if enough was appended since last time.
+    pub fn maybe_compact(&self) {
+        if self.log.uncompacted_bytes() >= self.config.compact_after_bytes {
+            if let Err(e) = self.compact() {
+                tracing::error!(error = %e, "compacting the group log failed");
+            }
+        }
+    }
+
+    fn compact(&self) -> std::io::Result<()> {
+        let groups = self.groups.lock();
+        let mut live = Vec::new();
+        for g in groups.values() {
+            live.push(g.metadata_record());
+            for ((topic, partition), value) in &g.offsets {
+                live.push(GroupRecord::Offset {
+                    group: g.id.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        self.log.compact(&live)
+    }
+
+    /// fsyncs the internal log (background, and at shutdown).
+    pub fn flush(&self) -> std::io::Result<()> {
+        self.log.sync()
+    }
+
+    /// Runs the coordinator's timers until `shutdown`.
+    pub async fn run_background(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let mut ticks = 0u64;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            self.tick(tokio::time::Instant::now(), crate::log::now_ms());
+            ticks += 1;
+            if ticks.is_multiple_of(10) {
+                let me = self.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    me.maybe_compact();
+                    if let Err(e) = me.flush() {
+                        tracing::error!(error = %e, "syncing the group log failed");
+                    }
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// Applies one persisted record: the single path used both at start-up and (through the handlers'
+/// identical in-memory changes) while serving. Groups come back Empty, keeping generation, protocol
+/// type and offsets; their members rejoin.
+fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
+    match r {
+        GroupRecord::Offset { group, topic, partition, value } => {
+            let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
+            match value {
+                Some(v) => {
+                    g.offsets.insert((topic.clone(), *partition), v.clone());
+                }
+                None => {
+                    g.offsets.remove(&(topic.clone(), *partition));
+                }
+            }
+        }
+        GroupRecord::Metadata { group, value: Some(m) } => {
+            let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
+            g.generation = m.generation;
+            g.protocol_type = (!m.protocol_type.is_empty()).then(|| m.protocol_type.clone());
+            g.empty_since_ms = Some(m.empty_since_ms.unwrap_or(now_ms));
+        }
+        GroupRecord::Metadata { group, value: None } => {
+            groups.remove(group);
+        }
+    }
+}
+
+/// A committed offset as returned by OffsetFetch.
+pub type FetchedOffset = Option<CommittedOffset>;

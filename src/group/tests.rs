@@ -1,0 +1,258 @@
+//! State-machine tests with a paused clock and an in-memory log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::membership::{JoinRequest, SyncRequest};
+use super::model::GroupState;
+use super::offsets::CommitRequest;
+use super::store::MemoryGroupLog;
+use super::*;
+
+fn coordinator(initial_delay_ms: i64) -> Arc<GroupCoordinator> {
+    coordinator_on(Arc::new(MemoryGroupLog::default()), initial_delay_ms)
+}
+
+fn coordinator_on(log: Arc<MemoryGroupLog>, initial_delay_ms: i64) -> Arc<GroupCoordinator> {
+    let config =
+        CoordinatorConfig { initial_rebalance_delay_ms: initial_delay_ms, ..CoordinatorConfig::default() };
+    Arc::new(GroupCoordinator::open(log, config, 0).unwrap())
+}
+
+fn join_req(member_id: &str, protocols: &[&str]) -> JoinRequest {
+    JoinRequest {
+        group_id: "g".into(),
+        member_id: member_id.into(),
+        instance_id: None,
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: protocols.iter().map(|p| (p.to_string(), Bytes::from(format!("meta-{p}")))).collect(),
+        require_known_member_id: true,
+    }
+}
+
+/// First join of a v4+ client: MEMBER_ID_REQUIRED, then the real join (spawned: it may wait).
+async fn new_member(
+    c: &Arc<GroupCoordinator>,
+) -> (String, tokio::task::JoinHandle<Result<model::JoinResult, GroupError>>) {
+    let id = match c.join(join_req("", &["range"])).await {
+        Err(GroupError::MemberIdRequired(id)) => id,
+        other => panic!("expected MEMBER_ID_REQUIRED, got {other:?}"),
+    };
+    let c2 = c.clone();
+    let req = join_req(&id, &["range"]);
+    (id, tokio::spawn(async move { c2.join(req).await }))
+}
+
+fn sync_req(member: &str, generation: i32, assignments: Vec<(String, Bytes)>) -> SyncRequest {
+    SyncRequest {
+        group_id: "g".into(),
+        generation,
+        member_id: member.into(),
+        instance_id: None,
+        protocol_type: Some("consumer".into()),
+        protocol: Some("range".into()),
+        assignments,
+    }
+}
+
+fn state(c: &GroupCoordinator) -> GroupState {
+    c.describe("g").unwrap().state
+}
+
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn single_member_joins_syncs_and_heartbeats() {
+    let c = coordinator(0);
+    let (id, join) = new_member(&c).await;
+    let r = join.await.unwrap().unwrap();
+    assert_eq!((r.generation, r.leader.as_str(), r.protocol.as_str()), (1, id.as_str(), "range"));
+    assert_eq!(r.members.len(), 1, "the leader gets the member list");
+    assert_eq!(state(&c), GroupState::CompletingRebalance);
+    let s = c.sync(sync_req(&id, 1, vec![(id.clone(), Bytes::from_static(b"A"))])).await.unwrap();
+    assert_eq!(s.assignment, Bytes::from_static(b"A"));
+    assert_eq!(state(&c), GroupState::Stable);
+    assert_eq!(c.heartbeat("g", 1, &id, None), Ok(()));
+    assert_eq!(c.heartbeat("g", 0, &id, None), Err(GroupError::IllegalGeneration));
+    assert_eq!(c.heartbeat("g", 1, "nobody", None), Err(GroupError::UnknownMemberId));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_member_triggers_a_rebalance_and_both_get_the_new_generation() {
+    let c = coordinator(0);
+    let (a, ja) = new_member(&c).await;
+    ja.await.unwrap().unwrap();
+    c.sync(sync_req(&a, 1, vec![(a.clone(), Bytes::from_static(b"all"))])).await.unwrap();
+
+    let (b, jb) = new_member(&c).await;
+    settle().await;
+    assert_eq!(state(&c), GroupState::PreparingRebalance);
+    assert_eq!(c.heartbeat("g", 1, &a, None), Err(GroupError::RebalanceInProgress));
+    // A rejoins; now everyone has joined and the generation completes.
+    let c2 = c.clone();
+    let rejoin = join_req(&a, &["range"]);
+    let ra = tokio::spawn(async move { c2.join(rejoin).await });
+    let (ra, rb) = (ra.await.unwrap().unwrap(), jb.await.unwrap().unwrap());
+    assert_eq!((ra.generation, rb.generation), (2, 2));
+    assert_eq!(ra.leader, a);
+    assert_eq!((ra.members.len(), rb.members.len()), (2, 0));
+    // The follower's sync waits for the leader's.
+    let c3 = c.clone();
+    let b2 = b.clone();
+    let follower = tokio::spawn(async move { c3.sync(sync_req(&b2, 2, vec![])).await });
+    settle().await;
+    let leader = c
+        .sync(sync_req(
+            &a,
+            2,
+            vec![(a.clone(), Bytes::from_static(b"p0")), (b.clone(), Bytes::from_static(b"p1"))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(leader.assignment, Bytes::from_static(b"p0"));
+    assert_eq!(follower.await.unwrap().unwrap().assignment, Bytes::from_static(b"p1"));
+    assert_eq!(state(&c), GroupState::Stable);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_member_is_expired_after_its_session_timeout() {
+    let c = coordinator(0);
+    let (a, ja) = new_member(&c).await;
+    ja.await.unwrap().unwrap();
+    c.sync(sync_req(&a, 1, vec![])).await.unwrap();
+    tokio::time::advance(Duration::from_millis(9_000)).await;
+    c.tick(Instant::now(), 9_000);
+    assert_eq!(state(&c), GroupState::Stable);
+    tokio::time::advance(Duration::from_millis(1_500)).await;
+    c.tick(Instant::now(), 10_500);
+    assert_eq!(state(&c), GroupState::Empty, "the only member expired, the group is empty");
+    assert_eq!(c.heartbeat("g", 1, &a, None), Err(GroupError::UnknownMemberId));
+}
+
+#[tokio::test(start_paused = true)]
+async fn leaving_triggers_an_immediate_rebalance_for_the_others() {
+    let c = coordinator(0);
+    let (a, ja) = new_member(&c).await;
+    let (b, jb) = new_member(&c).await;
+    let (ra, _rb) = (ja.await.unwrap().unwrap(), jb.await.unwrap().unwrap());
+    let c2 = c.clone();
+    let b2 = b.clone();
+    let follower = tokio::spawn(async move { c2.sync(sync_req(&b2, ra.generation, vec![])).await });
+    settle().await;
+    c.sync(sync_req(&a, ra.generation, vec![])).await.unwrap();
+    follower.await.unwrap().unwrap();
+    assert_eq!(c.leave("g", &[(b.clone(), None)]), vec![Ok(())]);
+    assert_eq!(state(&c), GroupState::PreparingRebalance);
+    assert_eq!(c.leave("g", &[(b, None)]), vec![Err(GroupError::UnknownMemberId)]);
+    let r = c.join(join_req(&a, &["range"])).await.unwrap();
+    assert_eq!(r.generation, ra.generation + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn initial_rebalance_delay_waits_for_more_members() {
+    let c = coordinator(3000);
+    let (_a, ja) = new_member(&c).await;
+    let (_b, jb) = new_member(&c).await;
+    settle().await;
+    c.tick(Instant::now(), 0);
+    assert!(!ja.is_finished(), "the first join waits for the initial delay");
+    tokio::time::advance(Duration::from_millis(3_100)).await;
+    c.tick(Instant::now(), 3_100);
+    let (ra, rb) = (ja.await.unwrap().unwrap(), jb.await.unwrap().unwrap());
+    assert_eq!((ra.generation, rb.generation), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn protocol_errors_match_kafka() {
+    let c = coordinator(0);
+    let (a, ja) = new_member(&c).await;
+    ja.await.unwrap().unwrap();
+    let mut other = join_req("", &["roundrobin"]);
+    other.require_known_member_id = false;
+    assert_eq!(c.join(other).await.unwrap_err(), GroupError::InconsistentGroupProtocol);
+    let mut empty = join_req("", &[]);
+    empty.protocols.clear();
+    assert_eq!(c.join(empty).await.unwrap_err(), GroupError::InconsistentGroupProtocol);
+    let mut short = join_req("", &["range"]);
+    short.session_timeout_ms = 10;
+    assert_eq!(c.join(short).await.unwrap_err(), GroupError::InvalidSessionTimeout);
+    assert_eq!(c.join(join_req("ghost", &["range"])).await.unwrap_err(), GroupError::UnknownMemberId);
+    assert_eq!(c.sync(sync_req(&a, 7, vec![])).await.unwrap_err(), GroupError::IllegalGeneration);
+}
+
+#[tokio::test(start_paused = true)]
+async fn static_member_rejoining_fences_its_old_id() {
+    let c = coordinator(0);
+    let mut req = join_req("", &["range"]);
+    req.instance_id = Some("inst-1".into());
+    let first = c.join(req.clone()).await.unwrap();
+    c.sync(sync_req(&first.member_id, first.generation, vec![])).await.unwrap();
+    let c2 = c.clone();
+    let second = tokio::spawn(async move { c2.join(req).await });
+    let second = second.await.unwrap().unwrap();
+    assert_ne!(second.member_id, first.member_id);
+    assert_eq!(
+        c.heartbeat("g", second.generation, &first.member_id, Some("inst-1")),
+        Err(GroupError::FencedInstanceId)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn offsets_commit_fetch_and_survive_a_restart() {
+    let log = Arc::new(MemoryGroupLog::default());
+    let c = coordinator_on(log.clone(), 0);
+    let commit = CommitRequest {
+        group_id: "simple".into(),
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        offsets: vec![("t".into(), 0, 42, 0, Some("meta".into())), ("t".into(), 1, 7, -1, None)],
+    };
+    assert_eq!(c.commit(&commit, 1000), vec![Ok(()), Ok(())]);
+    let big =
+        CommitRequest { offsets: vec![("t".into(), 2, 1, -1, Some("x".repeat(5000)))], ..commit.clone() };
+    assert_eq!(c.commit(&big, 1000), vec![Err(GroupError::OffsetMetadataTooLarge)]);
+    drop(c);
+    let c = coordinator_on(log, 0);
+    let got = c.fetch_offsets("simple", Some(&[("t".into(), 0), ("t".into(), 5)]));
+    assert_eq!(got[0].1.as_ref().map(|o| (o.offset, o.metadata.as_str())), Some((42, "meta")));
+    assert!(got[1].1.is_none());
+    assert_eq!(c.fetch_offsets("simple", None).len(), 2);
+    // Commits from members of another generation are refused.
+    let stale = CommitRequest { group_id: "nope".into(), generation: 3, member_id: "m".into(), ..commit };
+    assert_eq!(c.commit(&stale, 1000)[0], Err(GroupError::IllegalGeneration));
+}
+
+#[tokio::test(start_paused = true)]
+async fn empty_groups_expire_with_their_offsets_and_can_be_deleted() {
+    let c = coordinator(0);
+    let commit = CommitRequest {
+        group_id: "old".into(),
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        offsets: vec![("t".into(), 0, 1, -1, None)],
+    };
+    c.commit(&commit, 0);
+    c.commit(&CommitRequest { group_id: "keep".into(), ..commit.clone() }, 0);
+    assert_eq!(
+        c.delete_groups(&["keep".into(), "missing".into()]),
+        vec![Ok(()), Err(GroupError::GroupIdNotFound)]
+    );
+    let retention = CoordinatorConfig::default().offsets_retention_ms;
+    c.tick(Instant::now(), retention - 1);
+    assert!(c.describe("old").is_some());
+    c.tick(Instant::now(), retention + 1);
+    assert!(c.describe("old").is_none(), "offsets of an empty group expire after offsets.retention.minutes");
+}
