@@ -70,7 +70,12 @@ impl Broker {
             .await??
         };
         let groups = Arc::new(groups);
-        let ctx = Arc::new(ApiContext { cluster: cluster.clone(), groups: groups.clone(), producer_ids });
+        let ctx = Arc::new(ApiContext {
+            cluster: cluster.clone(),
+            groups: groups.clone(),
+            fetch_sessions: Default::default(),
+            producer_ids,
+        });
         let limits = ConnLimits {
             max_request_bytes: config.socket_request_max_bytes,
             idle: Duration::from_millis(config.connections_max_idle_ms),

@@ -2,17 +2,18 @@
 //! decoding records; long polling woken by appends (no polling loop); `max_bytes`, partition max bytes
 //! and KIP-74's "at least one batch" for the first partition with data.
 //!
-//! Fetch sessions (KIP-227): every response carries session id 0, which tells clients no session was
-//! created, so each fetch is a full fetch; that is the path Kafka falls back to when its session cache
-//! is full, and every client supports it.
+//! Fetch sessions (KIP-227) are served by [`super::fetch_session`]: full fetches, and incremental
+//! ones that answer only partitions with news.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::fetch_session::{FetchParams, PartitionKey, Plan, Sent};
 use super::partitions::{check_leader_epoch, find_log, find_topic, TopicKey};
 use super::ApiContext;
 use crate::log::LogError;
@@ -20,105 +21,197 @@ use crate::log::LogError;
 /// Kafka's isolation level codes.
 const READ_COMMITTED: i8 = 1;
 
-/// One pass over the requested partitions.
-struct Pass {
-    response: FetchResponse,
+/// One partition's answer and what it told the client.
+struct PartitionResult {
+    key: PartitionKey,
+    data: PartitionData,
+    sent: Sent,
     bytes: usize,
-    any_error: bool,
+    error: bool,
 }
 
-fn read_pass(ctx: &ApiContext, req: &FetchRequest, version: i16) -> Pass {
+/// Reads every partition once, sharing the response budget (KIP-74: the first partition with data
+/// gets at least one whole batch).
+fn read_pass(
+    ctx: &ApiContext,
+    req: &FetchRequest,
+    version: i16,
+    wanted: &[(PartitionKey, FetchParams)],
+) -> Vec<PartitionResult> {
     let mut budget = req.max_bytes.max(0) as usize;
     let mut min_one = true;
-    let mut any_error = false;
-    let mut total = 0usize;
-    let mut topics = Vec::with_capacity(req.topics.len());
-    for t in &req.topics {
-        let key = if version >= 13 { TopicKey::Id(t.topic_id) } else { TopicKey::Name(&t.topic) };
-        let topic = find_topic(ctx, key);
-        let mut partitions = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let base = PartitionData::default()
-                .with_partition_index(p.partition)
-                .with_high_watermark(-1)
-                .with_last_stable_offset(-1)
-                .with_log_start_offset(-1)
-                .with_preferred_read_replica(BrokerId(-1))
-                .with_records(Some(Bytes::new()));
-            let log = topic.as_ref().map_err(|e| *e).and_then(|topic| {
-                check_leader_epoch(p.current_leader_epoch, topic.leader_epoch)?;
-                find_log(ctx, topic, p.partition)
-            });
-            let log = match log {
-                Ok(l) => l,
-                Err(e) => {
-                    any_error = true;
-                    partitions.push(base.with_error_code(e.code()));
-                    continue;
+    let mut out = Vec::with_capacity(wanted.len());
+    for (key, params) in wanted {
+        let topic_key = if version >= 13 { TopicKey::Id(key.topic_id) } else { TopicKey::Name(&key.topic) };
+        let base = PartitionData::default()
+            .with_partition_index(key.partition)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_preferred_read_replica(BrokerId(-1))
+            .with_records(Some(Bytes::new()));
+        let none = Sent { high_watermark: -1, last_stable_offset: -1, log_start_offset: -1 };
+        let log = find_topic(ctx, topic_key).and_then(|topic| {
+            check_leader_epoch(params.current_leader_epoch, topic.leader_epoch)?;
+            find_log(ctx, &topic, key.partition)
+        });
+        let log = match log {
+            Ok(l) => l,
+            Err(e) => {
+                out.push(PartitionResult {
+                    key: key.clone(),
+                    data: base.with_error_code(e.code()),
+                    sent: none,
+                    bytes: 0,
+                    error: true,
+                });
+                continue;
+            }
+        };
+        let limit = (params.max_bytes.max(0) as usize).min(budget);
+        let aborted = (req.isolation_level == READ_COMMITTED).then(Vec::new);
+        let result = match log.read(params.fetch_offset, limit, min_one) {
+            Ok(r) => {
+                let n = r.records.len();
+                if n > 0 {
+                    min_one = false;
+                    budget = budget.saturating_sub(n);
                 }
-            };
-            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-            let aborted = (req.isolation_level == READ_COMMITTED).then(Vec::new);
-            match log.read(p.fetch_offset, limit, min_one) {
-                Ok(r) => {
-                    let n = r.records.len();
-                    if n > 0 {
-                        min_one = false;
-                        budget = budget.saturating_sub(n);
-                        total += n;
-                    }
-                    partitions.push(
-                        base.with_high_watermark(r.log_end_offset)
-                            .with_last_stable_offset(r.log_end_offset)
-                            .with_log_start_offset(r.log_start_offset)
-                            .with_aborted_transactions(aborted)
-                            .with_records(Some(r.records)),
-                    );
-                }
-                Err(LogError::OffsetOutOfRange { log_start, log_end, .. }) => {
-                    any_error = true;
-                    partitions.push(
-                        base.with_error_code(ResponseError::OffsetOutOfRange.code())
-                            .with_high_watermark(log_end)
-                            .with_last_stable_offset(log_end)
-                            .with_log_start_offset(log_start),
-                    );
-                }
-                Err(e) => {
-                    any_error = true;
-                    tracing::warn!(error = %e, partition = p.partition, "fetch read failed");
-                    partitions.push(base.with_error_code(e.kafka_error().code()));
+                let sent = Sent {
+                    high_watermark: r.log_end_offset,
+                    last_stable_offset: r.log_end_offset,
+                    log_start_offset: r.log_start_offset,
+                };
+                let data = base
+                    .with_high_watermark(sent.high_watermark)
+                    .with_last_stable_offset(sent.last_stable_offset)
+                    .with_log_start_offset(sent.log_start_offset)
+                    .with_aborted_transactions(aborted)
+                    .with_records(Some(r.records));
+                PartitionResult { key: key.clone(), data, sent, bytes: n, error: false }
+            }
+            Err(LogError::OffsetOutOfRange { log_start, log_end, .. }) => {
+                let sent = Sent {
+                    high_watermark: log_end,
+                    last_stable_offset: log_end,
+                    log_start_offset: log_start,
+                };
+                let data = base
+                    .with_error_code(ResponseError::OffsetOutOfRange.code())
+                    .with_high_watermark(log_end)
+                    .with_last_stable_offset(log_end)
+                    .with_log_start_offset(log_start);
+                PartitionResult { key: key.clone(), data, sent, bytes: 0, error: true }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, partition = key.partition, "fetch read failed");
+                PartitionResult {
+                    key: key.clone(),
+                    data: base.with_error_code(e.kafka_error().code()),
+                    sent: none,
+                    bytes: 0,
+                    error: true,
                 }
             }
+        };
+        out.push(result);
+    }
+    out
+}
+
+/// Groups partition answers by topic, in the order the topics first appear.
+fn assemble(results: Vec<PartitionResult>, version: i16, session_id: i32) -> FetchResponse {
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut keys: Vec<(String, uuid::Uuid)> = Vec::new();
+    for r in results {
+        let k = (r.key.topic.clone(), r.key.topic_id);
+        match keys.iter().position(|x| *x == k) {
+            Some(i) => topics[i].partitions.push(r.data),
+            None => {
+                let entry = FetchableTopicResponse::default().with_partitions(vec![r.data]);
+                topics.push(if version >= 13 {
+                    entry.with_topic_id(k.1)
+                } else {
+                    entry.with_topic(TopicName(StrBytes::from_string(k.0.clone())))
+                });
+                keys.push(k);
+            }
         }
-        let entry = FetchableTopicResponse::default().with_partitions(partitions);
-        topics.push(if version >= 13 {
-            entry.with_topic_id(t.topic_id)
+    }
+    FetchResponse::default().with_session_id(session_id).with_responses(topics)
+}
+
+fn requested_partitions(
+    req: &FetchRequest,
+    version: i16,
+) -> (Vec<(PartitionKey, FetchParams)>, Vec<PartitionKey>) {
+    let key = |name: &TopicName, id: uuid::Uuid, partition: i32| {
+        if version >= 13 {
+            PartitionKey { topic: String::new(), topic_id: id, partition }
         } else {
-            entry.with_topic(t.topic.clone())
-        });
-    }
-    Pass {
-        response: FetchResponse::default().with_session_id(0).with_responses(topics),
-        bytes: total,
-        any_error,
-    }
+            PartitionKey { topic: name.to_string(), topic_id: uuid::Uuid::nil(), partition }
+        }
+    };
+    let wanted = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let params = FetchParams {
+                    fetch_offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes,
+                    current_leader_epoch: p.current_leader_epoch,
+                };
+                (key(&t.topic, t.topic_id, p.partition), params)
+            })
+        })
+        .collect();
+    let forgotten = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| key(&t.topic, t.topic_id, *p)))
+        .collect();
+    (wanted, forgotten)
 }
 
 pub async fn handle(ctx: &ApiContext, req: FetchRequest, version: i16) -> FetchResponse {
+    let (requested, forgotten) = requested_partitions(&req, version);
+    // Sessions exist from v7; older clients always fetch everything.
+    let (session_id, epoch) = if version >= 7 { (req.session_id, req.session_epoch) } else { (0, -1) };
+    let (session_id, wanted, previous) =
+        match ctx.fetch_sessions.plan(session_id, epoch, requested, forgotten) {
+            Plan::Error(e) => return FetchResponse::default().with_error_code(e.code()).with_session_id(0),
+            Plan::Full { session_id, partitions } => (session_id, partitions, None),
+            Plan::Incremental { session_id, partitions } => {
+                let previous: Vec<Option<Sent>> = partitions.iter().map(|(_, _, s)| *s).collect();
+                (session_id, partitions.into_iter().map(|(k, p, _)| (k, p)).collect(), Some(previous))
+            }
+        };
     let mut appends = ctx.cluster.logs.subscribe_appends();
-    let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    loop {
+    let results = loop {
         appends.borrow_and_update();
-        let pass = read_pass(ctx, &req, version);
-        let satisfied = pass.bytes >= min_bytes || pass.any_error;
-        if satisfied || tokio::time::Instant::now() >= deadline {
-            return pass.response;
+        let results = read_pass(ctx, &req, version, &wanted);
+        let bytes: usize = results.iter().map(|r| r.bytes).sum();
+        if bytes >= min_bytes || results.iter().any(|r| r.error) || tokio::time::Instant::now() >= deadline {
+            break results;
         }
         if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {
-            return read_pass(ctx, &req, version).response;
+            break read_pass(ctx, &req, version, &wanted);
         }
-    }
+    };
+    let sent: Vec<(PartitionKey, Sent)> = results.iter().map(|r| (r.key.clone(), r.sent)).collect();
+    ctx.fetch_sessions.record_sent(session_id, &sent);
+    let results = match previous {
+        None => results,
+        // Incremental: only partitions with records, an error, or changed offsets.
+        Some(previous) => results
+            .into_iter()
+            .zip(previous)
+            .filter(|(r, before)| r.bytes > 0 || r.error || *before != Some(r.sent))
+            .map(|(r, _)| r)
+            .collect(),
+    };
+    assemble(results, version, session_id)
 }

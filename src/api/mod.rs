@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
+pub mod fetch_session;
 pub mod groups;
 pub mod metadata;
 pub mod offsets;
@@ -38,6 +39,7 @@ use crate::cluster::Cluster;
 pub struct ApiContext {
     pub cluster: Arc<Cluster>,
     pub groups: Arc<crate::group::GroupCoordinator>,
+    pub fetch_sessions: fetch_session::FetchSessions,
     pub producer_ids: Arc<crate::txn::ProducerIdManager>,
 }
 
