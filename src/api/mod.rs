@@ -7,6 +7,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod chunked;
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
@@ -48,6 +49,8 @@ pub struct ApiContext {
 pub enum Reply {
     /// Write this frame (size prefix included).
     Frame(Bytes),
+    /// Write these chunks, in order, as one frame (size prefix included in the first).
+    Chunks(Vec<Bytes>),
     /// Send nothing (e.g. produce with acks=0) and read the next request.
     Nothing,
     /// Close the connection; the reason is logged once.
@@ -89,6 +92,26 @@ pub fn encode_response<R: Encodable>(
     let size = i32::try_from(buf.len() - 4).map_err(|_| "response too large".to_string())?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
+}
+
+/// Encodes a response frame as chunks, keeping `shared` record sets by reference (see [`chunked`]).
+pub fn encode_response_chunks<R: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &R,
+    shared: Vec<Bytes>,
+) -> Result<Vec<Bytes>, String> {
+    let header_version = key.response_header_version(version);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let size = header.compute_size(header_version).and_then(|h| Ok(h + body.compute_size(version)?));
+    let size = size.map_err(|e| format!("sizing {key:?} v{version} response: {e}"))?;
+    let size = i32::try_from(size).map_err(|_| "response too large".to_string())?;
+    let mut buf = chunked::ChunkedBuf::new(shared);
+    buf.put_i32(size);
+    header.encode(&mut buf, header_version).map_err(|e| format!("encoding response header: {e}"))?;
+    body.encode(&mut buf, version).map_err(|e| format!("encoding {key:?} v{version} response: {e}"))?;
+    Ok(buf.into_chunks())
 }
 
 fn decode_body<T: Decodable>(buf: &mut Bytes, key: ApiKey, version: i16) -> Result<T, Reply> {
@@ -168,7 +191,19 @@ async fn dispatch(
         ApiKey::CreatePartitions => call!(CreatePartitionsRequest, topics::create_partitions),
         ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, configs::describe_configs),
         ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
-        ApiKey::Fetch => call!(FetchRequest, fetch::handle),
+        ApiKey::Fetch => {
+            let req: FetchRequest = decode_body(buf, key, version)?;
+            let resp = fetch::handle(ctx, req, version).await;
+            let records = resp
+                .responses
+                .iter()
+                .flat_map(|t| t.partitions.iter().filter_map(|p| p.records.clone()))
+                .collect();
+            match encode_response_chunks(key, version, corr, &resp, records) {
+                Ok(chunks) => Ok(Reply::Chunks(chunks)),
+                Err(e) => Ok(frame_or_close(Err(e))),
+            }
+        }
         ApiKey::FindCoordinator => call!(FindCoordinatorRequest, groups::find_coordinator),
         ApiKey::JoinGroup => {
             let req: JoinGroupRequest = decode_body(buf, key, version)?;

@@ -73,6 +73,12 @@ pub async fn serve(
                         break;
                     }
                 }
+                Reply::Chunks(chunks) => {
+                    if let Err(e) = write_chunks(&mut stream, &chunks).await {
+                        debug!(error = %e, "connection write failed");
+                        break;
+                    }
+                }
                 Reply::Nothing => {}
                 Reply::Close(reason) => {
                     warn!(api = info.api_key, version = info.api_version, correlation_id = info.correlation_id, %reason, "closing connection");
@@ -86,4 +92,34 @@ pub async fn serve(
     }
     .instrument(span)
     .await
+}
+
+/// Writes `chunks` in order with vectored writes, handling partial writes.
+async fn write_chunks(stream: &mut TcpStream, chunks: &[bytes::Bytes]) -> std::io::Result<()> {
+    let mut index = 0;
+    let mut offset = 0;
+    while index < chunks.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = chunks[index..]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| std::io::IoSlice::new(if i == 0 { &c[offset..] } else { &c[..] }))
+            .take(64)
+            .collect();
+        let mut written = stream.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while index < chunks.len() && written > 0 {
+            let left = chunks[index].len() - offset;
+            if written >= left {
+                written -= left;
+                index += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }
