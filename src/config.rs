@@ -500,7 +500,8 @@ mod tests {
     fn shipped_config_lists_every_key_and_loads() {
         let shipped = include_str!("../config/strom.yaml");
         for k in BROKER_KEYS {
-            assert!(shipped.contains(&format!("# {}:", k.name)), "config/strom.yaml lacks {}", k.name);
+            let listed = shipped.contains(&format!("# {}:", k.name)) || shipped.contains(&format!("\n{}:", k.name));
+            assert!(listed, "config/strom.yaml lacks {}", k.name);
         }
         let cli = CliOverrides {
             config: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/strom.yaml"))),
