@@ -140,6 +140,7 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "connections.max.idle.ms", kind: long(1, i64::MAX), default: Some("600000") },
     KeyDef { name: "max.connections", kind: int(1, I32MAX), default: Some("10000") },
     KeyDef { name: "message.max.bytes", kind: int(0, I32MAX), default: Some("1048588") },
+    KeyDef { name: "fetch.max.bytes", kind: int(1024, I32MAX), default: Some("57671680") },
     KeyDef { name: "compression.type", kind: Kind::Enum(COMPRESSION), default: Some("producer") },
     KeyDef { name: "compression.gzip.level", kind: int(-1, 9), default: Some("-1") },
     KeyDef { name: "compression.lz4.level", kind: int(1, 17), default: Some("9") },
@@ -500,7 +501,8 @@ mod tests {
     fn shipped_config_lists_every_key_and_loads() {
         let shipped = include_str!("../config/strom.yaml");
         for k in BROKER_KEYS {
-            let listed = shipped.contains(&format!("# {}:", k.name)) || shipped.contains(&format!("\n{}:", k.name));
+            let listed =
+                shipped.contains(&format!("# {}:", k.name)) || shipped.contains(&format!("\n{}:", k.name));
             assert!(listed, "config/strom.yaml lacks {}", k.name);
         }
         let cli = CliOverrides {

@@ -38,7 +38,9 @@ fn read_pass(
     version: i16,
     wanted: &[(PartitionKey, FetchParams)],
 ) -> Vec<PartitionResult> {
-    let mut budget = req.max_bytes.max(0) as usize;
+    // Kafka's fetch.max.bytes bounds what one response may carry, whatever the client asks.
+    let cap = ctx.cluster.config.number("fetch.max.bytes").max(0) as usize;
+    let mut budget = (req.max_bytes.max(0) as usize).min(cap);
     let mut min_one = true;
     let mut out = Vec::with_capacity(wanted.len());
     for (key, params) in wanted {
