@@ -26,11 +26,11 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest,
-    FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
-    SyncGroupRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
+    ProduceRequest, RequestHeader, ResponseHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -220,6 +220,7 @@ async fn dispatch(
         ApiKey::DeleteGroups => call!(DeleteGroupsRequest, groups::delete_groups),
         ApiKey::OffsetDelete => call!(OffsetDeleteRequest, groups::offset_delete),
         ApiKey::ListOffsets => call!(ListOffsetsRequest, offsets::list_offsets),
+        ApiKey::DeleteRecords => call!(DeleteRecordsRequest, offsets::delete_records),
         ApiKey::OffsetForLeaderEpoch => call!(OffsetForLeaderEpochRequest, offsets::offset_for_leader_epoch),
         ApiKey::InitProducerId => call!(InitProducerIdRequest, producer_id::init_producer_id),
         ApiKey::Produce => {

@@ -1,9 +1,12 @@
-//! ListOffsets (v1–v10): earliest, latest, max timestamp and by timestamp; and OffsetForLeaderEpoch
-//! (v2–v4), which the Java consumer uses to validate its position (KIP-320).
+//! ListOffsets (v1–v10): earliest, latest, max timestamp and by timestamp; OffsetForLeaderEpoch
+//! (v2–v4), which the Java consumer uses to validate its position (KIP-320); and DeleteRecords (v0–v2).
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -11,7 +14,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{
-    ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
@@ -139,4 +143,42 @@ pub async fn offset_for_leader_epoch(
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
+
+/// DeleteRecords (v0–v2): moves each partition's log start offset forward (-1: to the high
+/// watermark) and deletes the segments wholly below it.
+pub async fn delete_records(
+    ctx: &ApiContext,
+    req: DeleteRecordsRequest,
+    _version: i16,
+) -> DeleteRecordsResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let topic = find_topic(ctx, TopicKey::Name(&t.name));
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let base = DeleteRecordsPartitionResult::default()
+                .with_partition_index(p.partition_index)
+                .with_low_watermark(-1);
+            let log =
+                topic.as_ref().map_err(|e| *e).and_then(|topic| find_log(ctx, topic, p.partition_index));
+            let outcome = match log {
+                Ok(log) => {
+                    let offset = p.offset;
+                    tokio::task::spawn_blocking(move || log.delete_records(offset, crate::log::now_ms()))
+                        .await
+                        .unwrap_or_else(|e| Err(LogError::Storage(e.to_string())))
+                        .map_err(|e| e.kafka_error())
+                }
+                Err(e) => Err(e),
+            };
+            partitions.push(match outcome {
+                Ok(low) => base.with_low_watermark(low),
+                Err(e) => base.with_error_code(e.code()),
+            });
+        }
+        topics
+            .push(DeleteRecordsTopicResult::default().with_name(t.name.clone()).with_partitions(partitions));
+    }
+    DeleteRecordsResponse::default().with_topics(topics)
 }
