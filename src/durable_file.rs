@@ -38,6 +38,20 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `value` atomically (temp file, rename) but without fsyncs: for files whose loss after a
+/// power failure is harmless (they are either the old content, the new, or missing).
+pub fn write_atomic_unsynced<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let body = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let crc = crc32c::crc32c(&body);
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut content = format!("{HEADER}{crc:08x}\n").into_bytes();
+    content.extend_from_slice(&body);
+    fs::write(&tmp, content)?;
+    fs::rename(&tmp, path)
+}
+
 /// Reads a file written by [`write_atomic`]; `Ok(None)` when it does not exist.
 pub fn read_checked<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
     let bytes = match fs::read(path) {

@@ -399,7 +399,7 @@ impl Cluster {
             for t in &doomed {
                 for p in 0..t.partitions {
                     let dir = partition_dir(&data_dir, &t.name, p);
-                    let tomb = data_dir.join(format!("{}-{p}.{}-delete", t.name, t.id.simple()));
+                    let tomb = data_dir.join(tombstone_name(&t.name, p, t.id));
                     match std::fs::rename(&dir, &tomb) {
                         Ok(()) => tombs.push(tomb),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -527,6 +527,15 @@ fn check_replicas(replicas: &[i32], node: i32) -> Result<(), TopicError> {
             replicas.len()
         ))),
     }
+}
+
+/// The name a deleted partition's directory is renamed to: `<topic>-<p>.<id>-delete`, with the topic
+/// part shortened so the whole stays within a 255-byte file name (as Kafka does).
+fn tombstone_name(topic: &str, partition: i32, id: Uuid) -> String {
+    let suffix = format!("-{partition}.{}-delete", id.simple());
+    let keep = topic.len().min(255 - suffix.len());
+    // Topic names are ASCII, so any byte index is a character boundary.
+    format!("{}{suffix}", topic.get(..keep).unwrap_or(topic))
 }
 
 /// Removes partition directories left behind by a deletion that a crash interrupted.

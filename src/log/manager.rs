@@ -122,7 +122,8 @@ impl LogManager {
         }
         std::fs::create_dir_all(&dir)?;
         if !meta.exists() {
-            crate::durable_file::write_atomic(&meta, &owner_id)?;
+            // Unsynced: if a power loss eats it, the directory is simply adopted (see above).
+            crate::durable_file::write_atomic_unsynced(&meta, &owner_id)?;
         }
         let log = Arc::new(PartitionLog::open(&dir, config, self.files.clone(), self.clean_start, now_ms())?);
         Ok(self.logs.write().entry(tp.clone()).or_insert(log).clone())

@@ -66,24 +66,27 @@ pub async fn serve(
                     client_id_recorded = true;
                 }
             }
-            match reply {
-                Reply::Frame(bytes) => {
-                    if let Err(e) = stream.write_all(&bytes).await {
-                        debug!(error = %e, "connection write failed");
-                        break;
-                    }
-                }
-                Reply::Chunks(chunks) => {
-                    if let Err(e) = write_chunks(&mut stream, &chunks).await {
-                        debug!(error = %e, "connection write failed");
-                        break;
-                    }
-                }
-                Reply::Nothing => {}
+            // A peer that stops reading is idle too (as in Kafka): a write stalled for
+            // connections.max.idle.ms closes the connection and frees its slot.
+            let written = match reply {
+                Reply::Frame(bytes) => Some(tokio::time::timeout(limits.idle, stream.write_all(&bytes)).await),
+                Reply::Chunks(chunks) => Some(tokio::time::timeout(limits.idle, write_chunks(&mut stream, &chunks)).await),
+                Reply::Nothing => None,
                 Reply::Close(reason) => {
                     warn!(api = info.api_key, version = info.api_version, correlation_id = info.correlation_id, %reason, "closing connection");
                     break;
                 }
+            };
+            match written {
+                Some(Err(_)) => {
+                    debug!("closing connection: the peer stopped reading");
+                    break;
+                }
+                Some(Ok(Err(e))) => {
+                    debug!(error = %e, "connection write failed");
+                    break;
+                }
+                Some(Ok(Ok(()))) | None => {}
             }
             debug!(api = info.api_key, version = info.api_version, correlation_id = info.correlation_id, "request served");
             trim_buffer(&mut buf);
