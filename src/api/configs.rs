@@ -1,17 +1,24 @@
 //! DescribeConfigs (v1–v4) for topics and for this broker: every config with its value, source,
-//! type and (when asked) synonyms, not only the ones that were set.
+//! type and (when asked) synonyms, not only the ones that were set. AlterConfigs (v0–v2) and
+//! IncrementalAlterConfigs (v0–v1) for topic configs.
 
+use kafka_protocol::messages::alter_configs_response;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::ApiContext;
-use crate::cluster::names;
 use crate::cluster::topic_config::{effective_configs, source, Synonym};
+use crate::cluster::{names, ConfigChange, ConfigOp};
 use crate::config::Origin;
+use crate::error::TopicError;
 
 /// Kafka's ConfigResource.Type codes.
 mod resource_type {
@@ -154,4 +161,101 @@ pub async fn describe_configs(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+fn alter_result(
+    r: Result<(), TopicError>,
+    resource_type: i8,
+    name: &StrBytes,
+) -> AlterConfigsResourceResponse {
+    let resp = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(name.clone());
+    match r {
+        Ok(()) => resp.with_error_message(None),
+        Err(e) => resp.with_error_code(e.code()).with_error_message(e.wire_message().map(text)),
+    }
+}
+
+/// Only topic configs can be altered; broker configs are static (set in the config file).
+fn unsupported_resource(resource_type: i8) -> TopicError {
+    TopicError::InvalidRequest(format!("Altering configs of resource type {resource_type} is not supported"))
+}
+
+/// IncrementalAlterConfigs (v0–v1): SET, DELETE, APPEND and SUBTRACT on topic configs.
+pub async fn incremental_alter_configs(
+    ctx: &ApiContext,
+    req: IncrementalAlterConfigsRequest,
+    _version: i16,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in &req.resources {
+        let outcome = if r.resource_type != resource_type::TOPIC {
+            Err(unsupported_resource(r.resource_type))
+        } else {
+            let ops: Result<Vec<_>, TopicError> = r
+                .configs
+                .iter()
+                .map(|c| {
+                    let op = match c.config_operation {
+                        0 => ConfigOp::Set,
+                        1 => ConfigOp::Delete,
+                        2 => ConfigOp::Append,
+                        3 => ConfigOp::Subtract,
+                        other => {
+                            return Err(TopicError::InvalidRequest(format!(
+                                "Unknown config operation {other}"
+                            )))
+                        }
+                    };
+                    Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
+                })
+                .collect();
+            match ops {
+                Ok(ops) => {
+                    ctx.cluster
+                        .alter_topic_configs(
+                            &r.resource_name,
+                            &ConfigChange::Incremental(ops),
+                            req.validate_only,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        };
+        responses.push(alter_result(outcome, r.resource_type, &r.resource_name));
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// AlterConfigs (v0–v2): replaces all overrides of a topic.
+pub async fn alter_configs(
+    ctx: &ApiContext,
+    req: AlterConfigsRequest,
+    _version: i16,
+) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in &req.resources {
+        let outcome = if r.resource_type != resource_type::TOPIC {
+            Err(unsupported_resource(r.resource_type))
+        } else {
+            let pairs = r
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                .collect();
+            ctx.cluster
+                .alter_topic_configs(&r.resource_name, &ConfigChange::Replace(pairs), req.validate_only)
+                .await
+        };
+        let resp = alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        responses.push(match outcome {
+            Ok(()) => resp.with_error_message(None),
+            Err(e) => resp.with_error_code(e.code()).with_error_message(e.wire_message().map(text)),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
 }

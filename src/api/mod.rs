@@ -25,12 +25,13 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, RequestHeader, ResponseHeader, SyncGroupRequest,
+    AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -190,6 +191,10 @@ async fn dispatch(
         ApiKey::DeleteTopics => call!(DeleteTopicsRequest, topics::delete_topics),
         ApiKey::CreatePartitions => call!(CreatePartitionsRequest, topics::create_partitions),
         ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, configs::describe_configs),
+        ApiKey::AlterConfigs => call!(AlterConfigsRequest, configs::alter_configs),
+        ApiKey::IncrementalAlterConfigs => {
+            call!(IncrementalAlterConfigsRequest, configs::incremental_alter_configs)
+        }
         ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
         ApiKey::Fetch => {
             let req: FetchRequest = decode_body(buf, key, version)?;

@@ -105,6 +105,24 @@ pub struct PartitionIncrease {
     pub assignments: Option<Vec<Vec<i32>>>,
 }
 
+/// IncrementalAlterConfigs operations (Kafka's codes 0–3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set,
+    Delete,
+    Append,
+    Subtract,
+}
+
+/// A change of a topic's config overrides.
+#[derive(Debug, Clone)]
+pub enum ConfigChange {
+    /// AlterConfigs: the given overrides replace all existing ones.
+    Replace(Vec<(String, Option<String>)>),
+    /// IncrementalAlterConfigs: (key, operation, value).
+    Incremental(Vec<(String, ConfigOp, Option<String>)>),
+}
+
 /// A topic addressed by name or by id (DeleteTopics v6).
 #[derive(Debug, Clone)]
 pub enum TopicRef {
@@ -491,6 +509,100 @@ impl Cluster {
             return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
         }
         results
+    }
+
+    /// Changes a topic's config overrides (AlterConfigs / IncrementalAlterConfigs) and applies them to
+    /// its logs. Nothing changes with `validate_only` or when any operation is invalid.
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        change: &ConfigChange,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        names::validate_topic_name(name).map_err(TopicError::InvalidName)?;
+        let _w = self.writer.lock().await;
+        let current = self.snapshot();
+        let topic = current.get(name).ok_or(TopicError::UnknownTopic)?;
+        let mut overrides: BTreeMap<String, Option<String>> = match change {
+            ConfigChange::Replace(_) => BTreeMap::new(),
+            ConfigChange::Incremental(_) => {
+                topic.configs.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect()
+            }
+        };
+        match change {
+            ConfigChange::Replace(pairs) => {
+                for (k, v) in pairs {
+                    overrides.insert(k.clone(), v.clone());
+                }
+            }
+            ConfigChange::Incremental(ops) => {
+                for (key, op, value) in ops {
+                    let def = topic_config::topic_key(key).ok_or_else(|| {
+                        TopicError::InvalidConfig(format!("Unknown topic config name: {key}"))
+                    })?;
+                    let is_list =
+                        matches!(def.kind, crate::config::Kind::EnumList(_) | crate::config::Kind::TextList);
+                    let effective = || {
+                        overrides.get(key).cloned().flatten().or_else(|| {
+                            topic_config::effective_configs(&topic.configs, &self.config)
+                                .into_iter()
+                                .find(|e| e.name == key)
+                                .and_then(|e| e.value)
+                        })
+                    };
+                    let items = |v: Option<String>| -> Vec<String> {
+                        v.unwrap_or_default()
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    };
+                    let new_value = match (op, is_list) {
+                        (ConfigOp::Set, _) => value.clone(),
+                        (ConfigOp::Delete, _) => None,
+                        (ConfigOp::Append | ConfigOp::Subtract, false) => {
+                            return Err(TopicError::InvalidConfig(format!(
+                                "Config value append/subtract is not allowed for config key: {key}"
+                            )))
+                        }
+                        (ConfigOp::Append, true) => {
+                            let mut list = items(effective());
+                            for add in items(value.clone()) {
+                                if !list.contains(&add) {
+                                    list.push(add);
+                                }
+                            }
+                            Some(list.join(","))
+                        }
+                        (ConfigOp::Subtract, true) => {
+                            let remove = items(value.clone());
+                            Some(
+                                items(effective())
+                                    .into_iter()
+                                    .filter(|x| !remove.contains(x))
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                            )
+                        }
+                    };
+                    overrides.insert(key.clone(), new_value);
+                }
+            }
+        }
+        let configs =
+            topic_config::validate_overrides(overrides.iter().map(|(k, v)| (k.as_str(), v.as_deref())))
+                .map_err(|e| TopicError::InvalidConfig(e.0))?;
+        if validate_only {
+            return Ok(());
+        }
+        let updated = Topic { configs, ..(**topic).clone() };
+        let mut next = Snapshot::from_topics(current.topics.values().map(|t| (**t).clone()));
+        next.topics.insert(updated.name.clone(), Arc::new(updated.clone()));
+        self.commit(next).await?;
+        self.logs.reconfigure_topic(name, &self.log_config(&updated));
+        tracing::info!(topic = name, "topic configs altered");
+        Ok(())
     }
 
     /// Creates a topic named in a Metadata request (auto-create), with the broker's defaults.

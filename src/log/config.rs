@@ -9,6 +9,9 @@ pub struct LogConfig {
     pub segment_ms: i64,
     /// Delete segments whose newest record is older than this; -1 keeps forever (`retention.ms`).
     pub retention_ms: i64,
+    /// Whether time and size retention apply (`cleanup.policy` contains `delete`). Compaction is not
+    /// implemented yet: a compact-only topic keeps everything.
+    pub cleanup_delete: bool,
     /// Delete oldest segments while the log is larger than this; -1 = no limit (`retention.bytes`).
     pub retention_bytes: i64,
     /// Log bytes between sparse index entries (`index.interval.bytes`).
@@ -35,6 +38,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 3_600_000,
             retention_ms: 7 * 24 * 3_600_000,
             retention_bytes: -1,
+            cleanup_delete: true,
             index_interval_bytes: 4096,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
@@ -57,6 +61,7 @@ impl LogConfig {
             segment_ms: num("segment.ms", d.segment_ms).max(1),
             retention_ms: num("retention.ms", d.retention_ms),
             retention_bytes: num("retention.bytes", d.retention_bytes),
+            cleanup_delete: get("cleanup.policy").is_none_or(|p| p.split(',').any(|x| x.trim() == "delete")),
             index_interval_bytes: num("index.interval.bytes", d.index_interval_bytes as i64).max(0) as u64,
             flush_messages: num("flush.messages", d.flush_messages).max(1),
             flush_ms: num("flush.ms", d.flush_ms).max(0),

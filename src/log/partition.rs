@@ -510,6 +510,9 @@ impl PartitionLog {
         let mut st = self.state.write();
         let st = &mut *st;
         let cfg = st.config.clone();
+        if !cfg.cleanup_delete {
+            return Ok(0);
+        }
         let expired = |s: &Segment| {
             cfg.retention_ms >= 0
                 && s.max_timestamp().0 >= 0
