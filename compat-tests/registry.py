@@ -50,21 +50,26 @@ SCENARIOS = [
     ("topic-configs-golden", "complete DescribeConfigs (values, sources, flags, types, synonyms) of fresh topics "
                              "equals Apache Kafka's, recorded in golden/topic-configs.txt",
      _cells(NA, java=READY)),
-    # --- capabilities strom does not serve yet -----------------------------------------------------------
-    ("produce-consume", "round trip per codec none/gzip/snappy/lz4/zstd with keys, headers, timestamps",
-     _cells(NOT_YET)),
-    ("idempotent-producer", "enable.idempotence: producer id, sequence numbers, no duplicates on retry",
-     _cells(NOT_YET, kcat=NA, kafka_cli=NA)),
-    ("acks0", "acks=0 produce is consumable",
-     _cells(NOT_YET)),
+    # --- producing and consuming (consumers use manual assignment, no group) --------------------------------
+    ("produce-consume", "round trip per codec none/gzip/snappy/lz4/zstd: every record comes back with its key, value, "
+                        "headers, timestamp and partition, in order at consecutive offsets (counts in README)",
+     _cells(READY)),
+    ("idempotent-producer", "enable.idempotence producer (InitProducerId, sequence numbers): exactly N records back, "
+                            "no duplicates, consecutive offsets",
+     _cells(READY, kcat=NA, kafka_cli=NA)),
+    ("acks0", "acks=0 produce is consumable: every record eventually readable, in order, nothing extra",
+     _cells(READY)),
+    # --- consumer groups: strom does not serve them yet ---------------------------------------------------
     ("consumer-group-rebalance", "two members of one group split partitions; a leaving member's share moves",
      _cells(NOT_YET, kafka_cli=NA)),
     ("committed-offsets", "commit and fetch committed offsets; a new member resumes from them",
      _cells(NOT_YET)),
-    ("offsets-by-timestamp", "ListOffsets earliest/latest/by timestamp",
-     _cells(NOT_YET)),
-    ("restart-durability", "topics and records survive a broker restart",
-     _cells(NOT_YET)),
+    ("offsets-by-timestamp", "ListOffsets earliest/latest/max-timestamp/by timestamp (first record at or after it, "
+                             "none after the last); consuming from an offset or timestamp",
+     _cells(READY)),
+    ("restart-durability", "topics and acks=all records survive a SIGTERM restart and a SIGKILL crash of the broker "
+                           "(same dir and port); the same producer reconnects and continues; N+M+K records back",
+     _cells(READY)),
     ("consumer-groups-tool", "ConsumerGroupCommand --list/--describe/--reset-offsets/--delete",
      _cells(NA, kafka_cli=NOT_YET)),
 ]

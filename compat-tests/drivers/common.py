@@ -17,6 +17,7 @@ Python drivers register scenario functions with @scenario("name"); each gets a C
 """
 
 import argparse
+import select
 import sys
 import threading
 import time
@@ -49,6 +50,25 @@ class Ctx:
 
     def log(self, *a):
         print("[%s %s]" % (self.client, self.scenario), *a, flush=True)
+
+    def restart_broker(self, mode, timeout=240.0):
+        """Asks compat-tests/run to restart the broker (mode 'term' = SIGTERM, 'kill' = SIGKILL) on the same data dir
+        and port; returns once it answers again. Raises AssertionError if the harness could not restart it."""
+        return restart_broker(mode, timeout)
+
+
+def restart_broker(mode, timeout=240.0):
+    """The driver side of the restart protocol (see compat-tests/run): `RESTART-BROKER <mode>` on stdout, then one
+    line on stdin, `RESTARTED <host:port>` or `RESTART-FAILED <reason>`."""
+    assert mode in ("term", "kill"), mode
+    print("RESTART-BROKER %s" % mode, flush=True)
+    ready, _, _ = select.select([sys.stdin], [], [], timeout)
+    if not ready:
+        raise AssertionError("no answer to RESTART-BROKER %s within %.0fs" % (mode, timeout))
+    line = sys.stdin.readline().strip()
+    if not line.startswith("RESTARTED"):
+        raise AssertionError("broker restart (%s) failed: %s" % (mode, line or "harness closed stdin"))
+    return line.split(" ", 1)[1] if " " in line else None
 
 
 def check(cond, msg, *fmt):
@@ -90,6 +110,66 @@ def expect_error(fn, matches, what):
             raise AssertionError("%s: unexpected error %s: %s" % (what, type(e).__name__, e))
         return e
     raise AssertionError("%s: expected an error, got success (%r)" % (what, r))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Records of the produce/consume scenarios, the same in every Python driver (the Java, Go and JS drivers build the
+# same shapes): record i goes to partition i % partitions and must come back at offset i // partitions.
+
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+_FILLER = b"the quick brown fox jumps over the lazy dog; " * 4
+
+
+def rec_key(i):
+    return None if i % 10 == 0 else b"key-%d" % i
+
+
+def rec_value(tag, i):
+    return b"value-%s-%06d|" % (tag.encode(), i) + _FILLER[: 40 + i % 97]
+
+
+def rec_headers(tag, i):
+    return [] if i % 4 == 0 else [("idx", b"%d" % i), ("tag", tag.encode())]
+
+
+def expected_records(tag, n, partitions=1, base_ts=None, headers=True, first=0):
+    """Expected (partition, offset, key, value, headers, timestamp) of records first..first+n-1; timestamp None means
+    'not checked here' (clients that cannot set one)."""
+    out = []
+    for i in range(first, first + n):
+        out.append((i % partitions, i // partitions, rec_key(i), rec_value(tag, i),
+                    rec_headers(tag, i) if headers else [], None if base_ts is None else base_ts + i))
+    return out
+
+
+def verify_records(got, expected, what):
+    """got/expected: lists of (partition, offset, key, value, headers, timestamp) in consumption order. Per partition,
+    the records must be exactly the expected ones, in order (hence consecutive offsets), nothing missing or extra."""
+    def split(recs):
+        by = {}
+        for r in recs:
+            by.setdefault(r[0], []).append(r)
+        return by
+    g, e = split(got), split(expected)
+    check(sorted(g) == sorted(e) or not got, "%s: records on partitions %s, expected partitions %s", what,
+          sorted(g), sorted(e))
+    names = ("partition", "offset", "key", "value", "headers", "timestamp")
+    for p in sorted(e):
+        gp, ep = g.get(p, []), e[p]
+        for j, (a, b) in enumerate(zip(gp, ep)):
+            for k, name in enumerate(names):
+                if b[k] is None and name == "timestamp":
+                    continue
+                if a[k] != b[k]:
+                    raise AssertionError("%s: partition %d record #%d (offset %r): %s %s, expected %s" % (
+                        what, p, j, a[1], name, _short(a[k]), _short(b[k])))
+        check(len(gp) == len(ep), "%s: partition %d has %d records, expected %d", what, p, len(gp), len(ep))
+    check(len(got) == len(expected), "%s: %d records, expected %d", what, len(got), len(expected))
+
+
+def _short(v):
+    r = repr(v)
+    return r if len(r) < 120 else r[:120] + "..."
 
 
 def one_line(s):

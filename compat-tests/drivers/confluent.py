@@ -1,10 +1,15 @@
 """confluent-kafka (librdkafka) driver. See common.py for the driver protocol."""
 
-import common
-from common import check, check_eq, eventually, expect_error, scenario
+import threading
+import time
 
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
-from confluent_kafka.admin import (AdminClient, ConfigResource, ConfigSource, NewPartitions, NewTopic,
+import common
+from common import (CODECS, check, check_eq, eventually, expect_error, expected_records, scenario,
+                    verify_records)
+
+from confluent_kafka import (OFFSET_BEGINNING, TIMESTAMP_CREATE_TIME, Consumer, KafkaError, KafkaException, Producer,
+                             TopicCollection, TopicPartition)
+from confluent_kafka.admin import (AdminClient, ConfigResource, ConfigSource, NewPartitions, NewTopic, OffsetSpec,
                                    ResourceType)
 
 CLIENT = "confluent-kafka"
@@ -171,6 +176,219 @@ def auto_create(ctx):
                what="auto-created topic in producer metadata")
     d = eventually(lambda: describe(ctx, a, t), T(ctx), what="describe auto-created topic")
     check_eq(len(d.partitions), 1, "partitions of auto-created topic (num.partitions=1)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Producing and consuming. Consumers use assign() with explicit offsets; librdkafka insists on a group.id for any
+# consumer, but with assign(), explicit start offsets and no commits it never needs the group coordinator for
+# fetching.
+
+N = 10000  # records per codec / per check (librdkafka is fast)
+
+
+def producer(ctx, **conf):
+    ms = int(ctx.call_timeout * 1000)
+    c = {"bootstrap.servers": ctx.bootstrap, "socket.timeout.ms": ms, "message.timeout.ms": ms, "linger.ms": 5}
+    c.update({k.replace("_", "."): v for k, v in conf.items()})
+    if not c.get("enable.idempotence"):
+        # Without idempotence librdkafka keeps up to 1e6 requests in flight, so a retried batch (e.g. the first
+        # produce to a just-created partition) can land after later ones: one in flight keeps the order checkable.
+        c.setdefault("max.in.flight.requests.per.connection", 1)
+    return Producer(c)
+
+
+def produce_all(ctx, p, topic, recs, timestamps=True):
+    """Produces recs ((partition, offset, key, value, headers, ts) tuples) to their partitions and waits for every
+    delivery report; returns the reported (partition, offset) per record. Fails on any delivery error."""
+    results = [None] * len(recs)
+
+    def cb(i):
+        def f(err, msg):
+            results[i] = err if err is not None else (msg.partition(), msg.offset())
+        return f
+    for i, r in enumerate(recs):
+        kw = {"timestamp": r[5]} if timestamps and r[5] is not None else {}
+        while True:
+            try:
+                p.produce(topic, value=r[3], key=r[2], partition=r[0], headers=r[4] or None, on_delivery=cb(i), **kw)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    left = p.flush(T(ctx) + 5)
+    check(left == 0, "%d records still undelivered after flush(%ss)", left, T(ctx) + 5)
+    errs = [(i, e) for i, e in enumerate(results) if isinstance(e, KafkaError) or e is None]
+    check(not errs, "%d delivery errors, first: record %s: %s", len(errs), errs[0][0] if errs else None,
+          errs[0][1] if errs else None)
+    return results
+
+
+def check_delivered(results, recs, what):
+    got = [tuple(x) for x in results]
+    want = [(r[0], r[1]) for r in recs]
+    if got != want:
+        i = next(i for i in range(len(want)) if got[i] != want[i])
+        raise AssertionError("%s: record %d delivered at (partition, offset) %r, expected %r" % (what, i, got[i],
+                                                                                                 want[i]))
+
+
+def consumer(ctx):
+    ms = int(ctx.call_timeout * 1000)
+    return Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": ctx.topic("reader"), "enable.auto.commit": False,
+                     "enable.auto.offset.store": False, "socket.timeout.ms": ms, "fetch.wait.max.ms": 200})
+
+
+def close_bounded(c, timeout=10):
+    t = threading.Thread(target=c.close, daemon=True)
+    t.start()
+    t.join(timeout)
+
+
+def consume_all(ctx, topic, partitions, n, offsets=None, timeout=None):
+    """Reads partitions 0..partitions-1 from the beginning (or from offsets[p]) until n records came back or the
+    timeout passed; returns (partition, offset, key, value, headers, timestamp) tuples in consumption order."""
+    c = consumer(ctx)
+    try:
+        c.assign([TopicPartition(topic, p, offsets[p] if offsets else OFFSET_BEGINNING) for p in range(partitions)])
+        got = []
+        deadline = time.monotonic() + (timeout or T(ctx))
+        while len(got) < n and time.monotonic() < deadline:
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise KafkaException(m.error())
+                tt, ts = m.timestamp()
+                check_eq(tt, TIMESTAMP_CREATE_TIME, "timestamp type of offset %d" % m.offset())
+                got.append((m.partition(), m.offset(), m.key(), m.value(), list(m.headers() or []), ts))
+        return got
+    finally:
+        close_bounded(c)
+
+
+def watermarks(ctx, topic, partitions):
+    c = consumer(ctx)
+    try:
+        return [c.get_watermark_offsets(TopicPartition(topic, p), timeout=T(ctx), cached=False)
+                for p in range(partitions)]
+    finally:
+        close_bounded(c)
+
+
+def check_watermarks(ctx, topic, recs, partitions, what):
+    want = [(0, sum(1 for r in recs if r[0] == p)) for p in range(partitions)]
+    check_eq([tuple(w) for w in watermarks(ctx, topic, partitions)], want, "%s: (low, high) watermarks" % what)
+
+
+def base_ts():
+    return (int(time.time()) - 3600) * 1000  # an hour ago, whole second
+
+
+@scenario("produce-consume")
+def produce_consume(ctx):
+    a = admin(ctx)
+    ts = base_ts()
+    for codec in CODECS:
+        t = ctx.topic(codec)
+        create(ctx, a, [NewTopic(t, num_partitions=3, replication_factor=1)])
+        recs = expected_records(codec, N, partitions=3, base_ts=ts)
+        p = producer(ctx, compression_type=codec, acks="all")
+        check_delivered(produce_all(ctx, p, t, recs), recs, "%s: delivery" % codec)
+        verify_records(consume_all(ctx, t, 3, N), recs, "%s round trip" % codec)
+        check_watermarks(ctx, t, recs, 3, codec)
+
+
+@scenario("idempotent-producer")
+def idempotent_producer(ctx):
+    a = admin(ctx)
+    t = ctx.topic("idem")
+    create(ctx, a, [NewTopic(t, num_partitions=3, replication_factor=1)])
+    recs = expected_records("idem", N, partitions=3, base_ts=base_ts())
+    p = producer(ctx, enable_idempotence=True, max_in_flight_requests_per_connection=5, linger_ms=2,
+                 batch_num_messages=200)
+    check_delivered(produce_all(ctx, p, t, recs), recs, "idempotent delivery")
+    verify_records(consume_all(ctx, t, 3, N), recs, "idempotent round trip")
+    check_watermarks(ctx, t, recs, 3, "idempotent")
+
+
+@scenario("acks0")
+def acks0(ctx):
+    a = admin(ctx)
+    t = ctx.topic("acks0")
+    create(ctx, a, [NewTopic(t, num_partitions=3, replication_factor=1)])
+    recs = expected_records("acks0", N, partitions=3, base_ts=base_ts())
+    p = producer(ctx, acks=0)
+    res = produce_all(ctx, p, t, recs)
+    # With acks=0 the broker sends no response; librdkafka's delivery report offsets are its own guess, not checked.
+    check_eq([pt for pt, _ in res], [r[0] for r in recs], "partitions reported for acks=0 deliveries")
+    verify_records(consume_all(ctx, t, 3, N), recs, "acks=0 round trip")
+    check_watermarks(ctx, t, recs, 3, "acks=0")
+
+
+@scenario("offsets-by-timestamp")
+def offsets_by_timestamp(ctx):
+    a = admin(ctx)
+    t = ctx.topic("ts")
+    create(ctx, a, [NewTopic(t, num_partitions=1, replication_factor=1)])
+    base, n = base_ts(), 100
+    # Record i has timestamp base + i*1000; ten produce calls of ten records, so lookups land inside batches.
+    recs = [(0, i, b"k%d" % i, b"v%d" % i, [], base + i * 1000) for i in range(n)]
+    p = producer(ctx, linger_ms=50)
+    for chunk in range(0, n, 10):
+        check_delivered(produce_all(ctx, p, t, recs[chunk:chunk + 10]), recs[chunk:chunk + 10], "delivery")
+
+    def first_at_or_after(x):
+        return next((i for i in range(n) if base + i * 1000 >= x), -1)
+    targets = [base - 5000, base, base + 1, base + 5000, base + 5500, base + 42999, base + 99000, base + 99001,
+               base + 10 ** 9]
+    c = consumer(ctx)
+    try:
+        # One lookup per call: librdkafka merges a list naming the same partition twice.
+        res = [c.offsets_for_times([TopicPartition(t, 0, x)], timeout=T(ctx))[0] for x in targets]
+        check(all(r.error is None for r in res), "offsets_for_times errors: %r", [r.error for r in res])
+        # librdkafka reports "no record at or after the timestamp" as offset -1 (OFFSET_END).
+        check_eq([r.offset for r in res], [first_at_or_after(x) for x in targets],
+                 "offsets_for_times base%s" % ["%+d" % (x - base) for x in targets])
+        check_eq(tuple(c.get_watermark_offsets(TopicPartition(t, 0), timeout=T(ctx), cached=False)), (0, n),
+                 "watermarks (earliest, latest)")
+    finally:
+        close_bounded(c)
+    # The same through the AdminClient's ListOffsets, including the max-timestamp spec.
+    tp = TopicPartition(t, 0)
+    specs = [("earliest", OffsetSpec.earliest(), 0, None), ("latest", OffsetSpec.latest(), n, None),
+             ("max_timestamp", OffsetSpec.max_timestamp(), n - 1, base + (n - 1) * 1000),
+             ("for_timestamp(base+5500)", OffsetSpec.for_timestamp(base + 5500), 6, base + 6000),
+             ("for_timestamp(after last)", OffsetSpec.for_timestamp(base + 10 ** 9), -1, None)]
+    for name, spec, off, ts in specs:
+        r = a.list_offsets({tp: spec}, request_timeout=T(ctx))[tp].result(timeout=T(ctx))
+        check_eq(r.offset, off, "list_offsets %s offset" % name)
+        if ts is not None:
+            check_eq(r.timestamp, ts, "list_offsets %s timestamp" % name)
+    # Consuming from the offset found for a timestamp starts at that record.
+    off = c_off = first_at_or_after(base + 42500)
+    got = consume_all(ctx, t, 1, n - off, offsets=[c_off])
+    verify_records(got, recs[off:], "consume from the offset of base+42500")
+
+
+@scenario("restart-durability")
+def restart_durability(ctx):
+    a = admin(ctx)
+    t = ctx.topic("durable")
+    create(ctx, a, [NewTopic(t, num_partitions=2, replication_factor=1)])
+    n = 2000
+    ts = base_ts()
+    p = producer(ctx, acks="all", compression_type="lz4")
+    phases = [expected_records("durable", n, partitions=2, base_ts=ts, first=k * n) for k in range(3)]
+    check_delivered(produce_all(ctx, p, t, phases[0]), phases[0], "before restart")
+    for k, mode in [(1, "term"), (2, "kill")]:
+        ctx.restart_broker(mode)
+        eventually(lambda: len(describe(ctx, admin(ctx), t).partitions) == 2, T(ctx),
+                   what="topic with 2 partitions after restart (SIG%s)" % mode.upper())
+        # The same producer instance reconnects and continues.
+        check_delivered(produce_all(ctx, p, t, phases[k]), phases[k], "after restart (SIG%s)" % mode.upper())
+    recs = phases[0] + phases[1] + phases[2]
+    verify_records(consume_all(ctx, t, 2, len(recs)), recs, "after two restarts")
+    check_watermarks(ctx, t, recs, 2, "after two restarts")
 
 
 if __name__ == "__main__":

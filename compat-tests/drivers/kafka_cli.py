@@ -6,9 +6,10 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 
 import common
-from common import check, check_eq, eventually, scenario
+from common import CODECS, check, check_eq, eventually, rec_headers, rec_key, rec_value, scenario, verify_records
 
 CLIENT = "kafka-cli"
 
@@ -24,7 +25,7 @@ rootLogger.appenderRef.err.ref = STDERR
 _log4j_file = None
 
 
-def tool(ctx, cls, *args):
+def tool(ctx, cls, *args, stdin=None):
     """Runs a Kafka CLI tool; returns (exit code, stdout, stderr)."""
     global _log4j_file
     if _log4j_file is None:
@@ -34,7 +35,8 @@ def tool(ctx, cls, *args):
     libs = os.environ["STROM_KAFKA_LIBS"]
     cmd = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
            "-Dlog4j2.configurationFile=" + _log4j_file, "-cp", libs + "/*", cls] + list(args)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=ctx.call_timeout + 30)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=ctx.call_timeout + 30, input=stdin,
+                       stdin=None if stdin is not None else subprocess.DEVNULL)
     ctx.log("$", cls.rsplit(".", 1)[-1], *args, "-> exit", r.returncode, "|", r.stdout.strip()[:400],
             "|", r.stderr.strip()[:400])
     return r.returncode, r.stdout, r.stderr
@@ -146,6 +148,172 @@ def topic_errors(ctx):
                "--replication-factor", "1", "--config", "no.such.config=1")
     leaked = [n for n in ok(ctx, "--list").split() if n.startswith(ctx.topic()) and n != t]
     check(not leaked, "failed creates left topics behind: %r", leaked)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Console producer / consumer (org.apache.kafka.tools.ConsoleProducer, ...consumer.ConsoleConsumer with
+# --partition/--offset: manual assignment) and GetOffsetShell. The console producer cannot choose a partition nor set
+# timestamps: topics have one partition and CreateTime is checked against the wall clock around the producer run.
+
+N = 2000  # per codec: every tool run is a JVM start, the records are few but real
+NULL = "<NULL>"
+
+
+def cli_records(tag, first, n):
+    return [(0, i, rec_key(i), rec_value(tag, i), rec_headers(tag, i), None) for i in range(first, first + n)]
+
+
+def console_produce(ctx, topic, recs, *opts):
+    """One ConsoleProducer run: 'h1:v1,h2:v2<TAB>key<TAB>value' lines, <NULL> for a null key / no headers."""
+    lines = []
+    for _, _, key, value, headers, _ in recs:
+        hs = ",".join("%s:%s" % (k, v.decode()) for k, v in headers) if headers else NULL
+        lines.append("%s\t%s\t%s\n" % (hs, NULL if key is None else key.decode(), value.decode()))
+    ms = int(ctx.call_timeout * 1000)
+    t0 = int(time.time() * 1000)
+    code, out, err = tool(ctx, "org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", ctx.bootstrap,
+                          "--topic", topic, "--producer.config", _client_props(ctx), "--request-timeout-ms", str(ms),
+                          "--producer-property", "delivery.timeout.ms=%d" % (ms + 1000),
+                          "--property", "parse.key=true", "--property", "parse.headers=true",
+                          "--property", "null.marker=" + NULL, *opts, stdin="".join(lines))
+    check(code == 0 and "ERROR" not in err, "ConsoleProducer exited %d: %s", code, err.strip()[-400:])
+    return t0, int(time.time() * 1000)
+
+
+def console_consume(ctx, topic, offset="earliest", count=None):
+    """ConsoleConsumer on partition 0 from offset until count records (--max-messages) or, without count, until 3 s
+    pass without a new record; returns record tuples."""
+    limit = ["--max-messages", str(count), "--timeout-ms", str(int(ctx.call_timeout * 1000))] if count else \
+        ["--timeout-ms", "3000"]
+    code, out, err = tool(ctx, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", ctx.bootstrap,
+                          "--topic", topic, "--partition", "0", "--offset", str(offset), *limit,
+                          "--consumer.config", _client_props(ctx),
+                          "--property", "print.timestamp=true", "--property", "print.partition=true",
+                          "--property", "print.offset=true", "--property", "print.headers=true",
+                          "--property", "print.key=true", "--property", "null.literal=" + NULL)
+    check(code == 0, "ConsoleConsumer exited %d: %s", code, err.strip()[-400:])
+    got = []
+    for line in out.splitlines():
+        f = line.split("\t")
+        check(len(f) == 6, "unexpected ConsoleConsumer line %r", line[:200])
+        tt, ts = f[0].split(":")
+        check_eq(tt, "CreateTime", "timestamp type of %s" % f[2])
+        headers = [] if f[3] == "NO_HEADERS" else [(h.split(":", 1)[0], h.split(":", 1)[1].encode())
+                                                  for h in f[3].split(",")]
+        got.append((int(f[1].split(":")[1]), int(f[2].split(":")[1]), None if f[4] == NULL else f[4].encode(),
+                    None if f[5] == NULL else f[5].encode(), headers, int(ts)))
+    m = re.search(r"Processed a total of (\d+) messages", err)
+    check(m and int(m.group(1)) == len(got), "ConsoleConsumer printed %d records but reported %s", len(got),
+          m.group(1) if m else "nothing")
+    return got
+
+
+def end_offsets(ctx, pattern):
+    """GetOffsetShell --time -1 for every partition of the topics matching a regex: {"topic:partition": offset}."""
+    code, out, err = tool(ctx, "org.apache.kafka.tools.GetOffsetShell", "--bootstrap-server", ctx.bootstrap,
+                          "--command-config", _client_props(ctx), "--topic", pattern, "--time", "-1")
+    check(code == 0, "GetOffsetShell --topic %s exited %d: %s", pattern, code, (out + err).strip()[-400:])
+    return {line.rsplit(":", 1)[0]: int(line.rsplit(":", 1)[1]) for line in out.split()}
+
+
+def get_offset(ctx, topic, t):
+    """GetOffsetShell --time t (-1 latest, -2 earliest, -3 max timestamp); None when it prints no offset."""
+    code, out, err = tool(ctx, "org.apache.kafka.tools.GetOffsetShell", "--bootstrap-server", ctx.bootstrap,
+                          "--command-config", _client_props(ctx), "--topic", topic, "--partitions", "0",
+                          "--time", str(t))
+    check(code == 0, "GetOffsetShell --time %s exited %d: %s", t, code, (out + err).strip()[-400:])
+    lines = out.split()
+    if not lines:
+        return None
+    check_eq(len(lines), 1, "GetOffsetShell output lines")
+    tp, off = lines[0].rsplit(":", 1)
+    check_eq(tp, topic + ":0", "GetOffsetShell partition")
+    return int(off)
+
+
+def check_times(got, window, what):
+    lo, hi = window
+    bad = [r[5] for r in got if not lo - 1000 <= r[5] <= hi + 1000]
+    check(not bad, "%s: %d CreateTime timestamps outside the producer run [%d, %d], first %r", what, len(bad), lo, hi,
+          bad[:1])
+
+
+def create_topic(ctx, name):
+    ok(ctx, "--create", "--topic", name, "--partitions", "1", "--replication-factor", "1")
+
+
+@scenario("produce-consume")
+def produce_consume(ctx):
+    for codec in CODECS:
+        t = ctx.topic(codec)
+        create_topic(ctx, t)
+        recs = cli_records(codec, 0, N)
+        window = console_produce(ctx, t, recs, "--compression-codec", codec, "--request-required-acks", "all")
+        got = console_consume(ctx, t, count=N)
+        verify_records(got, recs, "%s round trip" % codec)
+        check_times(got, window, codec)
+    # Nothing beyond the N records read (one GetOffsetShell for all five topics).
+    check_eq(end_offsets(ctx, re.escape(ctx.topic()) + "-.*"), {"%s:0" % ctx.topic(c): N for c in CODECS},
+             "end offsets of the codec topics")
+
+
+@scenario("acks0")
+def acks0(ctx):
+    t = ctx.topic("acks0")
+    create_topic(ctx, t)
+    recs = cli_records("acks0", 0, N)
+    window = console_produce(ctx, t, recs, "--request-required-acks", "0")
+    got = []
+
+    def all_readable():
+        got[:] = console_consume(ctx, t, count=N)
+        return len(got) >= N
+    eventually(all_readable, ctx.call_timeout, what="all acks=0 records readable")
+    verify_records(got, recs, "acks=0 round trip")
+    check_times(got, window, "acks=0")
+    check_eq(get_offset(ctx, t, -1), N, "end offset (nothing beyond the records read)")
+
+
+@scenario("offsets-by-timestamp")
+def offsets_by_timestamp(ctx):
+    t = ctx.topic("ts")
+    create_topic(ctx, t)
+    recs = []
+    for run in range(3):  # three producer runs (JVM starts): timestamps differ between the runs' batches
+        chunk = cli_records("ts", run * 10, 10)
+        console_produce(ctx, t, chunk)
+        recs += chunk
+    got = console_consume(ctx, t)
+    verify_records(got, recs, "read back")
+    ts = [r[5] for r in got]
+    check(ts[-1] > ts[0], "all records have the same timestamp; cannot test lookups")
+
+    def first_at_or_after(x):
+        return next((i for i, v in enumerate(ts) if v >= x), None)
+    for x in [ts[0] - 1000, ts[10], ts[10] + 1, ts[-1] + 1]:
+        check_eq(get_offset(ctx, t, x), first_at_or_after(x), "GetOffsetShell --time %d (first ts %d)" % (x, ts[0]))
+    check_eq(get_offset(ctx, t, -2), 0, "GetOffsetShell --time -2 (earliest)")
+    check_eq(get_offset(ctx, t, -1), len(recs), "GetOffsetShell --time -1 (latest)")
+    check_eq(get_offset(ctx, t, -3), ts.index(max(ts)), "GetOffsetShell --time -3 (max timestamp)")
+    verify_records(console_consume(ctx, t, 15), got[15:], "ConsoleConsumer --offset 15")
+
+
+@scenario("restart-durability")
+def restart_durability(ctx):
+    # One ConsoleProducer process per phase (a CLI has no producer that outlives a restart).
+    t = ctx.topic("durable")
+    create_topic(ctx, t)
+    n = 1000
+    recs = cli_records("durable", 0, n)
+    console_produce(ctx, t, recs, "--compression-codec", "gzip")
+    for k, mode in [(1, "term"), (2, "kill")]:
+        ctx.restart_broker(mode)
+        eventually(lambda: t in ok(ctx, "--list").split(), ctx.call_timeout, what="topic listed after restart")
+        chunk = cli_records("durable", k * n, n)
+        console_produce(ctx, t, chunk, "--compression-codec", "gzip")
+        recs += chunk
+    verify_records(console_consume(ctx, t), recs, "after two restarts")
+    check_eq(get_offset(ctx, t, -1), len(recs), "latest offset after two restarts")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """kafka-python (pure Python client, 3.x API) driver. See common.py for the driver protocol."""
 
-import common
-from common import check, check_eq, eventually, expect_error, scenario
+import time
 
+import common
+from common import (CODECS, check, check_eq, eventually, expect_error, expected_records, scenario,
+                    verify_records)
+
+import kafka.codec
 import kafka.errors as E
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 CLIENT = "kafka-python"
@@ -12,7 +16,7 @@ CLIENT = "kafka-python"
 
 def admin(ctx):
     ms = int(ctx.call_timeout * 1000)
-    return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=ms,
+    return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=ms, bootstrap_timeout_ms=ms,
                             client_id="strom-compat-kafka-python")
 
 
@@ -125,7 +129,7 @@ def auto_create(ctx):
     t = ctx.topic("auto")
     check_eq(describe(a, t)["error_code"], E.UnknownTopicOrPartitionError.errno, "topic absent before")
     p = KafkaProducer(bootstrap_servers=ctx.bootstrap, max_block_ms=int(ctx.call_timeout * 1000),
-                      allow_auto_create_topics=True)
+                      bootstrap_timeout_ms=int(ctx.call_timeout * 1000), allow_auto_create_topics=True)
     try:
         parts = p.partitions_for(t)  # Metadata request with allow_auto_topic_creation=true
         check_eq(sorted(parts), [0], "partitions_for of auto-created topic (num.partitions=1)")
@@ -133,6 +137,189 @@ def auto_create(ctx):
         p.close(timeout=5)
     d = describe(a, t)
     check_eq((d["error_code"], len(d["partitions"])), (0, 1), "describe auto-created topic (error, partitions)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Producing and consuming (consumers use assign(), group_id=None). kafka-python is pure Python: fewer records.
+
+N = 2000
+
+
+def producer(ctx, **conf):
+    ms = int(ctx.call_timeout * 1000)
+    c = dict(bootstrap_servers=ctx.bootstrap, max_block_ms=ms, request_timeout_ms=ms, bootstrap_timeout_ms=ms,
+             linger_ms=5, client_id="strom-compat-kafka-python")
+    c.update(conf)
+    return KafkaProducer(**c)
+
+
+def produce_all(ctx, p, topic, recs, check_offsets=True, what="produce"):
+    futs = [p.send(topic, value=r[3], key=r[2], headers=r[4] or None, partition=r[0], timestamp_ms=r[5]) for r in recs]
+    p.flush(timeout=ctx.call_timeout + 5)
+    for i, (f, r) in enumerate(zip(futs, recs)):
+        check(f.is_done, "%s: record %d not acknowledged after flush", what, i)
+        md = f.get(timeout=0)
+        if check_offsets:
+            check_eq((md.partition, md.offset), (r[0], r[1]), "%s: partition/offset of record %d" % (what, i))
+    return [f.get(timeout=0) for f in futs]
+
+
+def consumer(ctx):
+    ms = int(ctx.call_timeout * 1000)
+    return KafkaConsumer(bootstrap_servers=ctx.bootstrap, group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest", request_timeout_ms=ms, bootstrap_timeout_ms=ms,
+                         fetch_max_wait_ms=200,
+                         client_id="strom-compat-kafka-python")
+
+
+def consume_all(ctx, topic, partitions, n, offsets=None):
+    c = consumer(ctx)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        c.assign(tps)
+        if offsets is None:
+            c.seek_to_beginning(*tps)
+        else:
+            for tp in tps:
+                c.seek(tp, offsets[tp.partition])
+        got = []
+        deadline = time.monotonic() + ctx.call_timeout
+        while len(got) < n and time.monotonic() < deadline:
+            for tp, msgs in c.poll(timeout_ms=500, max_records=5000).items():
+                for m in msgs:
+                    check_eq(m.timestamp_type, 0, "timestamp type (CreateTime) at offset %d" % m.offset)
+                    got.append((m.partition, m.offset, m.key, m.value, [(k, v) for k, v in m.headers], m.timestamp))
+        ends = c.end_offsets(tps, timeout_ms=int(ctx.call_timeout * 1000))
+        for tp in tps:
+            start = 0 if offsets is None else offsets[tp.partition]
+            check_eq(ends[tp], start + sum(1 for r in got if r[0] == tp.partition),
+                     "end offset of partition %d vs records read" % tp.partition)
+        return got
+    finally:
+        c.close()
+
+
+def codec_supported(codec):
+    return {"none": True, "gzip": kafka.codec.has_gzip(), "snappy": kafka.codec.has_snappy(),
+            "lz4": kafka.codec.has_lz4(), "zstd": kafka.codec.has_zstd()}[codec]
+
+
+def base_ts():
+    return (int(time.time()) - 3600) * 1000
+
+
+@scenario("produce-consume")
+def produce_consume(ctx):
+    # python-snappy, lz4 and zstandard are pinned in requirements.txt: every codec must be available.
+    missing = [c for c in CODECS if not codec_supported(c)]
+    check(not missing, "codec libraries missing in the venv: %r", missing)
+    a = admin(ctx)
+    ts = base_ts()
+    for codec in CODECS:
+        t = ctx.topic(codec)
+        create(a, t, 3)
+        recs = expected_records(codec, N, partitions=3, base_ts=ts)
+        p = producer(ctx, compression_type=None if codec == "none" else codec, acks="all")
+        try:
+            produce_all(ctx, p, t, recs, what="%s: produce" % codec)
+        finally:
+            p.close(timeout=5)
+        verify_records(consume_all(ctx, t, 3, N), recs, "%s round trip" % codec)
+
+
+@scenario("idempotent-producer")
+def idempotent_producer(ctx):
+    a = admin(ctx)
+    t = ctx.topic("idem")
+    create(a, t, 3)
+    recs = expected_records("idem", N, partitions=3, base_ts=base_ts())
+    p = producer(ctx, enable_idempotence=True, acks="all", max_in_flight_requests_per_connection=5, batch_size=4096)
+    try:
+        produce_all(ctx, p, t, recs, what="idempotent produce")
+    finally:
+        p.close(timeout=5)
+    verify_records(consume_all(ctx, t, 3, N), recs, "idempotent round trip")
+
+
+@scenario("acks0")
+def acks0(ctx):
+    a = admin(ctx)
+    t = ctx.topic("acks0")
+    create(a, t, 3)
+    recs = expected_records("acks0", N, partitions=3, base_ts=base_ts())
+    p = producer(ctx, acks=0, enable_idempotence=False)
+    try:
+        mds = produce_all(ctx, p, t, recs, check_offsets=False, what="acks=0 produce")
+        # No response with acks=0: the client's reported offsets are its own guess, only the partitions are checked.
+        check_eq([m.partition for m in mds], [r[0] for r in recs], "partitions reported for acks=0 sends")
+    finally:
+        p.close(timeout=5)
+    got = []
+
+    def all_readable():
+        got[:] = consume_all(ctx, t, 3, N)
+        return len(got) >= N
+    eventually(all_readable, ctx.call_timeout, what="all acks=0 records readable")
+    verify_records(got, recs, "acks=0 round trip")
+
+
+@scenario("offsets-by-timestamp")
+def offsets_by_timestamp(ctx):
+    a = admin(ctx)
+    t = ctx.topic("ts")
+    create(a, t, 1)
+    base, n = base_ts(), 100
+    recs = [(0, i, b"k%d" % i, b"v%d" % i, [], base + i * 1000) for i in range(n)]
+    p = producer(ctx, linger_ms=50)
+    try:
+        for chunk in range(0, n, 10):  # ten batches of ten: lookups land inside batches
+            produce_all(ctx, p, t, recs[chunk:chunk + 10])
+    finally:
+        p.close(timeout=5)
+    tp = TopicPartition(t, 0)
+    c = consumer(ctx)
+    ms = int(ctx.call_timeout * 1000)
+    try:
+        for x in [base - 5000, base, base + 1, base + 5000, base + 5500, base + 42999, base + 99000, base + 99001,
+                  base + 10 ** 9]:
+            want = next((i for i in range(n) if base + i * 1000 >= x), None)
+            r = c.offsets_for_times({tp: x}, timeout_ms=ms)[tp]
+            what = "offsets_for_times(base%+d)" % (x - base)
+            if want is None:
+                check(r is None, "%s: expected None (no record at or after it), got %r", what, r)
+            else:
+                check(r is not None, "%s: expected offset %d, got None", what, want)
+                check_eq((r.offset, r.timestamp), (want, base + want * 1000), what + " (offset, timestamp)")
+        check_eq(c.beginning_offsets([tp], timeout_ms=ms)[tp], 0, "beginning_offsets")
+        check_eq(c.end_offsets([tp], timeout_ms=ms)[tp], n, "end_offsets")
+    finally:
+        c.close()
+    off = 43  # first record at or after base + 42500
+    verify_records(consume_all(ctx, t, 1, n - off, offsets=[off]), recs[off:], "consume after seek(%d)" % off)
+
+
+@scenario("restart-durability")
+def restart_durability(ctx):
+    a = admin(ctx)
+    t = ctx.topic("durable")
+    create(a, t, 2)
+    n = 1000
+    ts = base_ts()
+    # Not idempotent (the Java, franz-go and kafkajs cells cover that): one request in flight keeps retries in order.
+    p = producer(ctx, acks="all", compression_type="gzip", enable_idempotence=False, retries=20,
+                 max_in_flight_requests_per_connection=1, reconnect_backoff_max_ms=1000)
+    try:
+        phases = [expected_records("durable", n, partitions=2, base_ts=ts, first=k * n) for k in range(3)]
+        produce_all(ctx, p, t, phases[0], what="before restart")
+        for k, mode in [(1, "term"), (2, "kill")]:
+            ctx.restart_broker(mode)
+            eventually(lambda: len(describe(admin(ctx), t)["partitions"]) == 2, ctx.call_timeout,
+                       what="topic with 2 partitions after restart")
+            produce_all(ctx, p, t, phases[k], what="after restart (SIG%s)" % mode.upper())
+    finally:
+        p.close(timeout=5)
+    recs = phases[0] + phases[1] + phases[2]
+    verify_records(consume_all(ctx, t, 2, len(recs)), recs, "after two restarts")
 
 
 if __name__ == "__main__":

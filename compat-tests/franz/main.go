@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -14,8 +15,10 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -321,11 +324,390 @@ func scAutoCreate(c *ctxT) {
 }
 
 var scenarios = map[string]func(*ctxT){
-	"metadata":         scMetadata,
-	"describe-cluster": scDescribeCluster,
-	"topic-admin":      scTopicAdmin,
-	"topic-errors":     scTopicErrors,
-	"auto-create":      scAutoCreate,
+	"metadata":             scMetadata,
+	"describe-cluster":     scDescribeCluster,
+	"topic-admin":          scTopicAdmin,
+	"topic-errors":         scTopicErrors,
+	"auto-create":          scAutoCreate,
+	"produce-consume":      scProduceConsume,
+	"idempotent-producer":  scIdempotentProducer,
+	"acks0":                scAcks0,
+	"offsets-by-timestamp": scOffsetsByTimestamp,
+	"restart-durability":   scRestartDurability,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Producing and consuming. The records have the same shapes as drivers/common.py builds: record i goes to
+// partition i % partitions and must come back at offset i / partitions, with key (nil for every 10th), value,
+// headers (none for every 4th) and timestamp base + i.
+
+const nRecords = 10000
+
+var codecs = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+func codecOf(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+type rec struct {
+	Partition int32
+	Offset    int64
+	Key       *string
+	Value     string
+	Headers   []string
+	Timestamp int64 // -1: not checked
+}
+
+func (r rec) String() string {
+	k := "<nil>"
+	if r.Key != nil {
+		k = *r.Key
+	}
+	return fmt.Sprintf("{p%d o%d key=%s value=%.40q headers=%v ts=%d}", r.Partition, r.Offset, k, r.Value, r.Headers, r.Timestamp)
+}
+
+var filler = strings.Repeat("the quick brown fox jumps over the lazy dog; ", 4)
+
+func expectedRecs(tag string, first, n, partitions int, base int64) []rec {
+	out := make([]rec, 0, n)
+	for i := first; i < first+n; i++ {
+		r := rec{Partition: int32(i % partitions), Offset: int64(i / partitions),
+			Value: fmt.Sprintf("value-%s-%06d|", tag, i) + filler[:40+i%97], Headers: []string{}, Timestamp: base + int64(i)}
+		if i%10 != 0 {
+			k := fmt.Sprintf("key-%d", i)
+			r.Key = &k
+		}
+		if i%4 != 0 {
+			r.Headers = []string{fmt.Sprintf("idx=%d", i), "tag=" + tag}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func baseTs() int64 { return (time.Now().Unix() - 3600) * 1000 }
+
+func (r rec) toKgo(topic string) *kgo.Record {
+	kr := &kgo.Record{Topic: topic, Partition: r.Partition, Value: []byte(r.Value), Timestamp: time.UnixMilli(r.Timestamp)}
+	if r.Key != nil {
+		kr.Key = []byte(*r.Key)
+	}
+	for _, h := range r.Headers {
+		kv := strings.SplitN(h, "=", 2)
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: kv[0], Value: []byte(kv[1])})
+	}
+	return kr
+}
+
+func fromKgo(kr *kgo.Record) rec {
+	r := rec{Partition: kr.Partition, Offset: kr.Offset, Value: string(kr.Value), Headers: []string{},
+		Timestamp: kr.Timestamp.UnixMilli()}
+	if kr.Key != nil {
+		k := string(kr.Key)
+		r.Key = &k
+	}
+	for _, h := range kr.Headers {
+		r.Headers = append(r.Headers, h.Key+"="+string(h.Value))
+	}
+	return r
+}
+
+// producer: manual partitioning (each record names its partition); idempotent unless opts disable it (kgo default).
+// No RecordDeliveryTimeout: kgo measures it from the record's timestamp, which is an hour old here; produceAll bounds
+// every Produce by its context instead.
+func (c *ctxT) producer(opts ...kgo.Opt) *kgo.Client {
+	return c.client(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5 * time.Millisecond)},
+		opts...)...)
+}
+
+// produceAll produces recs and waits for every promise; checkOffsets compares the acknowledged partition/offset.
+func produceAll(c *ctxT, cl *kgo.Client, topic string, recs []rec, checkOffsets bool, what string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.callTimeout+5*time.Second)
+	defer cancel()
+	krs := make([]*kgo.Record, len(recs))
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		krs[i] = r.toKgo(topic)
+		wg.Add(1)
+		i := i
+		cl.Produce(ctx, krs[i], func(_ *kgo.Record, err error) { errs[i] = err; wg.Done() })
+	}
+	must(cl.Flush(ctx), what+": Flush")
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			fail("%s: record %d: %v", what, i, err)
+		}
+		if checkOffsets && (krs[i].Partition != recs[i].Partition || krs[i].Offset != recs[i].Offset) {
+			fail("%s: record %d acknowledged at partition %d offset %d, expected %d/%d", what, i, krs[i].Partition,
+				krs[i].Offset, recs[i].Partition, recs[i].Offset)
+		}
+	}
+}
+
+// consumeAll reads partitions 0..partitions-1 (ConsumePartitions, no group) from the given offsets until n records
+// came back or the call timeout passed.
+func consumeAll(c *ctxT, topic string, partitions int, n int, start func(p int32) kgo.Offset) []rec {
+	offs := map[int32]kgo.Offset{}
+	for p := 0; p < partitions; p++ {
+		if start != nil {
+			offs[int32(p)] = start(int32(p))
+		} else {
+			offs[int32(p)] = kgo.NewOffset().AtStart()
+		}
+	}
+	cl := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}), kgo.FetchMaxWait(500*time.Millisecond))
+	defer cl.Close()
+	var got []rec
+	deadline := time.Now().Add(c.callTimeout)
+	for len(got) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		for _, fe := range fs.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) {
+				fail("fetch error on %s/%d: %v", fe.Topic, fe.Partition, fe.Err)
+			}
+		}
+		fs.EachRecord(func(kr *kgo.Record) {
+			if kr.Attrs.TimestampType() != 0 {
+				fail("timestamp type %d at offset %d, expected 0 (CreateTime)", kr.Attrs.TimestampType(), kr.Offset)
+			}
+			got = append(got, fromKgo(kr))
+		})
+	}
+	return got
+}
+
+// verifyRecs: per partition exactly the expected records in order (so offsets are consecutive), nothing missing.
+func verifyRecs(got, want []rec, what string) {
+	g, w := map[int32][]rec{}, map[int32][]rec{}
+	for _, r := range got {
+		g[r.Partition] = append(g[r.Partition], r)
+	}
+	for _, r := range want {
+		w[r.Partition] = append(w[r.Partition], r)
+	}
+	var ps []int
+	for p := range w {
+		ps = append(ps, int(p))
+	}
+	sort.Ints(ps)
+	for p := range g {
+		if _, ok := w[p]; !ok {
+			fail("%s: records on unexpected partition %d", what, p)
+		}
+	}
+	for _, pi := range ps {
+		p := int32(pi)
+		gp, wp := g[p], w[p]
+		for j := 0; j < len(gp) && j < len(wp); j++ {
+			e := wp[j]
+			if e.Timestamp < 0 {
+				e.Timestamp = gp[j].Timestamp
+			}
+			if !reflect.DeepEqual(gp[j], e) {
+				fail("%s: partition %d record #%d: got %v, expected %v", what, p, j, gp[j], e)
+			}
+		}
+		if len(gp) != len(wp) {
+			fail("%s: partition %d has %d records, expected %d", what, p, len(gp), len(wp))
+		}
+	}
+}
+
+func checkEndOffsets(c *ctxT, adm *kadm.Client, topic string, want []rec, partitions int, what string) {
+	ctx, cancel := c.call()
+	defer cancel()
+	lo, err := adm.ListEndOffsets(ctx, topic)
+	must(err, "ListEndOffsets")
+	for p := 0; p < partitions; p++ {
+		var n int64
+		for _, r := range want {
+			if r.Partition == int32(p) {
+				n++
+			}
+		}
+		o, ok := lo.Lookup(topic, int32(p))
+		check(ok, "%s: no end offset for partition %d", what, p)
+		must(o.Err, "end offset")
+		checkEq(o.Offset, n, fmt.Sprintf("%s: end offset of partition %d", what, p))
+	}
+}
+
+func createTopic(c *ctxT, adm *kadm.Client, topic string, partitions int32) {
+	ctx, cancel := c.call()
+	defer cancel()
+	r, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+	must(err, "CreateTopic "+topic)
+	must(r.Err, "CreateTopic "+topic+" result")
+}
+
+func scProduceConsume(c *ctxT) {
+	adm := c.admin()
+	base := baseTs()
+	for _, codec := range codecs {
+		t := c.topic(codec)
+		createTopic(c, adm, t, 3)
+		recs := expectedRecs(codec, 0, nRecords, 3, base)
+		produceAll(c, c.producer(kgo.ProducerBatchCompression(codecOf(codec))), t, recs, true, codec+": produce")
+		verifyRecs(consumeAll(c, t, 3, len(recs), nil), recs, codec+" round trip")
+		checkEndOffsets(c, adm, t, recs, 3, codec)
+	}
+}
+
+// franz-go producers are idempotent by default; check the records carry a producer id.
+func scIdempotentProducer(c *ctxT) {
+	adm := c.admin()
+	t := c.topic("idem")
+	createTopic(c, adm, t, 3)
+	recs := expectedRecs("idem", 0, nRecords, 3, baseTs())
+	produceAll(c, c.producer(kgo.MaxBufferedRecords(2000)), t, recs, true, "idempotent produce")
+	got := consumeAll(c, t, 3, len(recs), nil)
+	verifyRecs(got, recs, "idempotent round trip")
+	checkEndOffsets(c, adm, t, recs, 3, "idempotent")
+	// The batches are written with the producer id from InitProducerId (>= 0), not -1 as for non-idempotent ones.
+	cl := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t: {0: kgo.NewOffset().AtStart()}}))
+	ctx, cancel := c.call()
+	defer cancel()
+	fs := cl.PollRecords(ctx, 1)
+	check(len(fs.Records()) > 0, "no record to inspect: %v", fs.Errors())
+	r := fs.Records()[0]
+	check(r.ProducerID >= 0, "record written with producer id %d, expected an idempotent producer id", r.ProducerID)
+}
+
+func scAcks0(c *ctxT) {
+	adm := c.admin()
+	t := c.topic("acks0")
+	createTopic(c, adm, t, 3)
+	recs := expectedRecs("acks0", 0, nRecords, 3, baseTs())
+	produceAll(c, c.producer(kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()), t, recs, false, "acks=0 produce")
+	// Fire and forget: poll until everything is readable.
+	var got []rec
+	eventually(c, "all acks=0 records readable", func() (bool, string) {
+		got = consumeAll(c, t, 3, len(recs), nil)
+		return len(got) >= len(recs), fmt.Sprintf("%d of %d", len(got), len(recs))
+	})
+	verifyRecs(got, recs, "acks=0 round trip")
+	checkEndOffsets(c, adm, t, recs, 3, "acks=0")
+}
+
+func scOffsetsByTimestamp(c *ctxT) {
+	adm := c.admin()
+	t := c.topic("ts")
+	createTopic(c, adm, t, 1)
+	base := baseTs()
+	const n = 100
+	var recs []rec
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("k%d", i)
+		recs = append(recs, rec{Partition: 0, Offset: int64(i), Key: &k, Value: fmt.Sprintf("v%d", i), Headers: []string{},
+			Timestamp: base + int64(i)*1000})
+	}
+	p := c.producer()
+	for i := 0; i < n; i += 10 { // ten batches of ten: lookups land inside batches
+		produceAll(c, p, t, recs[i:i+10], true, "produce")
+	}
+	ctx, cancel := c.call()
+	defer cancel()
+	lookup := func(lo kadm.ListedOffsets, err error) kadm.ListedOffset {
+		must(err, "ListOffsets")
+		o, ok := lo.Lookup(t, 0)
+		check(ok, "ListOffsets: no answer for partition 0")
+		must(o.Err, "ListOffsets partition 0")
+		return o
+	}
+	for _, x := range []int64{base - 5000, base, base + 1, base + 5000, base + 5500, base + 42999, base + 99000, base + 99001, base + 1e9} {
+		want := int64(n) // kadm reports "nothing at or after" as the end offset
+		for i := 0; i < n; i++ {
+			if base+int64(i)*1000 >= x {
+				want = int64(i)
+				break
+			}
+		}
+		what := fmt.Sprintf("ListOffsetsAfterMilli(base%+d)", x-base)
+		o := lookup(adm.ListOffsetsAfterMilli(ctx, x, t))
+		if want < n {
+			checkEq([]int64{o.Offset, o.Timestamp}, []int64{want, base + want*1000}, what+" (offset, timestamp)")
+		} else {
+			checkEq(o.Offset, want, what+" offset")
+		}
+	}
+	checkEq(lookup(adm.ListStartOffsets(ctx, t)).Offset, int64(0), "ListStartOffsets")
+	checkEq(lookup(adm.ListEndOffsets(ctx, t)).Offset, int64(n), "ListEndOffsets")
+	checkEq(lookup(adm.ListCommittedOffsets(ctx, t)).Offset, int64(n), "ListCommittedOffsets (last stable offset)")
+	mt := lookup(adm.ListMaxTimestampOffsets(ctx, t))
+	checkEq([]int64{mt.Offset, mt.Timestamp}, []int64{n - 1, base + (n-1)*1000}, "ListMaxTimestampOffsets (offset, timestamp)")
+	// The consumer starting at a timestamp (AfterMilli) and at an exact offset.
+	got := consumeAll(c, t, 1, n-43, func(int32) kgo.Offset { return kgo.NewOffset().AfterMilli(base + 42500) })
+	verifyRecs(got, recs[43:], "consume AfterMilli(base+42500)")
+	got = consumeAll(c, t, 1, n-7, func(int32) kgo.Offset { return kgo.NewOffset().At(7) })
+	verifyRecs(got, recs[7:], "consume At(7)")
+}
+
+func scRestartDurability(c *ctxT) {
+	adm := c.admin()
+	t := c.topic("durable")
+	createTopic(c, adm, t, 2)
+	const n = 3000
+	base := baseTs()
+	p := c.producer(kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	var all []rec
+	for k, mode := range []string{"", "term", "kill"} {
+		phase := "before restart"
+		if mode != "" {
+			phase = "after restart (SIG" + strings.ToUpper(mode) + ")"
+			c.restartBroker(mode)
+			eventually(c, "topic described "+phase, func() (bool, string) {
+				td := describe(c, c.admin(), t)
+				return td.Err == nil && len(td.Partitions) == 2, fmt.Sprint(td.Err, len(td.Partitions))
+			})
+		}
+		recs := expectedRecs("durable", k*n, n, 2, base)
+		produceAll(c, p, t, recs, true, phase)
+		all = append(all, recs...)
+	}
+	verifyRecs(consumeAll(c, t, 2, len(all), nil), all, "after two restarts")
+	checkEndOffsets(c, c.admin(), t, all, 2, "after two restarts")
+}
+
+var (
+	stdinLines = make(chan string)
+	stdinOnce  sync.Once
+)
+
+// restartBroker asks compat-tests/run to restart the broker ("term": SIGTERM, "kill": SIGKILL) on the same data dir
+// and port and waits until it answers again (RESTART-BROKER on stdout, RESTARTED / RESTART-FAILED on stdin).
+func (c *ctxT) restartBroker(mode string) {
+	stdinOnce.Do(func() {
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				stdinLines <- sc.Text()
+			}
+			close(stdinLines)
+		}()
+	})
+	fmt.Printf("RESTART-BROKER %s\n", mode)
+	select {
+	case line, ok := <-stdinLines:
+		if !ok || !strings.HasPrefix(line, "RESTARTED") {
+			fail("broker restart (%s) failed: %q", mode, line)
+		}
+	case <-time.After(240 * time.Second):
+		fail("no answer to RESTART-BROKER %s within 240s", mode)
+	}
 }
 
 func runOne(c *ctxT, fn func(*ctxT)) (err error) {

@@ -6,7 +6,39 @@
 // (the protocol of compat-tests/drivers/common.py).
 'use strict'
 
-const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs')
+const { Kafka, logLevel, ConfigResourceTypes, CompressionTypes, CompressionCodecs } = require('kafkajs')
+
+// kafkajs ships GZIP only; the other codecs come from packages pinned in package.json. Snappy: kafkajs-snappy
+// (snappyjs, pure JS). LZ4: lz4js (pure JS) frames, wrapped here. ZSTD: @mongodb-js/zstd (napi binary from npm).
+const lz4js = require('lz4js')
+const xxh32 = require('lz4js/xxh32')
+const zstd = require('@mongodb-js/zstd')
+CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy')
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  // lz4js writes one 4 MiB block per 4 MiB of input but leaves the frame's block-independence flag clear, which
+  // Kafka refuses ("Dependent block stream is unsupported"). A single block is independent: set the flag (FLG bit 5)
+  // and recompute the header checksum (second byte of xxh32 over FLG and BD).
+  async compress(encoder) {
+    if (encoder.buffer.length > 4 << 20) throw new Error('lz4 codec: batches over 4 MiB are not supported here')
+    const out = Buffer.from(lz4js.compress(encoder.buffer))
+    out[4] |= 0x20
+    out[6] = (xxh32.hash(0, out, 4, 2) >> 8) & 0xff
+    return out
+  },
+  async decompress(buffer) {
+    return Buffer.from(lz4js.decompress(buffer))
+  },
+})
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+  async compress(encoder) {
+    return zstd.compress(encoder.buffer, 3)
+  },
+  async decompress(buffer) {
+    return zstd.decompress(buffer)
+  },
+})
+const CODECS = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }
 
 function parseArgs(argv) {
   const a = { callTimeout: 30, scenarioTimeout: 120, runId: 'run', scenarios: [] }
@@ -109,9 +141,173 @@ class Ctx {
     }
   }
 
+  async producer(opts) {
+    const p = this.kafka.producer({ allowAutoTopicCreation: false, ...opts })
+    await p.connect()
+    this.open.push(p)
+    return p
+  }
+
   async close() {
     await Promise.all(this.open.map(c => c.disconnect().catch(() => {})))
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Producing and reading back. kafkajs consumes only through a consumer group (not served by strom yet), so records
+// are read back with kafkajs' own Fetch implementation (the cluster/broker objects its consumer uses: Fetch v11
+// request, record batch decoding and decompression), one partition leader request at a time, no group.
+
+const N = 2000 // per codec: kafkajs is pure JS
+const FILLER = 'the quick brown fox jumps over the lazy dog; '.repeat(4)
+
+// The same record shapes as drivers/common.py: record i goes to partition i % partitions, offset i / partitions.
+function expectedRecs(tag, first, n, partitions, base) {
+  const out = []
+  for (let i = first; i < first + n; i++) {
+    out.push({
+      partition: i % partitions,
+      offset: Math.floor(i / partitions),
+      key: i % 10 === 0 ? null : `key-${i}`,
+      value: `value-${tag}-${String(i).padStart(6, '0')}|` + FILLER.slice(0, 40 + (i % 97)),
+      headers: i % 4 === 0 ? [] : [`idx=${i}`, `tag=${tag}`],
+      timestamp: base < 0 ? -1 : base + i,
+    })
+  }
+  return out
+}
+
+const baseTs = () => (Math.floor(Date.now() / 1000) - 3600) * 1000
+
+function toMessage(r) {
+  const m = { partition: r.partition, key: r.key, value: r.value }
+  if (r.timestamp >= 0) m.timestamp = String(r.timestamp)
+  if (r.headers.length) m.headers = Object.fromEntries(r.headers.map(h => h.split('=', 2)))
+  return m
+}
+
+// Sends recs in chunks of `chunk` records (one send() each) and checks the base offsets reported per partition.
+async function produceAll(p, topic, recs, { acks = -1, compression = CompressionTypes.None, chunk = 250, what }) {
+  for (let i = 0; i < recs.length; i += chunk) {
+    const part = recs.slice(i, i + chunk)
+    const res = await p.send({ topic, acks, compression, timeout: 30000, messages: part.map(toMessage) })
+    if (acks === 0) continue
+    for (const pr of res) {
+      checkEq(pr.errorCode, 0, `${what}: error code for partition ${pr.partition}`)
+      const first = part.find(r => r.partition === pr.partition)
+      checkEq(pr.baseOffset, String(first.offset), `${what}: base offset of partition ${pr.partition} (records ${i}..)`)
+    }
+    checkEq(res.length, new Set(part.map(r => r.partition)).size, `${what}: partitions in the send() result`)
+  }
+}
+
+const CREATE_CLUSTER = sym => String(sym) === 'Symbol(private:Kafka:createCluster)'
+
+// Reads `partitions` partitions from `start` (offset per partition, default 0) until each reaches its high
+// watermark; returns records in the expectedRecs shape.
+async function fetchAll(ctx, topic, partitions, start) {
+  const create = ctx.kafka[Object.getOwnPropertySymbols(ctx.kafka).find(CREATE_CLUSTER)]
+  const cluster = create({ allowAutoTopicCreation: false })
+  await cluster.connect()
+  try {
+    await cluster.addTargetTopic(topic)
+    const md = cluster.findTopicPartitionMetadata(topic)
+    const got = []
+    for (let p = 0; p < partitions; p++) {
+      const leader = md.find(x => x.partitionId === p).leader
+      const broker = await cluster.findBroker({ nodeId: leader })
+      let offset = start ? start[p] : 0
+      let high = -1
+      const deadline = Date.now() + ctx.timeoutMs
+      while ((high < 0 || offset < high) && Date.now() < deadline) {
+        const resp = await broker.fetch({
+          isolationLevel: 0, maxWaitTime: 200, minBytes: 1, maxBytes: 4 << 20,
+          topics: [{ topic, partitions: [{ partition: p, fetchOffset: String(offset), maxBytes: 1 << 20 }] }],
+        })
+        const pd = resp.responses[0].partitions[0]
+        checkEq(pd.errorCode, 0, `Fetch error code for partition ${p} at offset ${offset}`)
+        high = Number(pd.highWatermark)
+        for (const m of pd.messages) {
+          const o = Number(m.offset)
+          if (o < offset) continue // a batch may start before the fetch offset
+          check(o === offset, `partition ${p}: offset ${o} follows ${offset - 1}`)
+          checkEq(m.batchContext && m.batchContext.timestampType, 0, `timestamp type (0 = CreateTime) at offset ${o}`)
+          const headers = []
+          for (const [k, v] of Object.entries(m.headers || {})) {
+            for (const x of Array.isArray(v) ? v : [v]) headers.push(`${k}=${x.toString()}`)
+          }
+          got.push({ partition: p, offset: o, key: m.key === null ? null : m.key.toString(),
+            value: m.value === null ? null : m.value.toString(), headers, timestamp: Number(m.timestamp) })
+          offset++
+        }
+      }
+      checkEq(offset, high, `partition ${p}: read up to the high watermark`)
+    }
+    return got
+  } finally {
+    await cluster.disconnect().catch(() => {})
+  }
+}
+
+// Per partition: exactly the expected records in order (so offsets are consecutive), nothing missing or extra.
+function verifyRecs(got, want, what) {
+  const split = rs => rs.reduce((m, r) => { (m[r.partition] = m[r.partition] || []).push(r); return m }, {})
+  const g = split(got), w = split(want)
+  for (const p of Object.keys(g)) check(p in w, `${what}: records on unexpected partition ${p}`)
+  for (const p of Object.keys(w)) {
+    const gp = g[p] || [], wp = w[p]
+    for (let j = 0; j < Math.min(gp.length, wp.length); j++) {
+      const e = wp[j].timestamp < 0 ? { ...wp[j], timestamp: gp[j].timestamp } : wp[j]
+      const a = JSON.stringify(gp[j]), b = JSON.stringify(e)
+      if (a !== b) throw new Failure(`${what}: partition ${p} record #${j}: got ${a.slice(0, 250)}, expected ${b.slice(0, 250)}`)
+    }
+    checkEq(gp.length, wp.length, `${what}: record count of partition ${p}`)
+  }
+}
+
+async function createTopic(admin, ctx, topic, numPartitions) {
+  checkEq(await admin.createTopics({ timeout: ctx.timeoutMs, waitForLeaders: true,
+    topics: [{ topic, numPartitions, replicationFactor: 1 }] }), true, `createTopics ${topic}`)
+}
+
+async function checkEndOffsets(admin, topic, recs, partitions, what) {
+  const offs = (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition)
+  const want = []
+  for (let p = 0; p < partitions; p++) want.push({ partition: p, low: '0', high: String(recs.filter(r => r.partition === p).length) })
+  checkEq(offs.map(o => ({ partition: o.partition, low: o.low, high: o.high })), want, `${what}: fetchTopicOffsets`)
+}
+
+// The restart protocol of compat-tests/run: RESTART-BROKER <mode> on stdout, one line back on stdin.
+const stdinLines = []
+let stdinWaiter = null
+let stdinStarted = false
+function restartBroker(mode, timeoutMs = 240000) {
+  if (!stdinStarted) {
+    stdinStarted = true
+    const rl = require('readline').createInterface({ input: process.stdin })
+    rl.on('line', line => {
+      stdinLines.push(line)
+      if (stdinWaiter) stdinWaiter()
+    })
+    rl.on('close', () => {
+      stdinLines.push('')
+      if (stdinWaiter) stdinWaiter()
+    })
+  }
+  console.log(`RESTART-BROKER ${mode}`)
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Failure(`no answer to RESTART-BROKER ${mode} within ${timeoutMs / 1000}s`)), timeoutMs)
+    const take = () => {
+      if (!stdinLines.length) return
+      stdinWaiter = null
+      clearTimeout(timer)
+      const line = stdinLines.shift()
+      if (line.startsWith('RESTARTED')) resolve(line)
+      else reject(new Failure(`broker restart (${mode}) failed: ${line || 'stdin closed'}`))
+    }
+    stdinWaiter = take
+    take()
+  })
 }
 
 async function describeTopic(admin, t) {
@@ -238,6 +434,95 @@ const scenarios = {
     checkEq(md.partitions.length, 1, 'partitions of auto-created topic (num.partitions=1)')
   },
 }
+
+Object.assign(scenarios, {
+  async 'produce-consume'(ctx) {
+    const admin = await ctx.admin()
+    const base = baseTs()
+    for (const [codec, type] of Object.entries(CODECS)) {
+      const t = ctx.topic(codec)
+      await createTopic(admin, ctx, t, 3)
+      const recs = expectedRecs(codec, 0, N, 3, base)
+      const p = await ctx.producer()
+      await produceAll(p, t, recs, { compression: type, what: `${codec}: send` })
+      verifyRecs(await fetchAll(ctx, t, 3), recs, `${codec} round trip`)
+      await checkEndOffsets(admin, t, recs, 3, codec)
+    }
+  },
+
+  async 'idempotent-producer'(ctx) {
+    const admin = await ctx.admin()
+    const t = ctx.topic('idem')
+    await createTopic(admin, ctx, t, 3)
+    const recs = expectedRecs('idem', 0, N, 3, baseTs())
+    const p = await ctx.producer({ idempotent: true, maxInFlightRequests: 1 })
+    await produceAll(p, t, recs, { chunk: 100, what: 'idempotent send' })
+    verifyRecs(await fetchAll(ctx, t, 3), recs, 'idempotent round trip')
+    await checkEndOffsets(admin, t, recs, 3, 'idempotent')
+  },
+
+  async acks0(ctx) {
+    const admin = await ctx.admin()
+    const t = ctx.topic('acks0')
+    await createTopic(admin, ctx, t, 3)
+    const recs = expectedRecs('acks0', 0, N, 3, baseTs())
+    const p = await ctx.producer()
+    await produceAll(p, t, recs, { acks: 0, what: 'acks=0 send' })
+    await ctx.eventually('all acks=0 records readable', async () => {
+      const offs = await admin.fetchTopicOffsets(t)
+      return offs.reduce((n, o) => n + Number(o.high), 0) >= N
+    })
+    verifyRecs(await fetchAll(ctx, t, 3), recs, 'acks=0 round trip')
+    await checkEndOffsets(admin, t, recs, 3, 'acks=0')
+  },
+
+  async 'offsets-by-timestamp'(ctx) {
+    const admin = await ctx.admin()
+    const t = ctx.topic('ts')
+    await createTopic(admin, ctx, t, 1)
+    const base = baseTs()
+    const n = 100
+    const recs = []
+    for (let i = 0; i < n; i++) {
+      recs.push({ partition: 0, offset: i, key: `k${i}`, value: `v${i}`, headers: [], timestamp: base + i * 1000 })
+    }
+    const p = await ctx.producer()
+    await produceAll(p, t, recs, { chunk: 10, what: 'send' }) // ten batches of ten: lookups land inside batches
+    for (const x of [base - 5000, base, base + 1, base + 5000, base + 5500, base + 42999, base + 99000, base + 99001, base + 1e9]) {
+      let want = recs.findIndex(r => r.timestamp >= x)
+      if (want < 0) want = n // kafkajs reports "nothing at or after" as the high watermark
+      const res = await admin.fetchTopicOffsetsByTimestamp(t, x)
+      checkEq(res, [{ partition: 0, offset: String(want) }], `fetchTopicOffsetsByTimestamp(base${x >= base ? '+' : ''}${x - base})`)
+    }
+    const offs = await admin.fetchTopicOffsets(t)
+    checkEq(offs.map(o => [o.partition, o.low, o.high, o.offset]), [[0, '0', String(n), String(n)]],
+      'fetchTopicOffsets (partition, low, high, offset)')
+    verifyRecs(await fetchAll(ctx, t, 1, [43]), recs.slice(43), 'fetch from offset 43')
+  },
+
+  async 'restart-durability'(ctx) {
+    const admin = await ctx.admin()
+    const t = ctx.topic('durable')
+    await createTopic(admin, ctx, t, 2)
+    const n = 1000
+    const base = baseTs()
+    const p = await ctx.producer({ idempotent: true, maxInFlightRequests: 1,
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 } })
+    const all = []
+    for (const [k, mode] of [[0, null], [1, 'term'], [2, 'kill']]) {
+      const phase = mode ? `after restart (SIG${mode.toUpperCase()})` : 'before restart'
+      if (mode) {
+        await restartBroker(mode)
+        await ctx.eventually(`topic described ${phase}`, async () => (await describeTopic(admin, t)).partitions.length === 2)
+      }
+      const recs = expectedRecs('durable', k * n, n, 2, base)
+      await produceAll(p, t, recs, { compression: CompressionTypes.GZIP, what: phase })
+      all.push(...recs)
+    }
+    verifyRecs(await fetchAll(ctx, t, 2), all, 'after two restarts')
+    await checkEndOffsets(admin, t, all, 2, 'after two restarts')
+  },
+})
 
 function oneLine(s) {
   s = String(s).replace(/\s+/g, ' ').trim()

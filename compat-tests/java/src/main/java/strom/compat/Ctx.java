@@ -32,6 +32,34 @@ final class Ctx {
         this.timeoutMs = timeoutMs;
     }
 
+    private static final java.io.BufferedReader STDIN =
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in, java.nio.charset.StandardCharsets.UTF_8));
+    private static final java.util.concurrent.ExecutorService STDIN_READER = java.util.concurrent.Executors
+            .newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "stdin");
+                t.setDaemon(true);
+                return t;
+            });
+
+    /**
+     * Asks compat-tests/run to restart the broker on the same data dir and port ("term": SIGTERM, "kill": SIGKILL)
+     * and waits until it answers again (protocol: RESTART-BROKER mode on stdout, RESTARTED/RESTART-FAILED on stdin).
+     */
+    void restartBroker(String mode) throws Exception {
+        synchronized (System.out) {
+            System.out.println("RESTART-BROKER " + mode);
+            System.out.flush();
+        }
+        String line;
+        try {
+            line = STDIN_READER.submit(STDIN::readLine).get(240, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new AssertionError("no answer to RESTART-BROKER " + mode + " within 240s");
+        }
+        if (line == null || !line.startsWith("RESTARTED"))
+            throw new AssertionError("broker restart (" + mode + ") failed: " + (line == null ? "stdin closed" : line));
+    }
+
     /** A topic name unique to this run, client and scenario. */
     String topic(String suffix) {
         return scenario + "-java-" + runId + (suffix.isEmpty() ? "" : "-" + suffix);

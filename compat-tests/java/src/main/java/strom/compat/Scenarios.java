@@ -8,13 +8,20 @@ import java.util.*;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
+import strom.compat.Records.Rec;
 import org.apache.kafka.common.ClusterResource;
 import org.apache.kafka.common.ClusterResourceListener;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.*;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -33,6 +40,11 @@ final class Scenarios {
         m.put("topic-errors", Scenarios::topicErrors);
         m.put("auto-create", Scenarios::autoCreate);
         m.put("topic-configs-golden", Scenarios::topicConfigsGolden);
+        m.put("produce-consume", Scenarios::produceConsume);
+        m.put("idempotent-producer", Scenarios::idempotentProducer);
+        m.put("acks0", Scenarios::acks0);
+        m.put("offsets-by-timestamp", Scenarios::offsetsByTimestamp);
+        m.put("restart-durability", Scenarios::restartDurability);
         return m;
     }
 
@@ -239,5 +251,145 @@ final class Scenarios {
         List<PartitionInfo> parts = producer.partitionsFor(t);
         checkEq(parts.size(), 1, "partitions of auto-created topic (num.partitions=1)");
         checkEq(describe(ctx, admin, t).partitions().size(), 1, "describe auto-created topic");
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Producing and consuming (consumers use assign(), no group).
+
+    static final int N = 10_000;
+
+    static void produceConsume(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        long base = Records.baseTs();
+        for (String codec : Records.CODECS) {
+            String t = ctx.topic(codec);
+            create(ctx, admin, new NewTopic(t, 3, (short) 1));
+            List<Rec> recs = Records.expected(codec, 0, N, 3, base);
+            KafkaProducer<byte[], byte[]> p = ctx.producer(Map.of(ProducerConfig.COMPRESSION_TYPE_CONFIG, codec,
+                    ProducerConfig.LINGER_MS_CONFIG, 5, ProducerConfig.ACKS_CONFIG, "all"));
+            Records.sendChecked(ctx, p, t, recs, codec + ": acknowledgement");
+            p.close(java.time.Duration.ofSeconds(5));
+            Records.verify(Records.consume(ctx, t, 3, N, null), recs, codec + " round trip");
+        }
+    }
+
+    /** Default producer settings: idempotent in 4.x (acks=all, 5 requests in flight per connection). */
+    static void idempotentProducer(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        String t = ctx.topic("idem");
+        create(ctx, admin, new NewTopic(t, 3, (short) 1));
+        List<Rec> recs = Records.expected("idem", 0, N, 3, Records.baseTs());
+        KafkaProducer<byte[], byte[]> p = ctx.producer(Map.of(ProducerConfig.LINGER_MS_CONFIG, 2,
+                ProducerConfig.BATCH_SIZE_CONFIG, 8192));
+        Records.sendChecked(ctx, p, t, recs, "idempotent acknowledgement");
+        Records.verify(Records.consume(ctx, t, 3, N, null), recs, "idempotent round trip");
+    }
+
+    static void acks0(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        String t = ctx.topic("acks0");
+        create(ctx, admin, new NewTopic(t, 3, (short) 1));
+        List<Rec> recs = Records.expected("acks0", 0, N, 3, Records.baseTs());
+        KafkaProducer<byte[], byte[]> p = ctx.producer(Map.of(ProducerConfig.ACKS_CONFIG, "0",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false, ProducerConfig.LINGER_MS_CONFIG, 5));
+        List<RecordMetadata> md = Records.send(ctx, p, t, recs);
+        // No response with acks=0: the client reports the partition and offset -1.
+        for (int i = 0; i < md.size(); i++) {
+            checkEq(List.of(md.get(i).partition(), md.get(i).offset(), md.get(i).hasOffset()),
+                    List.of(recs.get(i).partition(), -1L, false), "acks=0 metadata of record " + i);
+        }
+        Records.verify(Records.consume(ctx, t, 3, N, null), recs, "acks=0 round trip");
+    }
+
+    static void offsetsByTimestamp(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        String t = ctx.topic("ts");
+        create(ctx, admin, new NewTopic(t, 1, (short) 1));
+        TopicPartition tp = new TopicPartition(t, 0);
+        long base = Records.baseTs();
+        int n = 100;
+        // Record i has timestamp base + i*1000; ten batches of ten, so lookups land inside batches.
+        List<Rec> recs = new ArrayList<>();
+        for (int i = 0; i < n; i++) recs.add(new Rec(0, i, "k" + i, "v" + i, List.of(), base + i * 1000L));
+        KafkaProducer<byte[], byte[]> p = ctx.producer(Map.of(ProducerConfig.LINGER_MS_CONFIG, 50));
+        for (int i = 0; i < n; i += 10) Records.sendChecked(ctx, p, t, recs.subList(i, i + 10), "acknowledgement");
+
+        KafkaConsumer<byte[], byte[]> c = ctx.consumer(Map.of());
+        java.time.Duration to = java.time.Duration.ofMillis(ctx.timeoutMs);
+        long[] targets = {base - 5000, base, base + 1, base + 5000, base + 5500, base + 42_999, base + 99_000,
+                base + 99_001, base + 1_000_000_000L};
+        for (long x : targets) {
+            int want = -1;
+            for (int i = 0; i < n; i++) if (base + i * 1000L >= x) { want = i; break; }
+            OffsetAndTimestamp ot = c.offsetsForTimes(Map.of(tp, x), to).get(tp);
+            String what = "offsetsForTimes(base" + (x >= base ? "+" : "") + (x - base) + ")";
+            if (want < 0) check(ot == null, "%s: expected null (no record at or after it), got %s", what, ot);
+            else {
+                check(ot != null, "%s: expected offset %d, got null", what, want);
+                checkEq(List.of(ot.offset(), ot.timestamp()), List.of((long) want, base + want * 1000L), what + " (offset, timestamp)");
+            }
+        }
+        checkEq(c.beginningOffsets(List.of(tp), to).get(tp), 0L, "beginningOffsets");
+        checkEq(c.endOffsets(List.of(tp), to).get(tp), (long) n, "endOffsets");
+
+        // Admin ListOffsets: earliest, latest, max timestamp, a timestamp.
+        Map<String, OffsetSpec> specs = new LinkedHashMap<>();
+        specs.put("earliest", OffsetSpec.earliest());
+        specs.put("latest", OffsetSpec.latest());
+        specs.put("maxTimestamp", OffsetSpec.maxTimestamp());
+        specs.put("forTimestamp(base+5500)", OffsetSpec.forTimestamp(base + 5500));
+        specs.put("forTimestamp(after the last)", OffsetSpec.forTimestamp(base + 1_000_000_000L));
+        Map<String, List<Long>> want = Map.of("earliest", List.of(0L), "latest", List.of((long) n),
+                "maxTimestamp", List.of(n - 1L, base + (n - 1) * 1000L), "forTimestamp(base+5500)", List.of(6L, base + 6000),
+                "forTimestamp(after the last)", List.of(-1L));
+        for (var e : specs.entrySet()) {
+            ListOffsetsResult.ListOffsetsResultInfo info = ctx.get(admin.listOffsets(Map.of(tp, e.getValue())).partitionResult(tp));
+            List<Long> got = want.get(e.getKey()).size() == 2 ? List.of(info.offset(), info.timestamp()) : List.of(info.offset());
+            checkEq(got, want.get(e.getKey()), "Admin.listOffsets " + e.getKey());
+        }
+
+        // seek() to an offset (one found by timestamp, then an arbitrary one): poll returns records from there.
+        c.assign(List.of(tp));
+        for (long off : new long[] {c.offsetsForTimes(Map.of(tp, base + 42_500), to).get(tp).offset(), 7, 99}) {
+            c.seek(tp, off);
+            List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+            long deadline = System.nanoTime() + ctx.timeoutMs * 1_000_000L;
+            while (got.size() < n - off && System.nanoTime() < deadline)
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(java.time.Duration.ofMillis(300))) got.add(r);
+            Records.verify(got.stream().map(Records::fromConsumer).toList(), recs.subList((int) off, n),
+                    "poll after seek(" + off + ")");
+            checkEq(c.position(tp), (long) n, "position after reading to the end from " + off);
+        }
+    }
+
+    /**
+     * Records acknowledged with acks=all survive a clean restart (SIGTERM) and a crash (SIGKILL); the same idempotent
+     * producer instance reconnects and continues after each restart.
+     */
+    static void restartDurability(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        String t = ctx.topic("durable");
+        CreateTopicsResult cr = admin.createTopics(List.of(new NewTopic(t, 2, (short) 1)));
+        ctx.get(cr.all());
+        Uuid id = ctx.get(cr.topicId(t));
+        int n = 3000;
+        long base = Records.baseTs();
+        KafkaProducer<byte[], byte[]> p = ctx.producer(Map.of(ProducerConfig.COMPRESSION_TYPE_CONFIG, "zstd",
+                ProducerConfig.LINGER_MS_CONFIG, 5));
+        List<Rec> all = new ArrayList<>();
+        String[] modes = {null, "term", "kill"};
+        for (int k = 0; k < modes.length; k++) {
+            String phase = modes[k] == null ? "before restart" : "after restart (SIG" + modes[k].toUpperCase() + ")";
+            if (modes[k] != null) {
+                ctx.restartBroker(modes[k]);
+                Admin a = ctx.admin();
+                ctx.eventually("topic described after restart", () -> describe(ctx, a, t).partitions().size() == 2);
+                checkEq(describe(ctx, a, t).topicId(), id, "topic id " + phase);
+            }
+            List<Rec> recs = Records.expected("durable", k * n, n, 2, base);
+            Records.sendChecked(ctx, p, t, recs, phase);
+            all.addAll(recs);
+        }
+        Records.verify(Records.consume(ctx, t, 2, all.size(), null), all, "after two restarts");
     }
 }
