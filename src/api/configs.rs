@@ -177,6 +177,20 @@ fn alter_result(
     }
 }
 
+/// The items that occur more than once.
+fn duplicated<T: Eq + std::hash::Hash + Clone>(
+    items: impl Iterator<Item = T>,
+) -> std::collections::HashSet<T> {
+    let mut seen = std::collections::HashSet::new();
+    let mut dups = std::collections::HashSet::new();
+    for item in items {
+        if !seen.insert(item.clone()) {
+            dups.insert(item);
+        }
+    }
+    dups
+}
+
 /// Only topic configs can be altered; broker configs are static (set in the config file).
 fn unsupported_resource(resource_type: i8) -> TopicError {
     TopicError::InvalidRequest(format!("Altering configs of resource type {resource_type} is not supported"))
@@ -188,9 +202,19 @@ pub async fn incremental_alter_configs(
     req: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
+    let dup_resources =
+        duplicated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
-        let outcome = if r.resource_type != resource_type::TOPIC {
+        let malformed = dup_resources.contains(&(r.resource_type, r.resource_name.to_string()))
+            || !duplicated(r.configs.iter().map(|c| c.name.to_string())).is_empty()
+            || r.configs.iter().any(|c| c.config_operation != 1 && c.value.is_none());
+        let outcome = if malformed {
+            // Kafka's ConfigAdminManager.preprocess refuses these before anything changes.
+            Err(TopicError::InvalidRequest(
+                "Duplicate resource or config name, or a null value for SET/APPEND/SUBTRACT".into(),
+            ))
+        } else if r.resource_type != resource_type::TOPIC {
             Err(unsupported_resource(r.resource_type))
         } else {
             let ops: Result<Vec<_>, TopicError> = r
@@ -235,9 +259,18 @@ pub async fn alter_configs(
     req: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
+    let dup_resources =
+        duplicated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
-        let outcome = if r.resource_type != resource_type::TOPIC {
+        let malformed = dup_resources.contains(&(r.resource_type, r.resource_name.to_string()))
+            || !duplicated(r.configs.iter().map(|c| c.name.to_string())).is_empty()
+            || r.configs.iter().any(|c| c.value.is_none());
+        let outcome = if malformed {
+            Err(TopicError::InvalidRequest(
+                "Duplicate resource or config name, or a null config value".into(),
+            ))
+        } else if r.resource_type != resource_type::TOPIC {
             Err(unsupported_resource(r.resource_type))
         } else {
             let pairs = r

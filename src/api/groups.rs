@@ -191,11 +191,7 @@ fn partition_exists(ctx: &ApiContext, topic: &str, partition: i32) -> bool {
     ctx.cluster.snapshot().get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
 }
 
-pub async fn offset_commit(
-    ctx: &ApiContext,
-    req: OffsetCommitRequest,
-    _version: i16,
-) -> OffsetCommitResponse {
+pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
     let mut known = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -216,6 +212,7 @@ pub async fn offset_commit(
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         offsets: known,
+        unknown_group_is_not_found: version >= 9,
     };
     let results = ctx.groups.commit(&commit, crate::log::now_ms());
     let mut outcomes = commit.offsets.iter().zip(results);

@@ -29,6 +29,35 @@ fn refuse(error: ResponseError, message: impl Into<Option<String>>) -> Refusal {
     Refusal { error, message: message.into() }
 }
 
+/// The length of the complete batches at the start of `records`, as Kafka's batch iterator reads
+/// them: a batch length below the header size is CORRUPT_MESSAGE; an incomplete trailing batch (or a
+/// tail shorter than a batch's length fields) ends the iteration and is dropped; no complete batch at
+/// all is INVALID_RECORD.
+fn complete_batches(records: &[u8]) -> Result<usize, Refusal> {
+    let mut pos = 0usize;
+    while let Some((_, len)) = records.get(pos..).and_then(batch::peek_offset_and_len) {
+        let Some(total) = usize::try_from(len).ok().filter(|l| *l >= batch::HEADER_LEN - batch::LOG_OVERHEAD)
+        else {
+            return Err(refuse(
+                ResponseError::CorruptMessage,
+                format!("Record batch size {len} is too small"),
+            ));
+        };
+        let end = pos + batch::LOG_OVERHEAD + total;
+        if end > records.len() {
+            break;
+        }
+        pos = end;
+    }
+    if pos == 0 {
+        return Err(refuse(
+            ResponseError::InvalidRecord,
+            "Produce requests must have at least one record batch per partition".to_string(),
+        ));
+    }
+    Ok(pos)
+}
+
 /// Checks Kafka applies to a produced batch before it reaches the log (the log checks the rest).
 fn precheck(records: &[u8], version: i16, config: &LogConfig, now: i64) -> Result<(), Refusal> {
     let ranges =
@@ -49,7 +78,17 @@ fn precheck(records: &[u8], version: i16, config: &LogConfig, now: i64) -> Resul
         ));
     };
     if h.magic != 2 {
-        return Err(refuse(ResponseError::UnsupportedForMessageFormat, None));
+        // Kafka's ProduceRequest.validateRecords: only magic v2 from Produce v3 on.
+        return Err(refuse(
+            ResponseError::InvalidRecord,
+            format!("Produce requests with version {version} must use magic 2"),
+        ));
+    }
+    if h.base_offset != 0 {
+        return Err(refuse(
+            ResponseError::InvalidRecord,
+            format!("The baseOffset of the record batch should be 0, but it is {}", h.base_offset),
+        ));
     }
     let max_message_bytes = config.max_message_bytes;
     if bytes.len() > max_message_bytes {
@@ -101,6 +140,7 @@ async fn produce_partition(
         .ok_or_else(|| refuse(ResponseError::InvalidRecord, "No records".to_string()))?;
     let now = now_ms();
     let config = log.config();
+    let records = &records.slice(..complete_batches(records)?);
     precheck(records, version, &config, now)?;
     let epoch = topic.leader_epoch;
     if config.sync_every_append() {

@@ -19,6 +19,9 @@ pub struct CommitRequest {
     pub instance_id: Option<String>,
     /// (topic, partition, offset, leader epoch, metadata)
     pub offsets: Vec<(String, i32, i64, i32, Option<String>)>,
+    /// OffsetCommit v9+: a generation for a group that does not exist is GROUP_ID_NOT_FOUND
+    /// (ILLEGAL_GENERATION for older versions).
+    pub unknown_group_is_not_found: bool,
 }
 
 /// A group as DescribeGroups reports it.
@@ -49,7 +52,11 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock();
         if !groups.contains_key(&req.group_id) {
             if req.generation >= 0 {
-                return all(GroupError::IllegalGeneration);
+                return all(if req.unknown_group_is_not_found {
+                    GroupError::GroupIdNotFound
+                } else {
+                    GroupError::IllegalGeneration
+                });
             }
             groups.insert(req.group_id.clone(), Group::new(&req.group_id, now_ms));
         }

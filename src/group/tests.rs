@@ -218,6 +218,7 @@ async fn offsets_commit_fetch_and_survive_a_restart() {
         member_id: String::new(),
         instance_id: None,
         offsets: vec![("t".into(), 0, 42, 0, Some("meta".into())), ("t".into(), 1, 7, -1, None)],
+        unknown_group_is_not_found: false,
     };
     assert_eq!(c.commit(&commit, 1000), vec![Ok(()), Ok(())]);
     let big =
@@ -243,6 +244,7 @@ async fn empty_groups_expire_with_their_offsets_and_can_be_deleted() {
         member_id: String::new(),
         instance_id: None,
         offsets: vec![("t".into(), 0, 1, -1, None)],
+        unknown_group_is_not_found: false,
     };
     c.commit(&commit, 0);
     c.commit(&CommitRequest { group_id: "keep".into(), ..commit.clone() }, 0);

@@ -564,3 +564,200 @@ pub fn raw_header(api_key: i16, version: i16, correlation_id: i32, header_versio
     }
     b
 }
+
+// ---------------------------------------------------------------------------------------------
+// Record batches and partition-level helpers (produce/fetch, groups and config tests).
+// ---------------------------------------------------------------------------------------------
+
+/// Broker wall-clock time in ms (what CreateTime timestamps are checked against).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_millis()
+        as i64
+}
+
+/// Who wrote a batch: no producer id (plain), or an idempotent producer's id, epoch and first sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Producer {
+    pub id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl Producer {
+    pub const NONE: Producer = Producer { id: -1, epoch: -1, base_sequence: -1 };
+
+    pub fn idempotent(id: i64, epoch: i16, base_sequence: i32) -> Producer {
+        Producer { id, epoch, base_sequence }
+    }
+}
+
+/// Exactly one magic-v2 record batch, encoded by kafka-protocol's `RecordBatchEncoder`: one record per
+/// value (key `k<i>`), with these timestamps (or the current time), written by `producer`.
+/// (The encoder starts a new batch whenever `offset - sequence` changes, so sequences follow offsets.)
+pub fn record_batch_with(
+    values: &[&[u8]],
+    timestamps: Option<&[i64]>,
+    producer: Producer,
+    compression: kafka_protocol::records::Compression,
+) -> Bytes {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    assert!(!values.is_empty(), "a batch needs at least one record");
+    let now = now_ms();
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: producer.id,
+            producer_epoch: producer.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: producer.base_sequence.wrapping_add(i as i32),
+            timestamp: timestamps.map_or(now, |t| t[i]),
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression })
+        .expect("encode record batch");
+    let out = buf.freeze();
+    let parsed = parse_batches(&out);
+    assert_eq!(parsed.len(), 1, "the encoder produced {} batches", parsed.len());
+    out
+}
+
+/// A plain (non-idempotent, uncompressed) batch of these string values, timestamped now.
+pub fn record_batch(values: &[&str]) -> Bytes {
+    let v: Vec<&[u8]> = values.iter().map(|s| s.as_bytes()).collect();
+    record_batch_with(&v, None, Producer::NONE, kafka_protocol::records::Compression::None)
+}
+
+/// Recomputes a batch's CRC32C (bytes 21..) after a test edited fields it covers.
+pub fn restamp_crc(batch: &mut [u8]) {
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The header fields of one batch in a fetched record set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub record_count: i32,
+    /// Whole size including baseOffset and batchLength.
+    pub size: usize,
+    pub attributes: i16,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+}
+
+/// Splits a record set into its batches; panics unless it is made of whole magic-v2 batches with a
+/// valid CRC32C (a fetch must never return a split or damaged batch).
+pub fn parse_batches(records: &[u8]) -> Vec<BatchInfo> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < records.len() {
+        let b = &records[pos..];
+        assert!(b.len() >= 61, "a partial batch header at byte {pos} of {}", records.len());
+        let i32_at = |at: usize| i32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+        let i64_at = |at: usize| i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+        let size = 12 + i32_at(8) as usize;
+        assert!(size <= b.len(), "a partial batch at byte {pos}: {size} bytes claimed, {} left", b.len());
+        assert_eq!(b[16], 2, "magic of the batch at byte {pos}");
+        let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
+        assert_eq!(crc32c::crc32c(&b[21..size]), crc, "CRC32C of the batch at byte {pos}");
+        let base_offset = i64_at(0);
+        out.push(BatchInfo {
+            base_offset,
+            last_offset: base_offset + i64::from(i32_at(23)),
+            record_count: i32_at(57),
+            size,
+            attributes: i16::from_be_bytes([b[21], b[22]]),
+            max_timestamp: i64_at(35),
+            producer_id: i64_at(43),
+        });
+        pos += size;
+    }
+    out
+}
+
+/// Every record of a record set as (offset, value), decoded by kafka-protocol.
+pub fn record_values(records: &Bytes) -> Vec<(i64, String)> {
+    let mut buf = records.clone();
+    kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
+        .expect("decode fetched records")
+        .into_iter()
+        .flat_map(|set| set.records)
+        .map(|r| {
+            let v = r.value.map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
+            (r.offset, v)
+        })
+        .collect()
+}
+
+/// A Produce request of one batch to one partition of a topic named `topic`.
+pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![
+        TopicProduceData::default().with_name(tn(topic)).with_partition_data(vec![
+            PartitionProduceData::default().with_index(partition).with_records(Some(records)),
+        ]),
+    ])
+}
+
+/// Produces `records` to one partition (acks=-1) and returns that partition's answer.
+pub async fn produce(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    version: i16,
+) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
+    let resp = c.call(&produce_request(topic, partition, records, -1), version).await;
+    assert_eq!(resp.responses.len(), 1, "one topic answered");
+    let t = resp.responses.into_iter().next().unwrap();
+    assert_eq!(t.partition_responses.len(), 1, "one partition answered");
+    let p = t.partition_responses.into_iter().next().unwrap();
+    assert_eq!(p.index, partition);
+    p
+}
+
+/// ListOffsets for one partition at `version`.
+pub async fn list_offset(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    version: i16,
+) -> kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default().with_name(tn(topic)).with_partitions(vec![
+            ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp),
+        ]),
+    ]);
+    let resp = c.call(&req, version).await;
+    assert_eq!(resp.topics.len(), 1);
+    assert_eq!(resp.topics[0].name.as_str(), topic);
+    assert_eq!(resp.topics[0].partitions.len(), 1);
+    resp.topics.into_iter().next().unwrap().partitions.into_iter().next().unwrap()
+}
+
+/// The log end offset (ListOffsets latest, v7) of a partition; panics on an error.
+pub async fn log_end(c: &mut Client, topic: &str, partition: i32) -> i64 {
+    let p = list_offset(c, topic, partition, -1, 7).await;
+    assert_eq!(p.error_code, 0, "ListOffsets latest of {topic}-{partition}");
+    p.offset
+}
+
+/// The log start offset (ListOffsets earliest, v7) of a partition; panics on an error.
+pub async fn log_start(c: &mut Client, topic: &str, partition: i32) -> i64 {
+    let p = list_offset(c, topic, partition, -2, 7).await;
+    assert_eq!(p.error_code, 0, "ListOffsets earliest of {topic}-{partition}");
+    p.offset
+}
