@@ -191,9 +191,29 @@ fn duplicated<T: Eq + std::hash::Hash + Clone>(
     dups
 }
 
-/// Only topic configs can be altered; broker configs are static (set in the config file).
-fn unsupported_resource(resource_type: i8) -> TopicError {
-    TopicError::InvalidRequest(format!("Altering configs of resource type {resource_type} is not supported"))
+/// Checks Kafka's ConfigAdminManager.preprocess makes before anything changes (a resource or config
+/// named twice, a missing value), then that the resource is a topic: broker configs are static here.
+fn precheck_alter(
+    dup_resources: &std::collections::HashSet<(i8, String)>,
+    resource_type: i8,
+    name: &str,
+    config_names: impl Iterator<Item = String>,
+    null_value: bool,
+) -> Result<(), TopicError> {
+    if dup_resources.contains(&(resource_type, name.to_string()))
+        || !duplicated(config_names).is_empty()
+        || null_value
+    {
+        return Err(TopicError::InvalidRequest(
+            "Duplicate resource or config name, or a missing config value".into(),
+        ));
+    }
+    if resource_type != resource_type::TOPIC {
+        return Err(TopicError::InvalidRequest(format!(
+            "Altering configs of resource type {resource_type} is not supported"
+        )));
+    }
+    Ok(())
 }
 
 /// IncrementalAlterConfigs (v0–v1): SET, DELETE, APPEND and SUBTRACT on topic configs.
@@ -206,16 +226,12 @@ pub async fn incremental_alter_configs(
         duplicated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
-        let malformed = dup_resources.contains(&(r.resource_type, r.resource_name.to_string()))
-            || !duplicated(r.configs.iter().map(|c| c.name.to_string())).is_empty()
-            || r.configs.iter().any(|c| c.config_operation != 1 && c.value.is_none());
-        let outcome = if malformed {
-            // Kafka's ConfigAdminManager.preprocess refuses these before anything changes.
-            Err(TopicError::InvalidRequest(
-                "Duplicate resource or config name, or a null value for SET/APPEND/SUBTRACT".into(),
-            ))
-        } else if r.resource_type != resource_type::TOPIC {
-            Err(unsupported_resource(r.resource_type))
+        let names = r.configs.iter().map(|c| c.name.to_string());
+        let null_value = r.configs.iter().any(|c| c.config_operation != 1 && c.value.is_none());
+        let outcome = if let Err(e) =
+            precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, null_value)
+        {
+            Err(e)
         } else {
             let ops: Result<Vec<_>, TopicError> = r
                 .configs
@@ -263,15 +279,12 @@ pub async fn alter_configs(
         duplicated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
-        let malformed = dup_resources.contains(&(r.resource_type, r.resource_name.to_string()))
-            || !duplicated(r.configs.iter().map(|c| c.name.to_string())).is_empty()
-            || r.configs.iter().any(|c| c.value.is_none());
-        let outcome = if malformed {
-            Err(TopicError::InvalidRequest(
-                "Duplicate resource or config name, or a null config value".into(),
-            ))
-        } else if r.resource_type != resource_type::TOPIC {
-            Err(unsupported_resource(r.resource_type))
+        let names = r.configs.iter().map(|c| c.name.to_string());
+        let null_value = r.configs.iter().any(|c| c.value.is_none());
+        let outcome = if let Err(e) =
+            precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, null_value)
+        {
+            Err(e)
         } else {
             let pairs = r
                 .configs

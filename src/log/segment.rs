@@ -170,16 +170,22 @@ impl Segment {
         Ok(seg)
     }
 
+    /// Reads the batch header at `pos` of a file whose batches were validated when written.
+    fn header_at(&self, log: &File, pos: u64, head: &mut [u8; HEADER_LEN]) -> io::Result<BatchHeader> {
+        log.read_exact_at(head, pos)?;
+        let h = BatchHeader::parse(head).ok_or_else(|| corrupt("short header".into()))?;
+        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
+        }
+        Ok(h)
+    }
+
     /// Walks batch headers from `pos` to the end of the file; returns the offset after the last batch.
     fn walk_to_end(&mut self, log: &File, mut pos: u64) -> io::Result<i64> {
         let mut next = self.base_offset;
         let mut head = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= self.size {
-            log.read_exact_at(&mut head, pos)?;
-            let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
-            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
-            }
+            let h = self.header_at(log, pos, &mut head)?;
             next = h.last_offset() + 1;
             if h.max_timestamp > self.max_timestamp {
                 self.max_timestamp = h.max_timestamp;
@@ -424,11 +430,7 @@ impl Segment {
             if pos + HEADER_LEN as u64 > self.size {
                 return Ok(None);
             }
-            log.read_exact_at(&mut head, pos)?;
-            let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
-            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
-            }
+            let h = self.header_at(&log, pos, &mut head)?;
             if h.last_offset() >= offset {
                 break h.total_len();
             }
@@ -469,11 +471,7 @@ impl Segment {
         let mut pos = self.scan_start(files, start_offset)?;
         let mut head = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= self.size {
-            log.read_exact_at(&mut head, pos)?;
-            let h = BatchHeader::parse(&head).ok_or_else(|| corrupt("short header".into()))?;
-            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(format!("{}: bad batch length at {pos}", self.log_path.display())));
-            }
+            let h = self.header_at(&log, pos, &mut head)?;
             if h.max_timestamp >= ts {
                 let mut buf = BytesMut::zeroed(h.total_len());
                 log.read_exact_at(&mut buf, pos)?;
