@@ -760,10 +760,15 @@ async fn committed_offsets_and_groups_survive_a_restart() {
         fetch_offsets(&mut c, "managed", Some(&[("durable", &[0, 1])]), 5).await,
         vec![row("durable", 0, -1, -1, ""), row("durable", 1, 7, 0, "seven")]
     );
-    // The managed group comes back without members, keeping its protocol type and generation.
+    // As in Kafka, the managed group comes back as it was last Stable: its member, protocol type and
+    // generation (the member expires later if it does not come back).
     let d = describe(&mut c, "managed", 5).await;
-    assert_eq!((d.error_code, d.group_state.as_str(), d.protocol_type.as_str()), (NONE, "Empty", "consumer"));
-    assert!(d.members.is_empty());
+    assert_eq!(
+        (d.error_code, d.group_state.as_str(), d.protocol_type.as_str()),
+        (NONE, "Stable", "consumer")
+    );
+    assert_eq!(d.members.len(), 1);
+    assert_eq!(d.members[0].member_id.as_str(), id.as_str());
     let mut listed: Vec<String> = c
         .call(&ListGroupsRequest::default(), 3)
         .await
@@ -773,11 +778,13 @@ async fn committed_offsets_and_groups_survive_a_restart() {
         .collect();
     listed.sort();
     assert_eq!(listed, vec!["managed".to_string(), "simple".to_string()]);
-    // Its old member is gone; a new member starts generation 2.
-    assert_eq!(heartbeat(&mut c, "managed", 1, &id, 4).await, UNKNOWN_MEMBER_ID);
+    // Its old member may carry on; once it leaves (generation 2, Empty), a new member starts generation 3.
+    assert_eq!(heartbeat(&mut c, "managed", 1, &id, 4).await, NONE);
+    let leave = LeaveGroupRequest::default().with_group_id(GroupId(s("managed"))).with_member_id(s(&id));
+    assert_eq!(c.call(&leave, 1).await.error_code, NONE);
     let new_id = member_id_for(&mut c, "managed", 9).await;
     let resp = c.call(&join_request("managed", &new_id, &["t"]), 9).await;
-    assert_eq!((resp.error_code, resp.generation_id), (NONE, 2));
+    assert_eq!((resp.error_code, resp.generation_id), (NONE, 3));
     broker.stop().await;
 }
 

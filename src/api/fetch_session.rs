@@ -92,7 +92,9 @@ impl FetchSessions {
         let now = Instant::now();
         match (session_id, epoch) {
             (0, FINAL_EPOCH) => Plan::Full { session_id: 0, partitions: requested },
-            (0, INITIAL_EPOCH) => {
+            // Epoch 0 starts a new session; with an id, the old one is closed first (KIP-227).
+            (old, INITIAL_EPOCH) => {
+                sessions.remove(&old);
                 if sessions.len() >= MAX_SESSIONS {
                     if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id)
                     {
@@ -211,8 +213,18 @@ mod tests {
             s.plan(12345, 1, vec![], vec![]),
             Plan::Error(ResponseError::FetchSessionIdNotFound)
         ));
+        // Epoch 0 with an existing id replaces that session (a client resetting after a lost response).
+        let Plan::Full { session_id: renewed, .. } = s.plan(session_id, 0, vec![(key(3), params(0))], vec![])
+        else {
+            panic!("a reset starts a new session")
+        };
+        assert!(renewed != 0 && renewed != session_id && s.len() == 1);
+        assert!(matches!(
+            s.plan(session_id, 1, vec![], vec![]),
+            Plan::Error(ResponseError::FetchSessionIdNotFound)
+        ));
         // Closing.
-        assert!(matches!(s.plan(session_id, -1, vec![], vec![]), Plan::Full { session_id: 0, .. }));
+        assert!(matches!(s.plan(renewed, -1, vec![], vec![]), Plan::Full { session_id: 0, .. }));
         assert!(s.is_empty());
     }
 }

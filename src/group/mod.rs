@@ -184,8 +184,9 @@ impl GroupCoordinator {
 }
 
 /// Applies one persisted record: the single path used both at start-up and (through the handlers'
-/// identical in-memory changes) while serving. Groups come back Empty, keeping generation, protocol
-/// type and offsets; their members rejoin.
+/// identical in-memory changes) while serving. A group comes back as it was last Stable (members,
+/// assignments, generation) or Empty, as in Kafka: live members go on heartbeating and committing,
+/// and members that do not come back expire after their session timeout.
 fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
     match r {
         GroupRecord::Offset { group, topic, partition, value } => {
@@ -203,11 +204,50 @@ fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
             g.generation = m.generation;
             g.protocol_type = (!m.protocol_type.is_empty()).then(|| m.protocol_type.clone());
-            g.empty_since_ms = Some(m.empty_since_ms.unwrap_or(now_ms));
+            restore_members(g, m);
         }
         GroupRecord::Metadata { group, value: None } => {
             groups.remove(group);
         }
+    }
+}
+
+fn restore_members(g: &mut Group, m: &model::GroupMetadataRecord) {
+    let now = tokio::time::Instant::now();
+    g.members.clear();
+    g.static_members.clear();
+    let protocol = m.protocol.clone().unwrap_or_default();
+    for r in &m.members {
+        if let Some(i) = &r.instance_id {
+            g.static_members.insert(i.clone(), r.member_id.clone());
+        }
+        g.members.insert(
+            r.member_id.clone(),
+            model::Member {
+                id: r.member_id.clone(),
+                instance_id: r.instance_id.clone(),
+                client_id: r.client_id.clone(),
+                client_host: r.client_host.clone(),
+                session_timeout_ms: r.session_timeout_ms,
+                rebalance_timeout_ms: r.rebalance_timeout_ms,
+                protocols: vec![(protocol.clone(), bytes::Bytes::from(r.subscription.clone()))],
+                assignment: bytes::Bytes::from(r.assignment.clone()),
+                awaiting_join: None,
+                awaiting_sync: None,
+                last_seen: now,
+            },
+        );
+    }
+    if g.members.is_empty() {
+        g.state = model::GroupState::Empty;
+        g.protocol = None;
+        g.leader = None;
+        g.empty_since_ms = Some(m.empty_since_ms.unwrap_or(crate::log::now_ms()));
+    } else {
+        g.state = model::GroupState::Stable;
+        g.protocol = m.protocol.clone();
+        g.leader = m.leader.clone();
+        g.empty_since_ms = None;
     }
 }
 

@@ -258,3 +258,22 @@ async fn empty_groups_expire_with_their_offsets_and_can_be_deleted() {
     c.tick(Instant::now(), retention + 1);
     assert!(c.describe("old").is_none(), "offsets of an empty group expire after offsets.retention.minutes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stable_group_survives_a_coordinator_restart() {
+    let log = Arc::new(MemoryGroupLog::default());
+    let c = coordinator_on(log.clone(), 0);
+    let (a, ja) = new_member(&c).await;
+    let r = ja.await.unwrap().unwrap();
+    c.sync(sync_req(&a, r.generation, vec![(a.clone(), Bytes::from_static(b"A"))])).await.unwrap();
+    drop(c);
+    let c = coordinator_on(log, 0);
+    assert_eq!(state(&c), GroupState::Stable);
+    assert_eq!(c.heartbeat("g", r.generation, &a, None), Ok(()), "the member carries on after the restart");
+    let s = c.sync(sync_req(&a, r.generation, vec![])).await.unwrap();
+    assert_eq!(s.assignment, Bytes::from_static(b"A"));
+    // A member that does not come back expires after its session timeout.
+    tokio::time::advance(Duration::from_millis(10_500)).await;
+    c.tick(Instant::now(), 10_500);
+    assert_eq!(state(&c), GroupState::Empty);
+}
