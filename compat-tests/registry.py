@@ -59,19 +59,26 @@ SCENARIOS = [
      _cells(READY, kcat=NA, kafka_cli=NA)),
     ("acks0", "acks=0 produce is consumable: every record eventually readable, in order, nothing extra",
      _cells(READY)),
-    # --- consumer groups: strom does not serve them yet ---------------------------------------------------
-    ("consumer-group-rebalance", "two members of one group split partitions; a leaving member's share moves",
-     _cells(NOT_YET, kafka_cli=NA)),
-    ("committed-offsets", "commit and fetch committed offsets; a new member resumes from them",
-     _cells(NOT_YET)),
+    # --- consumer groups (classic protocol; member processes driven by drivers/groups.py) ----------------------
+    ("consumer-group-rebalance", "two, then three member processes of one group share 6 partitions (disjoint, "
+                                 "complete); a closing member's share moves before the session timeout, a SIGKILLed "
+                                 "member's after it; every record consumed exactly once (commits after each batch); "
+                                 "java with range and cooperative-sticky",
+     _cells(READY, kafka_cli=NA)),
+    ("committed-offsets", "commit with metadata, read it back (member's committed() and OffsetFetch); a new member "
+                          "resumes from the committed offsets; a live member continues across a SIGTERM and a SIGKILL "
+                          "broker restart with nothing skipped",
+     _cells(READY)),
     ("offsets-by-timestamp", "ListOffsets earliest/latest/max-timestamp/by timestamp (first record at or after it, "
                              "none after the last); consuming from an offset or timestamp",
      _cells(READY)),
     ("restart-durability", "topics and acks=all records survive a SIGTERM restart and a SIGKILL crash of the broker "
                            "(same dir and port); the same producer reconnects and continues; N+M+K records back",
      _cells(READY)),
-    ("consumer-groups-tool", "ConsumerGroupCommand --list/--describe/--reset-offsets/--delete",
-     _cells(NA, kafka_cli=NOT_YET)),
+    ("consumer-groups-tool", "ConsumerGroupCommand --list, --describe (CURRENT-OFFSET/LOG-END-OFFSET/LAG, --members, "
+                             "--state), --reset-offsets refused while a member is active, --to-earliest --execute, "
+                             "--delete",
+     _cells(NA, kafka_cli=READY)),
 ]
 
 

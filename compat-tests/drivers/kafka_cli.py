@@ -316,5 +316,137 @@ def restart_durability(ctx):
     check_eq(get_offset(ctx, t, -1), len(recs), "latest offset after two restarts")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# kafka-consumer-groups (org.apache.kafka.tools.consumer.group.ConsumerGroupCommand). The records are produced with
+# confluent-kafka to explicit partitions (the console producer cannot pick one); the group consumes and commits with
+# ConsoleConsumer --group.
+
+GROUPS_CLS = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+
+
+def groups(ctx, *args):
+    code, out, err = tool(ctx, GROUPS_CLS, "--bootstrap-server", ctx.bootstrap, "--command-config",
+                          _client_props(ctx), "--timeout", str(int(ctx.call_timeout * 1000)), *args)
+    return code, out, err
+
+
+def groups_ok(ctx, *args):
+    code, out, err = groups(ctx, *args)
+    check(code == 0, "ConsumerGroupCommand %s exited %d: %s", " ".join(args), code, (out + err).strip()[-400:])
+    return out
+
+
+def describe_offsets(ctx, group, topic):
+    """--describe: {(topic, partition): (current offset or None, log end offset, lag or None, consumer id)}, plus the
+    non-table lines (e.g. "Consumer group 'G' has no active members.")."""
+    code, out, err = groups(ctx, "--describe", "--group", group)
+    check(code == 0, "ConsumerGroupCommand --describe exited %d: %s", code, (out + err).strip()[-400:])
+    rows, notes, header = {}, [], None
+    for line in (out + "\n" + err).splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "GROUP":
+            header = f
+            continue
+        if header and len(f) >= 7 and f[0] == group and f[1] == topic:
+            d = dict(zip(header, f))
+            num = lambda v: None if v == "-" else int(v)  # noqa: E731
+            rows[(d["TOPIC"], int(d["PARTITION"]))] = (num(d["CURRENT-OFFSET"]), num(d["LOG-END-OFFSET"]),
+                                                       num(d["LAG"]), d["CONSUMER-ID"])
+        else:
+            notes.append(line.strip())
+    return rows, notes
+
+
+def cg_produce(ctx, topic, counts, tag):
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": ctx.bootstrap, "acks": "all", "message.timeout.ms": int(ctx.call_timeout * 1000)})
+    errs = []
+    for part, n in enumerate(counts):
+        for i in range(n):
+            p.produce(topic, value=b"%s-%d-%d" % (tag.encode(), part, i), partition=part,
+                      on_delivery=lambda e, m: errs.append(e) if e else None)
+    check(p.flush(ctx.call_timeout) == 0 and not errs, "produce: errors %r", errs[:2])
+
+
+def console_group_consume(ctx, topic, group, n):
+    """ConsoleConsumer --group from the committed offsets (earliest when none) until n records; commits on exit."""
+    code, out, err = tool(ctx, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", ctx.bootstrap,
+                          "--topic", topic, "--group", group, "--max-messages", str(n),
+                          "--timeout-ms", str(int(ctx.call_timeout * 1000)), "--consumer.config", _client_props(ctx),
+                          "--consumer-property", "auto.offset.reset=earliest")
+    check(code == 0, "ConsoleConsumer --group exited %d: %s", code, err.strip()[-400:])
+    return out.splitlines()
+
+
+@scenario("consumer-groups-tool")
+def consumer_groups_tool(ctx):
+    import subprocess as sp
+    t, g = ctx.topic("t"), ctx.topic("group")
+    ok(ctx, "--create", "--topic", t, "--partitions", "3", "--replication-factor", "1")
+    counts = [10, 20, 30]
+    cg_produce(ctx, t, counts, "a")
+    check_eq(len(console_group_consume(ctx, t, g, sum(counts))), sum(counts), "records consumed by the group")
+    check(g in groups_ok(ctx, "--list").split(), "--list does not show %s", g)
+    rows, notes = describe_offsets(ctx, g, t)
+    check_eq(rows, {(t, p): (counts[p], counts[p], 0, "-") for p in range(3)},
+             "--describe (CURRENT-OFFSET, LOG-END-OFFSET, LAG, CONSUMER-ID) after consuming everything")
+    check(any("has no active members" in n for n in notes), "--describe of an empty group: no 'has no active "
+          "members' note in %r", notes)
+    more = [5, 0, 7]
+    cg_produce(ctx, t, more, "b")
+    rows, _ = describe_offsets(ctx, g, t)
+    check_eq(rows, {(t, p): (counts[p], counts[p] + more[p], more[p], "-") for p in range(3)},
+             "--describe after producing more (lag)")
+
+    # An active member: --describe --members shows it; offsets cannot be reset while the group is not empty.
+    libs = os.environ["STROM_KAFKA_LIBS"]
+    member = sp.Popen(["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", libs + "/*",
+                       "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", ctx.bootstrap,
+                       "--topic", ctx.topic("other"), "--group", g, "--timeout-ms", str(int(ctx.call_timeout * 3000)),
+                       "--consumer-property", "allow.auto.create.topics=true"],
+                      stdout=sp.DEVNULL, stderr=sp.DEVNULL, stdin=sp.DEVNULL, start_new_session=True)
+    try:
+        def active():
+            out = groups_ok(ctx, "--describe", "--group", g, "--members")
+            lines = [ln.split() for ln in out.splitlines() if ln.split() and ln.split()[0] == g]
+            return lines if len(lines) == 1 else None
+        eventually(active, ctx.call_timeout, what="--describe --members shows one active member")
+        state = groups_ok(ctx, "--describe", "--group", g, "--state")
+        check("Stable" in state, "--describe --state with an active member: %r", state.strip()[-300:])
+        code, out, err = groups(ctx, "--reset-offsets", "--group", g, "--topic", t, "--to-earliest", "--execute")
+        check("inactive" in out + err and "Stable" in out + err,
+              "--reset-offsets on an active group: expected 'can only be reset if the group ... is inactive, but the "
+              "current state is Stable', got exit %d: %s", code, (out + err).strip()[-300:])
+    finally:
+        os.killpg(member.pid, 15)
+        try:
+            member.wait(ctx.call_timeout)
+        except sp.TimeoutExpired:
+            os.killpg(member.pid, 9)
+    eventually(lambda: "Empty" in groups_ok(ctx, "--describe", "--group", g, "--state"), ctx.call_timeout,
+               what="group Empty after the member left")
+
+    out = groups_ok(ctx, "--reset-offsets", "--group", g, "--topic", t, "--to-earliest", "--execute")
+    reset = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[0] == g and f[1] == t:
+            reset[int(f[2])] = int(f[3])
+    check_eq(reset, {0: 0, 1: 0, 2: 0}, "--reset-offsets --to-earliest --execute NEW-OFFSET per partition")
+    rows, _ = describe_offsets(ctx, g, t)
+    check_eq(rows, {(t, p): (0, counts[p] + more[p], counts[p] + more[p], "-") for p in range(3)},
+             "--describe after --reset-offsets --to-earliest")
+
+    out = groups_ok(ctx, "--delete", "--group", g)
+    check("successful" in out and g in out, "--delete output: %r", out.strip()[-300:])
+    check(g not in groups_ok(ctx, "--list").split(), "--list still shows %s after --delete", g)
+    code, out, err = groups(ctx, "--describe", "--group", g)
+    # Kafka 4.1's tool prints the exception and still exits 0.
+    check("GroupIdNotFoundException" in out + err, "--describe of a deleted group: expected GroupIdNotFoundException, "
+          "got exit %d: %s", code, (out + err).strip()[-300:])
+
+
 if __name__ == "__main__":
     common.main(CLIENT)

@@ -776,3 +776,208 @@ func main() {
 	}
 	os.Exit(0)
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// --member: one consumer-group member (kgo.ConsumerGroup), driven by compat-tests/drivers/groups.py; the line
+// protocol is described in drivers/member.py. Offsets are committed synchronously after every non-empty poll while
+// rebalances are blocked (BlockRebalanceOnPoll), so a revoked partition has everything consumed committed. With
+// --commit-metadata the commit is a raw OffsetCommit carrying the member id, generation and metadata (kgo's own
+// commit API sends no metadata), read back with kadm FetchOffsets.
+
+func memberMain(args []string) {
+	fs := flag.NewFlagSet("member", flag.ExitOnError)
+	bootstrap := fs.String("bootstrap", "", "host:port")
+	group := fs.String("group", "", "group id")
+	topic := fs.String("topic", "", "topic")
+	session := fs.Int("session-timeout-ms", 6000, "")
+	hb := fs.Int("heartbeat-ms", 1000, "")
+	assignor := fs.String("assignor", "", "range|roundrobin|sticky|cooperative-sticky (default: kgo's)")
+	meta := fs.String("commit-metadata", "", "")
+	callTimeoutS := fs.Float64("call-timeout", 30, "")
+	_ = fs.Parse(args)
+	callTimeout := time.Duration(*callTimeoutS * float64(time.Second))
+	var outMu sync.Mutex
+	out := func(format string, a ...any) {
+		outMu.Lock()
+		fmt.Printf(format+"\n", a...)
+		outMu.Unlock()
+	}
+	var curMu sync.Mutex
+	current := map[int32]bool{}
+	report := func() {
+		var ps []int
+		for p := range current {
+			ps = append(ps, int(p))
+		}
+		sort.Ints(ps)
+		s := "-"
+		if len(ps) > 0 {
+			var xs []string
+			for _, p := range ps {
+				xs = append(xs, strconv.Itoa(p))
+			}
+			s = strings.Join(xs, ",")
+		}
+		out("ASSIGNED %s", s)
+	}
+	change := func(add bool) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			curMu.Lock()
+			defer curMu.Unlock()
+			for _, p := range m[*topic] {
+				if add {
+					current[p] = true
+				} else {
+					delete(current, p)
+				}
+			}
+			report()
+		}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(*bootstrap), kgo.ClientID("strom-compat-franz-go-member"),
+		kgo.ConsumerGroup(*group), kgo.ConsumeTopics(*topic), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(time.Duration(*session) * time.Millisecond),
+		kgo.HeartbeatInterval(time.Duration(*hb) * time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.RetryTimeout(callTimeout), kgo.RequestTimeoutOverhead(callTimeout),
+		kgo.OnPartitionsAssigned(change(true)), kgo.OnPartitionsRevoked(change(false)), kgo.OnPartitionsLost(change(false))}
+	if os.Getenv("STROM_FRANZ_DEBUG") != "" { // diagnostics: kgo's debug log on stderr
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	switch *assignor {
+	case "":
+	case "range":
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+	case "roundrobin":
+		opts = append(opts, kgo.Balancers(kgo.RoundRobinBalancer()))
+	case "sticky":
+		opts = append(opts, kgo.Balancers(kgo.StickyBalancer()))
+	case "cooperative-sticky":
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	default:
+		out("ERROR unknown assignor %s", *assignor)
+		os.Exit(0)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		out("ERROR kgo.NewClient: %v", err)
+		os.Exit(0)
+	}
+	adm := kadm.NewClient(cl)
+	stop := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) == "close" {
+				break
+			}
+		}
+		close(stop)
+	}()
+	out("READY")
+	for {
+		select {
+		case <-stop:
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			cl.AllowRebalance()
+			if err := cl.LeaveGroupContext(ctx); err != nil {
+				out("ERROR LeaveGroup: %v", err)
+			}
+			cancel()
+			cl.Close()
+			out("CLOSED")
+			os.Exit(0)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fetches := cl.PollRecords(ctx, 500)
+		cancel()
+		for _, fe := range fetches.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) && !errors.Is(fe.Err, context.Canceled) {
+				// Retriable (e.g. broker restarting): kgo keeps retrying; logged, not fatal.
+				fmt.Fprintf(os.Stderr, "fetch error %s/%d: %v\n", fe.Topic, fe.Partition, fe.Err)
+			}
+		}
+		recs := fetches.Records()
+		next := map[int32]int64{}
+		for _, r := range recs {
+			out("RECORD %d %d %s", r.Partition, r.Offset, string(r.Value))
+			next[r.Partition] = r.Offset + 1
+		}
+		if len(recs) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			if *meta == "" {
+				if err := cl.CommitRecords(ctx, recs...); err != nil {
+					if isRebalanceErr(err) {
+						out("COMMIT-FAILED CommitRecords: %v", err)
+					} else {
+						out("ERROR CommitRecords: %v", err)
+					}
+				}
+			} else {
+				memberID, gen := cl.GroupMetadata()
+				req := kmsg.NewPtrOffsetCommitRequest()
+				req.Group, req.MemberID, req.Generation = *group, memberID, gen
+				rt := kmsg.NewOffsetCommitRequestTopic()
+				rt.Topic = *topic
+				for p, o := range next {
+					rp := kmsg.NewOffsetCommitRequestTopicPartition()
+					rp.Partition, rp.Offset, rp.Metadata, rp.LeaderEpoch = p, o, kmsg.StringPtr(*meta), -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				req.Topics = append(req.Topics, rt)
+				resp, err := req.RequestWith(ctx, cl)
+				if err != nil {
+					out("ERROR OffsetCommit: %v", err)
+				} else {
+					for _, t := range resp.Topics {
+						for _, p := range t.Partitions {
+							if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+								if isRebalanceErr(err) {
+									out("COMMIT-FAILED OffsetCommit %s/%d: %v", t.Topic, p.Partition, err)
+								} else {
+									out("ERROR OffsetCommit %s/%d: %v", t.Topic, p.Partition, err)
+								}
+							}
+						}
+					}
+				}
+				fo, err := adm.FetchOffsets(ctx, *group)
+				if err != nil {
+					out("ERROR FetchOffsets: %v", err)
+				} else {
+					var ps []int
+					for p := range next {
+						ps = append(ps, int(p))
+					}
+					sort.Ints(ps)
+					line := "COMMITTED"
+					for _, p := range ps {
+						o, ok := fo.Lookup(*topic, int32(p))
+						if !ok {
+							line += fmt.Sprintf(" %d:null:null", p)
+						} else {
+							line += fmt.Sprintf(" %d:%d:%s", p, o.At, o.Metadata)
+						}
+					}
+					out("%s", line)
+				}
+			}
+			cancel()
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// isRebalanceErr: a commit refused because the group moved on; the member rejoins and gets the records again.
+func isRebalanceErr(err error) bool {
+	return errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.FencedInstanceID)
+}
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "--member" {
+		memberMain(os.Args[2:])
+		os.Exit(0)
+	}
+}

@@ -529,7 +529,86 @@ function oneLine(s) {
   return s.length > 600 ? s.slice(0, 600) + '...' : s
 }
 
+
+// ---------------------------------------------------------------------------------------------------------------
+// --member: one consumer-group member (consumer.run with eachBatch), driven by compat-tests/drivers/groups.py; the
+// line protocol is described in drivers/member.py. autoCommit is off: every batch is committed (commitOffsets, with
+// --commit-metadata as the offset metadata) before the next one, and read back with admin.fetchOffsets.
+
+async function memberMain(argv) {
+  const a = {}
+  for (let i = 0; i + 1 < argv.length; i += 2) a[argv[i].replace(/^--/, '')] = argv[i + 1]
+  const out = s => process.stdout.write(s + '\n')
+  const callMs = Number(a['call-timeout'] || 30) * 1000
+  const meta = a['commit-metadata'] || null
+  const kafka = new Kafka({ clientId: 'strom-compat-kafkajs-member', brokers: [a.bootstrap], logLevel: logLevel.ERROR,
+    connectionTimeout: callMs, requestTimeout: callMs, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 } })
+  const opts = { groupId: a.group, sessionTimeout: Number(a['session-timeout-ms'] || 6000),
+    heartbeatInterval: Number(a['heartbeat-ms'] || 1000), rebalanceTimeout: 20000, maxWaitTimeInMs: 200,
+    allowAutoTopicCreation: false, retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 } }
+  const consumer = kafka.consumer(opts)
+  const admin = meta ? kafka.admin() : null
+  let current = []
+  const report = () => out('ASSIGNED ' + (current.length ? current.slice().sort((x, y) => x - y).join(',') : '-'))
+  consumer.on(consumer.events.GROUP_JOIN, e => {
+    current = (e.payload.memberAssignment[a.topic] || []).slice()
+    report()
+  })
+  consumer.on(consumer.events.CRASH, e => {
+    const err = e.payload.error
+    // A retriable crash (e.g. the broker restarting) restarts the consumer by itself: logged, not fatal.
+    if (e.payload.restart) console.error('consumer crashed, restarting:', err && err.message)
+    else out('ERROR consumer crashed: ' + String(err && err.message).replace(/\s+/g, ' '))
+  })
+  let stopping = false
+  require('readline').createInterface({ input: process.stdin }).on('line', l => { if (l.trim() === 'close') stop() })
+    .on('close', () => stop())
+  async function stop() {
+    if (stopping) return
+    stopping = true
+    try {
+      await Promise.race([consumer.disconnect(), sleep(callMs).then(() => { throw new Error('disconnect timed out') })])
+      if (admin) await admin.disconnect().catch(() => {})
+      out('CLOSED')
+    } catch (e) {
+      out('ERROR disconnect: ' + e.message)
+    }
+    process.exit(0)
+  }
+  await consumer.connect()
+  if (admin) await admin.connect()
+  await consumer.subscribe({ topics: [a.topic], fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      if (!batch.messages.length) return
+      for (const m of batch.messages) {
+        out(`RECORD ${batch.partition} ${m.offset} ${m.value.toString()}`)
+        resolveOffset(m.offset)
+      }
+      const next = String(Number(batch.messages[batch.messages.length - 1].offset) + 1)
+      try {
+        await consumer.commitOffsets([{ topic: a.topic, partition: batch.partition, offset: next, metadata: meta }])
+      } catch (e) {
+        // The group moved on (e.g. the coordinator forgot this member): kafkajs rejoins, the records come again.
+        // (Rethrown, kafkajs would crash for good: its retrier wraps the error as non-retriable.) Not rethrown: the
+        // next heartbeat fails the same way and kafkajs rejoins, then fetches from the committed offsets.
+        const types = errorTypes(e)
+        if (!['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS'].some(t => types.includes(t))) throw e
+        out(`COMMIT-FAILED commitOffsets: ${types}: ${String(e.message).replace(/\s+/g, ' ')}`)
+      }
+      if (meta) {
+        const got = await admin.fetchOffsets({ groupId: a.group, topics: [a.topic] })
+        const p = got[0].partitions.find(x => x.partition === batch.partition)
+        out(`COMMITTED ${batch.partition}:${p ? p.offset : 'null'}:${p ? p.metadata : 'null'}`)
+      }
+    },
+  })
+  out('READY')
+}
+
 async function main() {
+  if (process.argv[2] === '--member') return memberMain(process.argv.slice(3))
   const args = parseArgs(process.argv.slice(2))
   for (const name of args.scenarios) {
     const fn = scenarios[name]
