@@ -334,7 +334,15 @@ impl PartitionLog {
         st.unflushed_records += records;
         st.oldest_unflushed_ms.get_or_insert(now_ms);
         if st.unflushed_records >= st.config.flush_messages {
-            self.flush_locked(st).map_err(|e| self.fail(e))?;
+            // Acknowledged records must be on disk: fdatasync the segment data only. Indexes and the
+            // recovery point are rebuilt or re-derived by recovery, so they wait for the background flush.
+            let active = st
+                .segments
+                .values()
+                .next_back()
+                .ok_or_else(|| LogError::Storage("no active segment".into()))?;
+            active.sync_data(&self.files).map_err(|e| self.fail(e))?;
+            st.unflushed_records = 0;
         }
         Ok(AppendInfo {
             base_offset,

@@ -396,6 +396,11 @@ impl Segment {
     }
 
     /// fsyncs the log and index files.
+    /// fdatasyncs the `.log` file only (records durable; indexes can be rebuilt).
+    pub fn sync_data(&self, files: &FileCache) -> io::Result<()> {
+        files.get(&self.log_path)?.sync_data()
+    }
+
     pub fn sync(&self, files: &FileCache) -> io::Result<()> {
         files.get(&self.log_path)?.sync_data()?;
         files.get(&self.index_path)?.sync_data()?;
