@@ -232,6 +232,8 @@ pub struct Config {
     pub num_partitions: i32,
     /// Upper bound on one request frame in bytes; larger frames close the connection.
     pub socket_request_max_bytes: usize,
+    /// Most record bytes one Fetch response carries (`fetch.max.bytes`).
+    pub fetch_max_bytes: usize,
     /// Connections idle longer than this many milliseconds are closed.
     pub connections_max_idle_ms: u64,
     /// Upper bound on concurrently open client connections.
@@ -351,6 +353,7 @@ impl Config {
             auto_create_topics: get("auto.create.topics.enable") == Some("true"),
             num_partitions: num("num.partitions") as i32,
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
+            fetch_max_bytes: num("fetch.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             max_connections: num("max.connections") as usize,
             log_level: get("log.level").unwrap_or("info").to_string(),

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::ApiContext;
+use super::{repeated, ApiContext};
 use crate::cluster::topic_config::{effective_configs, source, Synonym};
 use crate::cluster::{names, ConfigChange, ConfigOp};
 use crate::config::Origin;
@@ -177,20 +177,6 @@ fn alter_result(
     }
 }
 
-/// The items that occur more than once.
-fn duplicated<T: Eq + std::hash::Hash + Clone>(
-    items: impl Iterator<Item = T>,
-) -> std::collections::HashSet<T> {
-    let mut seen = std::collections::HashSet::new();
-    let mut dups = std::collections::HashSet::new();
-    for item in items {
-        if !seen.insert(item.clone()) {
-            dups.insert(item);
-        }
-    }
-    dups
-}
-
 /// Checks Kafka's ConfigAdminManager.preprocess makes before anything changes (a resource or config
 /// named twice, a missing value), then that the resource is a topic: broker configs are static here.
 fn precheck_alter(
@@ -201,7 +187,7 @@ fn precheck_alter(
     null_value: bool,
 ) -> Result<(), TopicError> {
     if dup_resources.contains(&(resource_type, name.to_string()))
-        || !duplicated(config_names).is_empty()
+        || !repeated(config_names).is_empty()
         || null_value
     {
         return Err(TopicError::InvalidRequest(
@@ -223,7 +209,7 @@ pub async fn incremental_alter_configs(
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
     let dup_resources =
-        duplicated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
+        repeated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
         let names = r.configs.iter().map(|c| c.name.to_string());
@@ -276,7 +262,7 @@ pub async fn alter_configs(
     _version: i16,
 ) -> AlterConfigsResponse {
     let dup_resources =
-        duplicated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
+        repeated(req.resources.iter().map(|r| (r.resource_type, r.resource_name.to_string())));
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
         let names = r.configs.iter().map(|c| c.name.to_string());

@@ -39,7 +39,7 @@ fn read_pass(
     wanted: &[(PartitionKey, FetchParams)],
 ) -> Vec<PartitionResult> {
     // Kafka's fetch.max.bytes bounds what one response may carry, whatever the client asks.
-    let cap = ctx.cluster.config.number("fetch.max.bytes").max(0) as usize;
+    let cap = ctx.cluster.config.fetch_max_bytes;
     let mut budget = (req.max_bytes.max(0) as usize).min(cap);
     let mut min_one = true;
     let mut out = Vec::with_capacity(wanted.len());

@@ -24,6 +24,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
 
 use super::{ApiContext, RequestInfo};
+use crate::cluster::Snapshot;
 use crate::group::membership::{JoinRequest, SyncRequest};
 use crate::group::offsets::CommitRequest;
 use crate::group::GroupError;
@@ -186,26 +187,48 @@ pub async fn leave_group(ctx: &ApiContext, req: LeaveGroupRequest, version: i16)
     LeaveGroupResponse::default().with_members(members)
 }
 
+/// Error codes for the partitions a request names, topic by topic: UNKNOWN_TOPIC_OR_PARTITION where
+/// the partition does not exist, else the next of `outcomes` (one per existing partition, in order).
+fn partition_codes<'a>(
+    snap: &Snapshot,
+    topics: impl Iterator<Item = (&'a str, Vec<i32>)>,
+    outcomes: Vec<Result<(), GroupError>>,
+) -> Vec<Vec<(i32, i16)>> {
+    let mut outcomes = outcomes.into_iter();
+    topics
+        .map(|(topic, partitions)| {
+            partitions
+                .into_iter()
+                .map(|p| {
+                    let code = if exists(snap, topic, p) {
+                        outcomes.next().and_then(|r| r.err()).map_or(0, |e| e.code())
+                    } else {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    };
+                    (p, code)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Whether `topic` has partition `partition`.
-fn partition_exists(ctx: &ApiContext, topic: &str, partition: i32) -> bool {
-    ctx.cluster.snapshot().get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
+fn exists(snap: &Snapshot, topic: &str, partition: i32) -> bool {
+    snap.get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
 }
 
 pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
-    let mut known = Vec::new();
-    for t in &req.topics {
-        for p in &t.partitions {
-            if partition_exists(ctx, &t.name, p.partition_index) {
-                known.push((
-                    t.name.to_string(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.committed_metadata.as_ref().map(|m| m.to_string()),
-                ));
-            }
-        }
-    }
+    let snap = ctx.cluster.snapshot();
+    let known = req
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .filter(|(t, p)| exists(&snap, &t.name, p.partition_index))
+        .map(|(t, p)| {
+            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string());
+            (t.name.to_string(), p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata)
+        })
+        .collect();
     let commit = CommitRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id_or_member_epoch,
@@ -215,23 +238,18 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
         unknown_group_is_not_found: version >= 9,
     };
     let results = ctx.groups.commit(&commit, crate::log::now_ms());
-    let mut outcomes = commit.offsets.iter().zip(results);
-    let topics = req
+    let named = req
         .topics
         .iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let code = if partition_exists(ctx, &t.name, p.partition_index) {
-                        outcomes.next().and_then(|(_, r)| r.err()).map_or(0, |e| e.code())
-                    } else {
-                        ResponseError::UnknownTopicOrPartition.code()
-                    };
-                    OffsetCommitResponsePartition::default()
-                        .with_partition_index(p.partition_index)
-                        .with_error_code(code)
+        .map(|t| (t.name.as_str(), t.partitions.iter().map(|p| p.partition_index).collect()));
+    let topics = partition_codes(&snap, named, results)
+        .into_iter()
+        .zip(&req.topics)
+        .map(|(codes, t)| {
+            let partitions = codes
+                .into_iter()
+                .map(|(p, code)| {
+                    OffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code)
                 })
                 .collect();
             OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
@@ -428,31 +446,29 @@ pub async fn offset_delete(
     req: OffsetDeleteRequest,
     _version: i16,
 ) -> OffsetDeleteResponse {
+    let snap = ctx.cluster.snapshot();
     let partitions: Vec<(String, i32)> = req
         .topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index)))
+        .filter(|(t, p)| exists(&snap, t, *p))
         .collect();
     match ctx.groups.delete_offsets(&req.group_id, &partitions, subscribed_topics) {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
         Ok(results) => {
-            let mut results = results.into_iter();
-            let topics = req
+            let named = req
                 .topics
                 .iter()
-                .map(|t| {
-                    let partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let code = if partition_exists(ctx, &t.name, p.partition_index) {
-                                results.next().and_then(|r| r.err()).map_or(0, |e| e.code())
-                            } else {
-                                let _ = results.next();
-                                ResponseError::UnknownTopicOrPartition.code()
-                            };
+                .map(|t| (t.name.as_str(), t.partitions.iter().map(|p| p.partition_index).collect()));
+            let topics = partition_codes(&snap, named, results)
+                .into_iter()
+                .zip(&req.topics)
+                .map(|(codes, t)| {
+                    let partitions = codes
+                        .into_iter()
+                        .map(|(p, code)| {
                             OffsetDeleteResponsePartition::default()
-                                .with_partition_index(p.partition_index)
+                                .with_partition_index(p)
                                 .with_error_code(code)
                         })
                         .collect();

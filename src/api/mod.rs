@@ -239,6 +239,20 @@ async fn dispatch(
     }
 }
 
+/// The items a request names more than once (Kafka refuses each of them with INVALID_REQUEST).
+pub(crate) fn repeated<T: Eq + std::hash::Hash + Clone>(
+    items: impl Iterator<Item = T>,
+) -> std::collections::HashSet<T> {
+    let mut seen = std::collections::HashSet::new();
+    let mut twice = std::collections::HashSet::new();
+    for item in items {
+        if !seen.insert(item.clone()) {
+            twice.insert(item);
+        }
+    }
+    twice
+}
+
 /// Authorized-operation bitfields reported when a client asks and no authorizer is configured
 /// (every operation the resource type supports, as Kafka reports with authorization disabled).
 pub mod authorized_ops {

@@ -1,7 +1,5 @@
 //! Topic administration: CreateTopics (v2–v7), DeleteTopics (v1–v6), CreatePartitions (v0–v3).
 
-use std::collections::HashMap;
-
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -13,23 +11,13 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::ApiContext;
+use super::{repeated, ApiContext};
 use crate::cluster::topic_config::effective_configs;
 use crate::cluster::{NewTopic, PartitionIncrease, Topic, TopicRef};
 use crate::error::TopicError;
 
 fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
-}
-
-/// Names that appear more than once in one request; Kafka refuses each of them with INVALID_REQUEST.
-fn duplicates<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<String, usize> {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for n in names {
-        *counts.entry(n.to_string()).or_default() += 1;
-    }
-    counts.retain(|_, c| *c > 1);
-    counts
 }
 
 fn created_result(ctx: &ApiContext, t: &Topic) -> CreatableTopicResult {
@@ -65,11 +53,11 @@ pub async fn create_topics(
     req: CreateTopicsRequest,
     _version: i16,
 ) -> CreateTopicsResponse {
-    let dups = duplicates(req.topics.iter().map(|t| t.name.as_str()));
+    let dups = repeated(req.topics.iter().map(|t| t.name.as_str()));
     let mut results = Vec::with_capacity(req.topics.len());
     let mut specs = Vec::new();
     for t in &req.topics {
-        if dups.contains_key(t.name.as_str()) {
+        if dups.contains(t.name.as_str()) {
             continue;
         }
         specs.push(NewTopic {
@@ -88,7 +76,7 @@ pub async fn create_topics(
                 .collect(),
         });
     }
-    for name in dups.keys() {
+    for name in &dups {
         let e = TopicError::InvalidRequest(format!(
             "Create topics request from client contains duplicate topic name: {name}"
         ));
@@ -131,15 +119,15 @@ pub async fn delete_topics(ctx: &ApiContext, req: DeleteTopicsRequest, version: 
     } else {
         refs.extend(req.topic_names.iter().map(|n| Ok(TopicRef::Name(n.to_string()))));
     }
-    let dups = duplicates(refs.iter().filter_map(|r| match r {
-        Ok(TopicRef::Name(n)) => Some(n.as_str()),
+    let dups = repeated(refs.iter().filter_map(|r| match r {
+        Ok(TopicRef::Name(n)) => Some(n.clone()),
         _ => None,
     }));
     let mut valid = Vec::new();
     let mut responses = Vec::with_capacity(refs.len());
     for r in refs {
         match r {
-            Ok(TopicRef::Name(n)) if dups.contains_key(&n) => {
+            Ok(TopicRef::Name(n)) if dups.contains(&n) => {
                 let e = TopicError::InvalidRequest("Duplicate topic name.".into());
                 responses.push(deletion_result(Some(&n), Uuid::nil(), Some(&e)));
             }
@@ -171,11 +159,11 @@ pub async fn create_partitions(
     req: CreatePartitionsRequest,
     _version: i16,
 ) -> CreatePartitionsResponse {
-    let dups = duplicates(req.topics.iter().map(|t| t.name.as_str()));
+    let dups = repeated(req.topics.iter().map(|t| t.name.as_str()));
     let mut results = Vec::with_capacity(req.topics.len());
     let mut asks = Vec::new();
     for t in &req.topics {
-        if dups.contains_key(t.name.as_str()) {
+        if dups.contains(t.name.as_str()) {
             continue;
         }
         let assignments = t
@@ -184,10 +172,10 @@ pub async fn create_partitions(
             .map(|a| a.iter().map(|x| x.broker_ids.iter().map(|b| b.0).collect()).collect());
         asks.push(PartitionIncrease { topic: t.name.to_string(), count: t.count, assignments });
     }
-    for name in dups.keys() {
+    for name in &dups {
         results.push(
             CreatePartitionsTopicResult::default()
-                .with_name(TopicName(text(name.clone())))
+                .with_name(TopicName(text(name.to_string())))
                 .with_error_code(ResponseError::InvalidRequest.code())
                 .with_error_message(Some(text("Duplicate topic in request."))),
         );
