@@ -5,29 +5,13 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use strom::log::batch::testing::batch_with;
 use strom::log::{FileCache, LogConfig, PartitionLog};
 
 /// A valid magic-v2 batch of `count` records whose record bytes are derived from `tag`.
 fn batch(count: i32, payload_len: usize, tag: u8) -> Vec<u8> {
     let records: Vec<u8> = (0..payload_len).map(|i| tag.wrapping_add(i as u8)).collect();
-    let mut b = Vec::with_capacity(61 + records.len());
-    b.extend_from_slice(&0i64.to_be_bytes());
-    b.extend_from_slice(&((49 + records.len()) as i32).to_be_bytes());
-    b.extend_from_slice(&0i32.to_be_bytes());
-    b.push(2);
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&0i16.to_be_bytes());
-    b.extend_from_slice(&(count - 1).to_be_bytes());
-    b.extend_from_slice(&1i64.to_be_bytes());
-    b.extend_from_slice(&1i64.to_be_bytes());
-    b.extend_from_slice(&(-1i64).to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.extend_from_slice(&count.to_be_bytes());
-    b.extend_from_slice(&records);
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    b
+    batch_with(count, &records, 1)
 }
 
 fn main() -> std::io::Result<()> {

@@ -28,6 +28,9 @@ use thiserror::Error;
 pub const HEADER_LEN: usize = 61;
 /// Bytes before `batchLength` counts: baseOffset + batchLength.
 pub const LOG_OVERHEAD: usize = 12;
+/// Leading bytes the log rewrites when appending (baseOffset, batchLength, partitionLeaderEpoch): all
+/// before the magic byte and outside the CRC.
+pub const PATCHED_PREFIX: usize = 16;
 /// Attribute bit: timestamps are LogAppendTime.
 pub const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 /// Attribute bit: the batch belongs to a transaction.
@@ -203,14 +206,17 @@ pub fn set_log_append_time(b: &mut [u8], now_ms: i64) {
     b[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
-#[cfg(test)]
+/// Valid batches built without an encoder (uncompressed; records are opaque to the log), for tests,
+/// benchmarks and the crash-test appender. The broker never uses them.
 pub mod testing {
-    //! Builds valid batches for tests without an encoder: `count` records of `payload` bytes each
-    //! (uncompressed; records are opaque to the log).
 
     /// A valid magic-v2 batch with `count` records; record bytes are filler of `payload_len` per record.
     pub fn batch(count: i32, payload_len: usize, max_timestamp: i64) -> Vec<u8> {
-        let records = vec![0xABu8; payload_len * count.max(0) as usize];
+        batch_with(count, &vec![0xABu8; payload_len * count.max(0) as usize], max_timestamp)
+    }
+
+    /// A valid magic-v2 batch claiming `count` records whose bytes are `records`.
+    pub fn batch_with(count: i32, records: &[u8], max_timestamp: i64) -> Vec<u8> {
         let mut b = Vec::with_capacity(super::HEADER_LEN + records.len());
         b.extend_from_slice(&0i64.to_be_bytes());
         let batch_length = (super::HEADER_LEN - super::LOG_OVERHEAD + records.len()) as i32;
@@ -226,7 +232,7 @@ pub mod testing {
         b.extend_from_slice(&(-1i16).to_be_bytes());
         b.extend_from_slice(&(-1i32).to_be_bytes());
         b.extend_from_slice(&count.to_be_bytes());
-        b.extend_from_slice(&records);
+        b.extend_from_slice(records);
         let crc = crc32c::crc32c(&b[21..]);
         b[17..21].copy_from_slice(&crc.to_be_bytes());
         b

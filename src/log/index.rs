@@ -17,6 +17,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// Bytes per offset-index entry.
 pub const OFFSET_ENTRY: usize = 8;
@@ -122,6 +123,41 @@ pub fn time_floor_file(file: &File, n: u64, ts: i64) -> io::Result<Option<TimeEn
     let found =
         floor_search(n, &target, |i| Ok(TimeEntry::decode(&read_entry::<TIME_ENTRY>(file, i)?).timestamp))?;
     found.map(|i| Ok(TimeEntry::decode(&read_entry(file, i)?))).transpose()
+}
+
+/// Entry counts and last entries of a segment's two index files, read without loading the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexTails {
+    pub offset_entries: u64,
+    pub time_entries: u64,
+    pub last_offset: Option<OffsetEntry>,
+    pub last_time: Option<TimeEntry>,
+}
+
+/// `None` when either file is missing, unreadable or not a whole number of entries long.
+pub fn read_tails(offset_path: &Path, time_path: &Path) -> Option<IndexTails> {
+    let (offset_entries, last_offset) = last_entry::<OFFSET_ENTRY>(offset_path)?;
+    let (time_entries, last_time) = last_entry::<TIME_ENTRY>(time_path)?;
+    Some(IndexTails {
+        offset_entries,
+        time_entries,
+        last_offset: last_offset.map(|b| OffsetEntry::decode(&b)),
+        last_time: last_time.map(|b| TimeEntry::decode(&b)),
+    })
+}
+
+/// Number of entries and the last one of a fixed-size-entry file.
+fn last_entry<const N: usize>(path: &Path) -> Option<(u64, Option<[u8; N]>)> {
+    let file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len % N as u64 != 0 {
+        return None;
+    }
+    let n = len / N as u64;
+    match n.checked_sub(1) {
+        None => Some((0, None)),
+        Some(last) => read_entry::<N>(&file, last).ok().map(|b| (n, Some(b))),
+    }
 }
 
 /// Reads every entry of an offset index file (used when a segment becomes active again).

@@ -83,6 +83,16 @@ impl LogManager {
         self.clean_start
     }
 
+    /// Files currently held open by every log together (bounded by the file cache's capacity).
+    pub fn open_file_count(&self) -> usize {
+        self.files.open_count()
+    }
+
+    /// Number of open partition logs.
+    pub fn log_count(&self) -> usize {
+        self.logs.read().len()
+    }
+
     /// Wakes fetches waiting for data (called after a produce request appended something).
     pub fn notify_appended(&self) {
         self.appends.send_modify(|n| *n = n.wrapping_add(1));

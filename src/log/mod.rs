@@ -19,6 +19,7 @@
 pub mod batch;
 pub mod config;
 pub mod file_cache;
+pub mod file_io;
 pub mod index;
 pub mod manager;
 pub mod partition;

@@ -16,7 +16,7 @@
 //! is ever served.
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,8 +95,6 @@ struct State {
     config: LogConfig,
     /// Idempotent producers' sequence state.
     producers: ProducerStates,
-    /// Reused buffer for offset assignment.
-    scratch: Vec<u8>,
 }
 
 /// A partition's log.
@@ -171,7 +169,7 @@ impl PartitionLog {
             .map_or(log_start_checkpoint, |s| s.next_offset().max(s.base_offset));
         let log_start_offset = log_start_checkpoint.max(first_base).min(next_offset);
         match segments.values_mut().next_back() {
-            Some(active) => active.activate()?,
+            Some(active) => active.activate(&files)?,
             None => {
                 let seg = Segment::create(dir, next_offset, &files, now_ms)?;
                 segments.insert(next_offset, seg);
@@ -190,7 +188,6 @@ impl PartitionLog {
                 unsynced_sealed: Vec::new(),
                 config,
                 producers: ProducerStates::default(),
-                scratch: Vec::new(),
             }),
             failed: AtomicBool::new(false),
         };
@@ -298,35 +295,51 @@ impl PartitionLog {
         }
         let base_offset = st.next_offset;
         let append_time = st.config.log_append_time.then_some(now_ms);
-        let mut scratch = std::mem::take(&mut st.scratch);
-        scratch.clear();
-        scratch.extend_from_slice(data);
+        // LogAppendTime changes bytes under the CRC, so those batches are patched in a copy. Otherwise
+        // only the first 16 bytes of each batch change (base offset, leader epoch: outside the CRC):
+        // they are written from a patched copy and the rest straight from the request.
+        let stamped: Option<Vec<u8>> = append_time.map(|t| {
+            let mut copy = data.to_vec();
+            for r in &ranges {
+                batch::set_log_append_time(&mut copy[r.clone()], t);
+            }
+            copy
+        });
+        let source = stamped.as_deref().unwrap_or(data);
+        let mut prefixes = Vec::with_capacity(ranges.len());
         let mut headers = Vec::with_capacity(ranges.len());
         let mut next = base_offset;
         let mut records = 0i64;
         for r in &ranges {
-            let b = &mut scratch[r.clone()];
-            batch::set_base_offset(b, next);
-            batch::set_leader_epoch(b, leader_epoch);
-            if let Some(t) = append_time {
-                batch::set_log_append_time(b, t);
-            }
-            let h = BatchHeader::parse(b).ok_or(BatchError::Corrupt("short batch"))?;
+            let mut prefix = [0u8; batch::PATCHED_PREFIX];
+            prefix.copy_from_slice(&source[r.start..r.start + batch::PATCHED_PREFIX]);
+            batch::set_base_offset(&mut prefix, next);
+            batch::set_leader_epoch(&mut prefix, leader_epoch);
+            let mut h = BatchHeader::parse(&source[r.clone()]).ok_or(BatchError::Corrupt("short batch"))?;
+            h.base_offset = next;
+            h.partition_leader_epoch = leader_epoch;
             records += i64::from(h.last_offset_delta) + 1;
             next = h.last_offset() + 1;
+            prefixes.push(prefix);
             headers.push((r.start as u64, h));
         }
-        let last_offset = next - 1;
-        let result = self.maybe_roll(st, scratch.len() as u64, last_offset, now_ms).and_then(|()| {
-            let active =
-                st.segments.values_mut().next_back().ok_or_else(|| io::Error::other("no active segment"))?;
-            active.append(&self.files, &scratch, &headers, st.config.index_interval_bytes)
-        });
-        st.scratch = scratch;
-        if st.scratch.capacity() > 4 << 20 {
-            st.scratch = Vec::new();
+        let mut bufs: Vec<IoSlice> = Vec::with_capacity(ranges.len() * 2);
+        for (r, prefix) in ranges.iter().zip(&prefixes) {
+            bufs.push(IoSlice::new(prefix));
+            bufs.push(IoSlice::new(&source[r.start + batch::PATCHED_PREFIX..r.end]));
         }
-        result.map_err(|e| self.fail(e))?;
+        let last_offset = next - 1;
+        let len = data.len() as u64;
+        self.maybe_roll(st, len, last_offset, now_ms)
+            .and_then(|()| {
+                let active = st
+                    .segments
+                    .values_mut()
+                    .next_back()
+                    .ok_or_else(|| io::Error::other("no active segment"))?;
+                active.append(&self.files, &mut bufs, len, &headers, st.config.index_interval_bytes)
+            })
+            .map_err(|e| self.fail(e))?;
         st.next_offset = next;
         for (_, h) in &headers {
             st.producers.record(h, now_ms);
@@ -435,11 +448,11 @@ impl PartitionLog {
     fn flush_locked(&self, st: &mut State) -> io::Result<()> {
         let rolled = !st.unsynced_sealed.is_empty();
         for base in std::mem::take(&mut st.unsynced_sealed) {
-            if let Some(seg) = st.segments.get(&base) {
+            if let Some(seg) = st.segments.get_mut(&base) {
                 seg.sync(&self.files)?;
             }
         }
-        if let Some(active) = st.segments.values().next_back() {
+        if let Some(active) = st.segments.values_mut().next_back() {
             active.sync(&self.files)?;
         }
         st.unflushed_records = 0;

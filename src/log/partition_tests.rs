@@ -1,5 +1,6 @@
 use super::*;
 use crate::log::batch::testing::batch;
+use crate::log::index;
 use proptest::prelude::*;
 
 fn small_config() -> LogConfig {
@@ -189,7 +190,10 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn model_based_appends_rolls_retention_and_reopen(ops in proptest::collection::vec(op(), 1..40)) {
+    fn model_based_appends_rolls_retention_and_reopen(
+        ops in proptest::collection::vec(op(), 1..40),
+        probes in proptest::collection::vec((any::<u16>(), 1usize..700, any::<bool>()), 8),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let mut log = open(dir.path(), false);
         // The model: every batch ever appended, as (base offset, record count, payload).
@@ -232,9 +236,78 @@ proptest! {
             prop_assert_eq!(log.log_end_offset(), next);
             let start = log.log_start_offset();
             let expected: Vec<_> = model.iter().filter(|(b, c, _)| b + i64::from(*c) > start).cloned().collect();
-            prop_assert_eq!(read_all(&log, start), expected);
+            prop_assert_eq!(read_all(&log, start), expected.clone());
+            check_reads_at(&log, &expected, &probes)?;
         }
     }
+}
+
+/// Reads at arbitrary offsets and byte budgets: the answer starts with the batch holding the offset
+/// and holds only whole batches, consecutive in the model, within the budget unless the first alone
+/// exceeds it (KIP-74 with `min_one`; nothing without it).
+fn check_reads_at(
+    log: &PartitionLog,
+    model: &[(i64, i32, Vec<u8>)],
+    probes: &[(u16, usize, bool)],
+) -> Result<(), TestCaseError> {
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    if start == end {
+        return Ok(());
+    }
+    for &(pick, max_bytes, min_one) in probes {
+        let offset = start + i64::from(pick) % (end - start);
+        let records = log.read(offset, max_bytes, min_one).unwrap().records;
+        let first = model.iter().position(|(b, c, _)| b + i64::from(*c) > offset).unwrap();
+        let ranges = batch::split_batches(&records).unwrap();
+        let first_len = batch::HEADER_LEN + model[first].2.len();
+        if !min_one && first_len > max_bytes {
+            prop_assert!(records.is_empty());
+            continue;
+        }
+        prop_assert!(!ranges.is_empty(), "offset {} max {} gave nothing", offset, max_bytes);
+        prop_assert!(records.len() <= max_bytes.max(first_len));
+        for (i, range) in ranges.into_iter().enumerate() {
+            let h = batch::validate(&records[range.clone()]).unwrap();
+            let (base, count, payload) = &model[first + i];
+            prop_assert_eq!((h.base_offset, h.record_count), (*base, *count));
+            prop_assert_eq!(&records[range][batch::HEADER_LEN..], &payload[..]);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn damaged_index_entries_fall_back_to_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Vec::new();
+    {
+        let log = open(dir.path(), false);
+        for i in 0..60 {
+            let info = log.append(&batch(2, 30, i), 0, 1).unwrap();
+            model.push((info.base_offset, 2, batch(2, 30, i)[batch::HEADER_LEN..].to_vec()));
+        }
+        log.close().unwrap();
+        assert!(log.segment_count() > 3);
+    }
+    // Scramble every entry but the last of each offset index: lengths and last entries still pass
+    // the start-up check, so only the lookups can notice.
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "index") {
+            let mut bytes = std::fs::read(&p).unwrap();
+            let keep = bytes.len().saturating_sub(index::OFFSET_ENTRY);
+            for (i, b) in bytes[..keep].iter_mut().enumerate() {
+                if i % index::OFFSET_ENTRY >= 4 {
+                    *b = b.wrapping_add(3); // shift positions off the batch boundaries
+                }
+            }
+            std::fs::write(&p, bytes).unwrap();
+        }
+    }
+    let log = open(dir.path(), true);
+    assert_eq!(read_all(&log, 0), model);
+    let probes: Vec<(u16, usize, bool)> = (0..120).map(|o| (o, 1, true)).collect();
+    check_reads_at(&log, &model, &probes).unwrap();
 }
 
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, count: i32) -> Vec<u8> {

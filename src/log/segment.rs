@@ -9,14 +9,15 @@
 //! the file at the first bad byte and rebuilds both indexes from what remains.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use super::file_cache::FileCache;
+use super::file_io;
 use super::index::{self, OffsetEntry, TimeEntry};
 
 /// File name stem of a segment: the base offset in 20 digits.
@@ -57,9 +58,11 @@ pub struct Segment {
     offset_of_max_timestamp: i64,
     /// Log bytes appended since the last index entry.
     bytes_since_index: u64,
-    /// In-memory indexes while this is the active segment; `None` once sealed.
+    /// In-memory indexes while this is the active segment; `None` once sealed. New entries are
+    /// written to the index files only when the segment is flushed or sealed: below the recovery
+    /// point every index file is complete, above it recovery rebuilds the indexes anyway.
     active: Option<ActiveIndexes>,
-    /// Entries in the index files (for lookups on a sealed segment).
+    /// Entries in the index files (all of them once sealed; lookups on a sealed segment use the files).
     offset_entries: u64,
     time_entries: u64,
     /// Wall-clock time (ms) of the first append, for time-based rolling.
@@ -125,13 +128,14 @@ impl Segment {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         let log = files.get(&log_path)?;
         let size = log.metadata()?.len();
-        let offsets = index::read_offset_entries(&std::fs::read(&index_path).unwrap_or_default());
-        let times = index::read_time_entries(&std::fs::read(&time_path).unwrap_or_default());
-        let index_ok = std::fs::metadata(&index_path)
-            .is_ok_and(|m| m.len() % index::OFFSET_ENTRY as u64 == 0)
-            && std::fs::metadata(&time_path).is_ok_and(|m| m.len() % index::TIME_ENTRY as u64 == 0)
-            && index::sanitize_offsets(&offsets, size) == offsets.len()
-            && index::sanitize_times(&times, u32::MAX) == times.len();
+        // Only the lengths and the last entries are checked here (as Kafka's index sanity check does),
+        // so start-up does not read every index; lookups re-check the position an entry gives.
+        let tails = index::read_tails(&index_path, &time_path);
+        let max_rel = next_base.map_or(u32::MAX, |n| u32::try_from(n - base_offset - 1).unwrap_or(u32::MAX));
+        let index_ok = tails.as_ref().is_some_and(|t| {
+            t.last_offset.is_none_or(|e| u64::from(e.position) < size && e.relative_offset <= max_rel)
+                && t.last_time.is_none_or(|e| e.relative_offset <= max_rel)
+        });
         let mut seg = Segment {
             base_offset,
             log_path,
@@ -143,16 +147,18 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             bytes_since_index: 0,
             active: None,
-            offset_entries: offsets.len() as u64,
-            time_entries: times.len() as u64,
+            offset_entries: 0,
+            time_entries: 0,
             created_ms: now_ms,
         };
-        if !index_ok {
+        let Some(tails) = tails.filter(|_| index_ok) else {
             tracing::warn!(segment = %seg.log_path.display(), "index missing or corrupt; rebuilding");
             seg.recover(files, None)?;
             return Ok(seg);
-        }
-        if let Some(last) = times.last() {
+        };
+        seg.offset_entries = tails.offset_entries;
+        seg.time_entries = tails.time_entries;
+        if let Some(last) = tails.last_time {
             seg.max_timestamp = last.timestamp;
             seg.offset_of_max_timestamp = base_offset + i64::from(last.relative_offset);
         }
@@ -160,7 +166,7 @@ impl Segment {
         seg.next_offset = match next_base {
             Some(n) if size > 0 => n,
             _ => {
-                let start = offsets.last().map_or(0, |e| u64::from(e.position));
+                let start = tails.last_offset.map_or(0, |e| u64::from(e.position));
                 seg.walk_to_end(&log, start)?
             }
         };
@@ -283,12 +289,24 @@ impl Segment {
     }
 
     /// Makes this segment the active one again (after a restart): loads its indexes into memory.
-    pub fn activate(&mut self) -> io::Result<()> {
+    /// Entries that are out of order or point past the log are dropped (the file is rewritten).
+    pub fn activate(&mut self, files: &FileCache) -> io::Result<()> {
         if self.active.is_none() {
-            let offsets = index::read_offset_entries(&std::fs::read(&self.index_path).unwrap_or_default());
-            let times = index::read_time_entries(&std::fs::read(&self.time_path).unwrap_or_default());
+            let mut offsets =
+                index::read_offset_entries(&std::fs::read(&self.index_path).unwrap_or_default());
+            let mut times = index::read_time_entries(&std::fs::read(&self.time_path).unwrap_or_default());
+            let (good_offsets, good_times) =
+                (index::sanitize_offsets(&offsets, self.size), index::sanitize_times(&times, u32::MAX));
+            if good_offsets < offsets.len() || good_times < times.len() {
+                tracing::warn!(segment = %self.log_path.display(), "dropping disordered index entries");
+                offsets.truncate(good_offsets);
+                times.truncate(good_times);
+                self.rewrite_indexes(files, &offsets, &times)?;
+            }
             let last_indexed = offsets.last().map_or(0, |e| u64::from(e.position));
             self.bytes_since_index = self.size.saturating_sub(last_indexed);
+            self.offset_entries = offsets.len() as u64;
+            self.time_entries = times.len() as u64;
             self.active = Some(ActiveIndexes { offsets, times });
         }
         Ok(())
@@ -316,28 +334,34 @@ impl Segment {
         last_offset - self.base_offset <= i64::from(u32::MAX)
     }
 
-    /// Appends validated batches (offsets already assigned) in one positioned write.
-    /// `headers` describe the batches in `data`, in order.
+    /// Appends validated batches (offsets already assigned) in one positioned vectored write of `bufs`
+    /// (`len` bytes in all). `headers` describe the batches, in order, by position relative to the start
+    /// of the write.
     pub fn append(
         &mut self,
         files: &FileCache,
-        data: &[u8],
+        bufs: &mut [IoSlice<'_>],
+        len: u64,
         headers: &[(u64, BatchHeader)],
         index_interval: u64,
     ) -> io::Result<()> {
         let log = files.get(&self.log_path)?;
-        log.write_all_at(data, self.size)?;
-        let mut new_offsets = Vec::new();
-        let mut new_times = Vec::new();
+        file_io::write_all_vectored_at(&log, bufs, self.size)?;
         for (rel_pos, h) in headers {
             let pos = self.size + rel_pos;
             if self.bytes_since_index >= index_interval && pos > 0 {
-                let rel = (h.base_offset - self.base_offset) as u32;
-                new_offsets.push(OffsetEntry { relative_offset: rel, position: pos as u32 });
+                let offset_entry = OffsetEntry {
+                    relative_offset: (h.base_offset - self.base_offset) as u32,
+                    position: pos as u32,
+                };
                 let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
-                if self.max_timestamp > last_ts {
-                    let rel_ts = (self.offset_of_max_timestamp - self.base_offset) as u32;
-                    new_times.push(TimeEntry { timestamp: self.max_timestamp, relative_offset: rel_ts });
+                let time_entry = (self.max_timestamp > last_ts).then(|| TimeEntry {
+                    timestamp: self.max_timestamp,
+                    relative_offset: (self.offset_of_max_timestamp - self.base_offset) as u32,
+                });
+                if let Some(a) = self.active.as_mut() {
+                    a.offsets.push(offset_entry);
+                    a.times.extend(time_entry);
                 }
                 self.bytes_since_index = 0;
             }
@@ -348,10 +372,7 @@ impl Segment {
             self.bytes_since_index += h.total_len() as u64;
             self.next_offset = h.last_offset() + 1;
         }
-        self.size += data.len() as u64;
-        if !new_offsets.is_empty() {
-            self.append_index_entries(files, &new_offsets, &new_times)?;
-        }
+        self.size += len;
         Ok(())
     }
 
@@ -359,29 +380,30 @@ impl Segment {
         self.active.as_ref().and_then(|a| a.times.last().copied())
     }
 
-    fn append_index_entries(
-        &mut self,
-        files: &FileCache,
-        offsets: &[OffsetEntry],
-        times: &[TimeEntry],
-    ) -> io::Result<()> {
-        let ob: Vec<u8> = offsets.iter().flat_map(|e| e.encode()).collect();
-        files.get(&self.index_path)?.write_all_at(&ob, self.offset_entries * index::OFFSET_ENTRY as u64)?;
-        self.offset_entries += offsets.len() as u64;
-        if !times.is_empty() {
-            let tb: Vec<u8> = times.iter().flat_map(|e| e.encode()).collect();
-            files.get(&self.time_path)?.write_all_at(&tb, self.time_entries * index::TIME_ENTRY as u64)?;
-            self.time_entries += times.len() as u64;
+    /// Writes the in-memory index entries that are not in the index files yet.
+    fn persist_indexes(&mut self, files: &FileCache) -> io::Result<()> {
+        let Some(a) = self.active.as_ref() else {
+            return Ok(());
+        };
+        let new_offsets = a.offsets.get(self.offset_entries as usize..).unwrap_or_default();
+        if !new_offsets.is_empty() {
+            let bytes: Vec<u8> = new_offsets.iter().flat_map(|e| e.encode()).collect();
+            let at = self.offset_entries * index::OFFSET_ENTRY as u64;
+            files.get(&self.index_path)?.write_all_at(&bytes, at)?;
+            self.offset_entries = a.offsets.len() as u64;
         }
-        if let Some(a) = self.active.as_mut() {
-            a.offsets.extend_from_slice(offsets);
-            a.times.extend_from_slice(times);
+        let new_times = a.times.get(self.time_entries as usize..).unwrap_or_default();
+        if !new_times.is_empty() {
+            let bytes: Vec<u8> = new_times.iter().flat_map(|e| e.encode()).collect();
+            files.get(&self.time_path)?.write_all_at(&bytes, self.time_entries * index::TIME_ENTRY as u64)?;
+            self.time_entries = a.times.len() as u64;
         }
         Ok(())
     }
 
     /// Seals the segment: records a final time-index entry and drops the in-memory indexes.
     pub fn seal(&mut self, files: &FileCache) -> io::Result<()> {
+        self.persist_indexes(files)?;
         let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
         if self.max_timestamp > last_ts {
             let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
@@ -395,31 +417,49 @@ impl Segment {
         Ok(())
     }
 
-    /// fsyncs the log and index files.
     /// fdatasyncs the `.log` file only (records durable; indexes can be rebuilt).
     pub fn sync_data(&self, files: &FileCache) -> io::Result<()> {
         files.get(&self.log_path)?.sync_data()
     }
 
-    pub fn sync(&self, files: &FileCache) -> io::Result<()> {
+    /// Writes pending index entries and fsyncs the log and index files.
+    pub fn sync(&mut self, files: &FileCache) -> io::Result<()> {
+        self.persist_indexes(files)?;
         files.get(&self.log_path)?.sync_data()?;
         files.get(&self.index_path)?.sync_data()?;
         files.get(&self.time_path)?.sync_data()
     }
 
-    /// Byte position of the first batch that may contain `offset` (from the index), for a scan.
-    fn scan_start(&self, files: &FileCache, offset: i64) -> io::Result<u64> {
+    /// Where a scan for `offset` starts: the position of the last indexed batch at or before it, and
+    /// the base offset that batch must have.
+    fn scan_start(&self, files: &FileCache, offset: i64) -> io::Result<(u64, Option<i64>)> {
         let rel = u32::try_from((offset - self.base_offset).max(0)).unwrap_or(u32::MAX);
         let entry = match &self.active {
             Some(a) => index::offset_floor_mem(&a.offsets, rel),
             None => index::offset_floor_file(&*files.get(&self.index_path)?, self.offset_entries, rel)?,
         };
-        Ok(entry.map_or(0, |e| u64::from(e.position)))
+        Ok(entry.map_or((0, None), |e| {
+            (u64::from(e.position), Some(self.base_offset + i64::from(e.relative_offset)))
+        }))
+    }
+
+    /// An index entry whose batch does not start where it says (a damaged index file) is not trusted:
+    /// the scan starts from the beginning of the segment instead.
+    fn distrust_index(&self, pos: u64, expected: Option<i64>, found: Option<i64>) -> bool {
+        let bad = pos > 0 && expected.is_some() && found != expected;
+        if bad {
+            tracing::warn!(segment = %self.log_path.display(), pos, "index entry does not match the log; scanning");
+        }
+        bad
     }
 
     /// Reads whole batches starting with the one containing `offset`, up to `max_bytes`; with
     /// `min_one` at least one whole batch (KIP-74). Returns `None` if no batch here holds `offset` or
     /// later (the caller moves on to the next segment).
+    ///
+    /// One read usually does it: `max_bytes` from the index position land in a buffer that is
+    /// returned (sliced, not copied) from the first wanted batch on. Only when that batch is not
+    /// wholly inside the window are headers walked and the batches read again exactly.
     pub fn read(
         &self,
         files: &FileCache,
@@ -428,14 +468,57 @@ impl Segment {
         min_one: bool,
     ) -> io::Result<Option<Bytes>> {
         let log = files.get(&self.log_path)?;
-        let mut pos = self.scan_start(files, offset)?;
+        let (mut start, expected) = self.scan_start(files, offset)?;
+        let mut window = self.read_window(&log, start, max_bytes)?;
+        if self.distrust_index(start, expected, batch::peek_offset_and_len(&window).map(|(b, _)| b)) {
+            start = 0;
+            window = self.read_window(&log, start, max_bytes)?;
+        }
+        // Walk the headers inside the window to the first batch holding `offset` or later.
+        let mut p = 0usize;
+        while let Some(h) = window.get(p..).and_then(BatchHeader::parse) {
+            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+                return Err(corrupt(format!("{}: bad batch length at {}", self.log_path.display(), start)));
+            }
+            let len = h.total_len();
+            if h.last_offset() < offset {
+                p += len;
+                continue;
+            }
+            if !min_one && len > max_bytes {
+                return Ok(Some(Bytes::new()));
+            }
+            if p + len > window.len() {
+                break; // the first wanted batch does not fit the window
+            }
+            let end = p + whole_batches_len(&window[p..]);
+            return Ok(Some(window.slice(p..end)));
+        }
+        self.read_exact_batches(&log, start + p as u64, offset, max_bytes, min_one)
+    }
+
+    /// Up to `max_bytes` (at least a batch header's worth) of the log from `pos`, as far as it goes.
+    fn read_window(&self, log: &File, pos: u64, max_bytes: usize) -> io::Result<Bytes> {
+        let len = self.size.saturating_sub(pos).min(max_bytes.max(HEADER_LEN) as u64) as usize;
+        Ok(Bytes::from(file_io::read_exact_at(log, len, pos)?))
+    }
+
+    /// The slow path of [`Segment::read`]: walk headers from `pos` (a batch boundary) with small reads,
+    /// then read the wanted batches exactly.
+    fn read_exact_batches(
+        &self,
+        log: &File,
+        mut pos: u64,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> io::Result<Option<Bytes>> {
         let mut head = [0u8; HEADER_LEN];
-        // Find the first batch whose last offset is ≥ `offset`.
         let first_len = loop {
             if pos + HEADER_LEN as u64 > self.size {
                 return Ok(None);
             }
-            let h = self.header_at(&log, pos, &mut head)?;
+            let h = self.header_at(log, pos, &mut head)?;
             if h.last_offset() >= offset {
                 break h.total_len();
             }
@@ -446,19 +529,9 @@ impl Segment {
         }
         let available = (self.size - pos) as usize;
         let want = first_len.max(max_bytes.min(available)).min(available);
-        let mut buf = BytesMut::zeroed(want);
-        log.read_exact_at(&mut buf, pos)?;
-        // Keep whole batches only.
-        let mut end = 0usize;
-        while let Some((_, len)) = buf.get(end..).and_then(batch::peek_offset_and_len) {
-            let next = end + LOG_OVERHEAD + len.max(0) as usize;
-            if next > buf.len() {
-                break;
-            }
-            end = next;
-        }
-        buf.truncate(end.max(first_len.min(buf.len())));
-        Ok(Some(buf.freeze()))
+        let buf = Bytes::from(file_io::read_exact_at(log, want, pos)?);
+        let end = whole_batches_len(&buf).max(first_len.min(buf.len()));
+        Ok(Some(buf.slice(..end)))
     }
 
     /// The first batch (whole bytes) whose max timestamp is ≥ `ts`, if any.
@@ -473,14 +546,18 @@ impl Segment {
         let start_offset =
             entry.map_or(self.base_offset, |e| self.base_offset + i64::from(e.relative_offset));
         let log = files.get(&self.log_path)?;
-        let mut pos = self.scan_start(files, start_offset)?;
+        let (mut pos, expected) = self.scan_start(files, start_offset)?;
         let mut head = [0u8; HEADER_LEN];
+        if pos + HEADER_LEN as u64 <= self.size {
+            let first = self.header_at(&log, pos, &mut head).ok().map(|h| h.base_offset);
+            if self.distrust_index(pos, expected, first) {
+                pos = 0;
+            }
+        }
         while pos + HEADER_LEN as u64 <= self.size {
             let h = self.header_at(&log, pos, &mut head)?;
             if h.max_timestamp >= ts {
-                let mut buf = BytesMut::zeroed(h.total_len());
-                log.read_exact_at(&mut buf, pos)?;
-                return Ok(Some(buf.freeze()));
+                return Ok(Some(Bytes::from(file_io::read_exact_at(&log, h.total_len(), pos)?)));
             }
             pos += h.total_len() as u64;
         }
@@ -503,4 +580,17 @@ impl Segment {
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
+}
+
+/// Length of the whole batches at the start of `buf` (a trailing partial batch is left out).
+fn whole_batches_len(buf: &[u8]) -> usize {
+    let mut end = 0usize;
+    while let Some((_, len)) = buf.get(end..).and_then(batch::peek_offset_and_len) {
+        let next = end + LOG_OVERHEAD + len.max(0) as usize;
+        if next > buf.len() {
+            break;
+        }
+        end = next;
+    }
+    end
 }
