@@ -500,7 +500,7 @@ impl Segment {
     /// Up to `max_bytes` (at least a batch header's worth) of the log from `pos`, as far as it goes.
     fn read_window(&self, log: &File, pos: u64, max_bytes: usize) -> io::Result<Bytes> {
         let len = self.size.saturating_sub(pos).min(max_bytes.max(HEADER_LEN) as u64) as usize;
-        Ok(Bytes::from(file_io::read_exact_at(log, len, pos)?))
+        file_io::read_at(log, len, pos)
     }
 
     /// The slow path of [`Segment::read`]: walk headers from `pos` (a batch boundary) with small reads,
@@ -529,7 +529,7 @@ impl Segment {
         }
         let available = (self.size - pos) as usize;
         let want = first_len.max(max_bytes.min(available)).min(available);
-        let buf = Bytes::from(file_io::read_exact_at(log, want, pos)?);
+        let buf = file_io::read_at(log, want, pos)?;
         let end = whole_batches_len(&buf).max(first_len.min(buf.len()));
         Ok(Some(buf.slice(..end)))
     }
@@ -557,7 +557,7 @@ impl Segment {
         while pos + HEADER_LEN as u64 <= self.size {
             let h = self.header_at(&log, pos, &mut head)?;
             if h.max_timestamp >= ts {
-                return Ok(Some(Bytes::from(file_io::read_exact_at(&log, h.total_len(), pos)?)));
+                return Ok(Some(file_io::read_at(&log, h.total_len(), pos)?));
             }
             pos += h.total_len() as u64;
         }
