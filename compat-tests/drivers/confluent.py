@@ -4,8 +4,8 @@ import threading
 import time
 
 import common
-from common import (CODECS, check, check_eq, eventually, expect_error, expected_records, scenario,
-                    verify_records)
+from common import (CODEC_RECORDS, CODECS, Stopwatch, check, check_eq, eventually, expect_error, expected_records,
+                    scenario, verify_records)
 
 from confluent_kafka import (OFFSET_BEGINNING, TIMESTAMP_CREATE_TIME, Consumer, KafkaError, KafkaException, Producer,
                              TopicCollection, TopicPartition)
@@ -183,7 +183,7 @@ def auto_create(ctx):
 # consumer, but with assign(), explicit start offsets and no commits it never needs the group coordinator for
 # fetching.
 
-N = 10000  # records per codec / per check (librdkafka is fast)
+N = 10000  # records per check in idempotent-producer and acks0 (produce-consume: CODEC_RECORDS per codec)
 
 
 def producer(ctx, **conf):
@@ -215,8 +215,17 @@ def produce_all(ctx, p, topic, recs, timestamps=True):
             except BufferError:
                 p.poll(0.05)
         p.poll(0)
-    left = p.flush(T(ctx) + 5)
-    check(left == 0, "%d records still undelivered after flush(%ss)", left, T(ctx) + 5)
+    # Wait for every delivery report, failing only when none arrives for the call timeout (a large batch of records
+    # may take longer than that in total on a slow machine).
+    left, deadline = None, time.monotonic() + T(ctx) + 5
+    while True:
+        now_left = p.flush(1.0)
+        if now_left == 0:
+            break
+        if left is None or now_left < left:
+            left, deadline = now_left, time.monotonic() + T(ctx) + 5
+        check(time.monotonic() < deadline, "%d records still undelivered, none delivered for %ss", now_left,
+              T(ctx) + 5)
     errs = [(i, e) for i, e in enumerate(results) if isinstance(e, KafkaError) or e is None]
     check(not errs, "%d delivery errors, first: record %s: %s", len(errs), errs[0][0] if errs else None,
           errs[0][1] if errs else None)
@@ -245,22 +254,29 @@ def close_bounded(c, timeout=10):
 
 
 def consume_all(ctx, topic, partitions, n, offsets=None, timeout=None):
-    """Reads partitions 0..partitions-1 from the beginning (or from offsets[p]) until n records came back or the
-    timeout passed; returns (partition, offset, key, value, headers, timestamp) tuples in consumption order."""
+    """Reads partitions 0..partitions-1 from the beginning (or from offsets[p]) until n records came back or no record
+    came for the timeout; returns (partition, offset, key, value, headers, timestamp) tuples in consumption order."""
     c = consumer(ctx)
     try:
         c.assign([TopicPartition(topic, p, offsets[p] if offsets else OFFSET_BEGINNING) for p in range(partitions)])
         got = []
-        deadline = time.monotonic() + (timeout or T(ctx))
+        append = got.append
+        idle = timeout or T(ctx)
+        deadline = time.monotonic() + idle
         while len(got) < n and time.monotonic() < deadline:
-            for m in c.consume(num_messages=1000, timeout=0.5):
+            before = len(got)
+            for m in c.consume(num_messages=10000, timeout=0.5):
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:
                         continue
                     raise KafkaException(m.error())
                 tt, ts = m.timestamp()
-                check_eq(tt, TIMESTAMP_CREATE_TIME, "timestamp type of offset %d" % m.offset())
-                got.append((m.partition(), m.offset(), m.key(), m.value(), list(m.headers() or []), ts))
+                if tt != TIMESTAMP_CREATE_TIME:
+                    raise AssertionError("timestamp type of offset %d: expected %r, got %r" % (
+                        m.offset(), TIMESTAMP_CREATE_TIME, tt))
+                append((m.partition(), m.offset(), m.key(), m.value(), m.headers() or [], ts))
+            if len(got) > before:
+                deadline = time.monotonic() + idle
         return got
     finally:
         close_bounded(c)
@@ -289,13 +305,19 @@ def produce_consume(ctx):
     a = admin(ctx)
     ts = base_ts()
     for codec in CODECS:
+        sw = Stopwatch(ctx, "%s: %d records" % (codec, CODEC_RECORDS))
         t = ctx.topic(codec)
         create(ctx, a, [NewTopic(t, num_partitions=3, replication_factor=1)])
-        recs = expected_records(codec, N, partitions=3, base_ts=ts)
+        recs = expected_records(codec, CODEC_RECORDS, partitions=3, base_ts=ts)
         p = producer(ctx, compression_type=codec, acks="all")
         check_delivered(produce_all(ctx, p, t, recs), recs, "%s: delivery" % codec)
-        verify_records(consume_all(ctx, t, 3, N), recs, "%s round trip" % codec)
+        sw.lap("produce")
+        got = consume_all(ctx, t, 3, len(recs))
+        sw.lap("consume")
+        verify_records(got, recs, "%s round trip" % codec)
         check_watermarks(ctx, t, recs, 3, codec)
+        sw.lap("verify")
+        sw.done()
 
 
 @scenario("idempotent-producer")

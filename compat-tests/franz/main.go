@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -40,6 +41,11 @@ func (c *ctxT) topic(suffix string) string {
 		s += "-" + suffix
 	}
 	return s
+}
+
+// log prints a diagnostics line on stdout (kept in the client's log by compat-tests/run).
+func (c *ctxT) log(format string, args ...any) {
+	fmt.Printf("[franz-go %s] %s\n", c.scenario, fmt.Sprintf(format, args...))
 }
 
 func (c *ctxT) client(opts ...kgo.Opt) *kgo.Client {
@@ -341,7 +347,12 @@ var scenarios = map[string]func(*ctxT){
 // partition i % partitions and must come back at offset i / partitions, with key (nil for every 10th), value,
 // headers (none for every 4th) and timestamp base + i.
 
-const nRecords = 10000
+// nRecords per check in idempotent-producer and acks0; codecRecords per codec in produce-consume (the same for every
+// library client, see drivers/common.py).
+const (
+	nRecords     = 10000
+	codecRecords = 100000
+)
 
 var codecs = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
@@ -431,9 +442,33 @@ func (c *ctxT) producer(opts ...kgo.Opt) *kgo.Client {
 }
 
 // produceAll produces recs and waits for every promise; checkOffsets compares the acknowledged partition/offset.
+// The call timeout bounds a stall (no acknowledgement for that long cancels the rest), not the whole run.
 func produceAll(c *ctxT, cl *kgo.Client, topic string, recs []rec, checkOffsets bool, what string) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.callTimeout+5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var acked atomic.Int64
+	var stalled atomic.Bool
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		last, since := int64(-1), time.Now()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if n := acked.Load(); n != last {
+					last, since = n, time.Now()
+				} else if time.Since(since) > c.callTimeout+5*time.Second {
+					stalled.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	krs := make([]*kgo.Record, len(recs))
 	errs := make([]error, len(recs))
 	var wg sync.WaitGroup
@@ -441,9 +476,11 @@ func produceAll(c *ctxT, cl *kgo.Client, topic string, recs []rec, checkOffsets 
 		krs[i] = r.toKgo(topic)
 		wg.Add(1)
 		i := i
-		cl.Produce(ctx, krs[i], func(_ *kgo.Record, err error) { errs[i] = err; wg.Done() })
+		cl.Produce(ctx, krs[i], func(_ *kgo.Record, err error) { errs[i] = err; acked.Add(1); wg.Done() })
 	}
-	must(cl.Flush(ctx), what+": Flush")
+	if err := cl.Flush(ctx); err != nil {
+		fail("%s: Flush: %v (stalled: %v, %d of %d acknowledged)", what, err, stalled.Load(), acked.Load(), len(recs))
+	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
@@ -457,7 +494,7 @@ func produceAll(c *ctxT, cl *kgo.Client, topic string, recs []rec, checkOffsets 
 }
 
 // consumeAll reads partitions 0..partitions-1 (ConsumePartitions, no group) from the given offsets until n records
-// came back or the call timeout passed.
+// came back or none came for the call timeout.
 func consumeAll(c *ctxT, topic string, partitions int, n int, start func(p int32) kgo.Offset) []rec {
 	offs := map[int32]kgo.Offset{}
 	for p := 0; p < partitions; p++ {
@@ -469,12 +506,15 @@ func consumeAll(c *ctxT, topic string, partitions int, n int, start func(p int32
 	}
 	cl := c.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}), kgo.FetchMaxWait(500*time.Millisecond))
 	defer cl.Close()
-	var got []rec
+	got := make([]rec, 0, n)
 	deadline := time.Now().Add(c.callTimeout)
 	for len(got) < n && time.Now().Before(deadline) {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		fs := cl.PollFetches(ctx)
 		cancel()
+		if fs.NumRecords() > 0 {
+			deadline = time.Now().Add(c.callTimeout)
+		}
 		for _, fe := range fs.Errors() {
 			if !errors.Is(fe.Err, context.DeadlineExceeded) {
 				fail("fetch error on %s/%d: %v", fe.Topic, fe.Partition, fe.Err)
@@ -558,12 +598,20 @@ func scProduceConsume(c *ctxT) {
 	adm := c.admin()
 	base := baseTs()
 	for _, codec := range codecs {
+		t0 := time.Now()
 		t := c.topic(codec)
 		createTopic(c, adm, t, 3)
-		recs := expectedRecs(codec, 0, nRecords, 3, base)
+		recs := expectedRecs(codec, 0, codecRecords, 3, base)
+		// Idempotent with acks=all (kgo defaults), manual partitioning, 5 ms linger.
 		produceAll(c, c.producer(kgo.ProducerBatchCompression(codecOf(codec))), t, recs, true, codec+": produce")
-		verifyRecs(consumeAll(c, t, 3, len(recs), nil), recs, codec+" round trip")
+		t1 := time.Now()
+		got := consumeAll(c, t, 3, len(recs), nil)
+		t2 := time.Now()
+		verifyRecs(got, recs, codec+" round trip")
 		checkEndOffsets(c, adm, t, recs, 3, codec)
+		t3 := time.Now()
+		c.log("%s: %d records: produce %.1fs, consume %.1fs, verify %.1fs, total %.1fs", codec, codecRecords,
+			t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), t3.Sub(t2).Seconds(), t3.Sub(t0).Seconds())
 	}
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ApiContext;
 use crate::cluster::Topic;
-use crate::log::{PartitionLog, TopicPartition};
+use crate::log::PartitionLog;
 
 /// How a request names a topic.
 #[derive(Debug, Clone, Copy)]
@@ -31,10 +31,7 @@ pub fn find_log(ctx: &ApiContext, topic: &Topic, partition: i32) -> Result<Arc<P
     if partition < 0 || partition >= topic.partitions {
         return Err(ResponseError::UnknownTopicOrPartition);
     }
-    ctx.cluster
-        .logs
-        .get(&TopicPartition::new(topic.name.clone(), partition))
-        .ok_or(ResponseError::UnknownTopicOrPartition)
+    ctx.cluster.logs.partition(&topic.name, partition).ok_or(ResponseError::UnknownTopicOrPartition)
 }
 
 /// KIP-320: a request carrying the leader epoch it believes current. -1 means "not known".

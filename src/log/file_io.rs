@@ -62,8 +62,12 @@ pub fn read_at(file: &File, len: usize, offset: u64) -> io::Result<Bytes> {
     }
     // SAFETY: the mapped range lies inside the file (checked above) and holds bytes that are never
     // modified or truncated while the broker serves them (see above); it is only ever read.
-    let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(file)? };
-    Ok(Bytes::from_owner(map))
+    let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(file) };
+    match map {
+        Ok(map) => Ok(Bytes::from_owner(map)),
+        // E.g. vm.max_map_count reached under very many concurrent reads: copy instead.
+        Err(_) => Ok(Bytes::from(read_exact_at(file, len, offset)?)),
+    }
 }
 
 #[cfg(test)]

@@ -6,13 +6,17 @@
 //! largest timestamp seen so far in the segment and the base offset of the batch that raised it.
 //! Both are appended every `index.interval.bytes` of log data, so both are sorted.
 //!
-//! The active segment keeps its entries in memory (and appends them to the file); a sealed segment
-//! answers lookups by binary search with positioned reads on the file, so memory stays
-//! O(number of segments), not O(data).
+//! The active segment keeps its entries in memory and writes them to the files when it is flushed or
+//! sealed; a sealed segment answers lookups by binary search with positioned reads on the file, so
+//! memory stays O(number of segments) plus the active segments' sparse entries, not O(data).
 //!
 //! Crash behaviour: an index may lose its tail or hold a torn entry after a crash. Indexes are never
-//! trusted blindly: [`sanitize`] drops a partial trailing entry and everything from the first entry that
-//! is out of order or points past the log, and recovery rebuilds the indexes of every segment it scans.
+//! trusted blindly: at start-up a sealed segment's index files must be whole entries long and their last
+//! entries must point inside the segment ([`read_tails`]; the files are not read whole), a segment made
+//! active again drops everything from the first entry that is out of order or points past the log
+//! ([`sanitize_offsets`]), every lookup checks that the batch at the position found starts at the offset
+//! the entry names (else the segment is scanned from its start), and recovery rebuilds the indexes of
+//! every segment it scans.
 
 use std::fs::File;
 use std::io;

@@ -47,7 +47,8 @@ pub fn now_ms() -> i64 {
 pub struct LogManager {
     data_dir: PathBuf,
     files: Arc<FileCache>,
-    logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
+    /// Logs by topic name, then partition (looked up without building a key on every request).
+    logs: RwLock<HashMap<String, HashMap<i32, Arc<PartitionLog>>>>,
     /// Whether the previous run stopped cleanly (logs opened without a scan).
     clean_start: bool,
     /// Bumped after appends; long-polling fetches wait for a change.
@@ -90,7 +91,7 @@ impl LogManager {
 
     /// Number of open partition logs.
     pub fn log_count(&self) -> usize {
-        self.logs.read().len()
+        self.logs.read().values().map(HashMap::len).sum()
     }
 
     /// Wakes fetches waiting for data (called after a produce request appended something).
@@ -136,36 +137,36 @@ impl LogManager {
             crate::durable_file::write_atomic_unsynced(&meta, &owner_id)?;
         }
         let log = Arc::new(PartitionLog::open(&dir, config, self.files.clone(), self.clean_start, now_ms())?);
-        Ok(self.logs.write().entry(tp.clone()).or_insert(log).clone())
+        let mut logs = self.logs.write();
+        Ok(logs.entry(tp.topic.clone()).or_default().entry(tp.partition).or_insert(log).clone())
     }
 
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<PartitionLog>> {
-        self.logs.read().get(tp).cloned()
+        self.partition(&tp.topic, tp.partition)
+    }
+
+    /// The open log of `partition` of `topic`.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        self.logs.read().get(topic).and_then(|t| t.get(&partition)).cloned()
     }
 
     /// Forgets a topic's logs (before its directories are removed) and closes their files.
     pub fn remove_topic(&self, topic: &str) {
-        let removed: Vec<Arc<PartitionLog>> = {
-            let mut logs = self.logs.write();
-            let keys: Vec<TopicPartition> = logs.keys().filter(|tp| tp.topic == topic).cloned().collect();
-            keys.iter().filter_map(|k| logs.remove(k)).collect()
-        };
-        for log in removed {
+        let removed = self.logs.write().remove(topic).unwrap_or_default();
+        for log in removed.into_values() {
             self.files.forget_dir(log.dir());
         }
     }
 
     /// Applies new settings to a topic's logs.
     pub fn reconfigure_topic(&self, topic: &str, config: &LogConfig) {
-        for (tp, log) in self.logs.read().iter() {
-            if tp.topic == topic {
-                log.set_config(config.clone());
-            }
+        for log in self.logs.read().get(topic).into_iter().flat_map(HashMap::values) {
+            log.set_config(config.clone());
         }
     }
 
     fn all(&self) -> Vec<Arc<PartitionLog>> {
-        self.logs.read().values().cloned().collect()
+        self.logs.read().values().flat_map(HashMap::values).cloned().collect()
     }
 
     /// One pass of the background duties; retention only when `with_retention`.

@@ -1,8 +1,9 @@
 //! One log segment: `<base offset, 20 digits>.log` holding record batches exactly as they travel on the
 //! wire (offsets assigned), plus its sparse `.index` and `.timeindex` (formats in [`super::index`]).
 //!
-//! Thread-safety: a `Segment` is owned by its partition log's lock; reads use positioned reads on a
-//! shared `Arc<File>` and may run after the lock is released.
+//! Thread-safety: a `Segment` is owned by its partition log's lock. Reads return `Bytes` that stay
+//! valid after the lock is released: small ranges are copied with `pread`, ranges of 64 KiB or more are
+//! mappings of the page cache (see [`super::file_io`]), so records go to the socket with one copy.
 //!
 //! Crash behaviour: the `.log` file may end in a partial batch and the indexes may miss entries or hold
 //! torn ones. [`Segment::recover`] re-reads every batch, checks its CRC32C and offset order, truncates

@@ -60,6 +60,14 @@ final class Ctx {
             throw new AssertionError("broker restart (" + mode + ") failed: " + (line == null ? "stdin closed" : line));
     }
 
+    /** A diagnostics line on stdout (kept in the client's log by compat-tests/run). */
+    void log(String msg) {
+        synchronized (System.out) {
+            System.out.println("[java " + scenario + "] " + msg);
+            System.out.flush();
+        }
+    }
+
     /** A topic name unique to this run, client and scenario. */
     String topic(String suffix) {
         return scenario + "-java-" + runId + (suffix.isEmpty() ? "" : "-" + suffix);
