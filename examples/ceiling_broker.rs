@@ -4,7 +4,7 @@
 //! restart.
 //!
 //! ```text
-//! ceiling_broker --listen 127.0.0.1:PORT --data-dir DIR [--partitions N]
+//! ceiling_broker --listen 127.0.0.1:PORT --data-dir DIR [--partitions N] [--pread]
 //! ```
 //!
 //! What it does, and nothing more:
@@ -15,8 +15,12 @@
 //!   the bytes is the one a log must make so consumers can read them back: each batch's 8-byte
 //!   baseOffset is replaced by the assigned offset (lastOffsetDelta, at byte 23 of the batch header,
 //!   gives the record count). An in-memory `Vec<(base offset, file position)>` per partition is the index;
-//! - Fetch: whole batches, read with one `pread` per partition into a buffer that is sent without a
-//!   further copy (vectored write); long polling on any append; no fetch sessions (session id 0);
+//! - Fetch: whole batches, one read per partition, sent without a further copy (vectored write); long
+//!   polling on any append; no fetch sessions (session id 0). A read of 64 KiB or more is a populated
+//!   memory mapping of the page cache (the bytes are copied once, page cache to socket); shorter ones,
+//!   and all of them with `--pread`, are one `pread` into a fresh buffer (copied twice). The mapping is
+//!   the thinnest read a broker can do in user space, and the one strom itself uses, so the ceiling
+//!   stays a ceiling;
 //! - ListOffsets (earliest = 0, anything else = log end), OffsetForLeaderEpoch (log end) and
 //!   FindCoordinator (itself), which librdkafka's consumer asks for even with `assign()`.
 //!
@@ -77,6 +81,9 @@ const MAX_REQUEST: usize = 100 * 1024 * 1024;
 /// Bytes of a record batch header (magic v2) up to and including the record count.
 const BATCH_HEADER: usize = 61;
 const NODE: i32 = 1;
+/// Reads at least this long are page-cache mappings (unless `--pread`): below it, two system calls and
+/// a TLB flush cost more than copying a few pages.
+const MAP_MIN: usize = 64 * 1024;
 
 /// One partition: a plain file and where each batch starts in it.
 struct Partition {
@@ -101,6 +108,8 @@ struct Topic {
 
 struct Broker {
     dir: PathBuf,
+    /// Serve every read with pread (no mappings).
+    pread_only: bool,
     host: String,
     port: i32,
     default_partitions: i32,
@@ -215,7 +224,7 @@ impl Partition {
 
     /// Whole batches from `offset`, at most `max` bytes (at least one batch if `min_one`), and the
     /// log end offset.
-    fn read(&self, offset: i64, max: usize, min_one: bool) -> Result<(Bytes, i64), ResponseError> {
+    fn read(&self, offset: i64, max: usize, min_one: bool, map: bool) -> Result<(Bytes, i64), ResponseError> {
         let (start, end, log_end) = {
             let log = self.log.lock();
             if offset < 0 || offset > log.next_offset {
@@ -243,8 +252,18 @@ impl Partition {
             };
             (start, end, log.next_offset)
         };
-        // pread straight into the buffer's uninitialised capacity (no zeroing).
         let len = (end - start) as usize;
+        if map && len >= MAP_MIN {
+            // SAFETY: [start, end) was written before `end` was published under the lock, and the
+            // ceiling never rewrites or truncates a file after creating it: the mapped bytes never change.
+            let mapped =
+                unsafe { memmap2::MmapOptions::new().offset(start).len(len).populate().map(&self.file) };
+            match mapped {
+                Ok(m) => return Ok((Bytes::from_owner(m), log_end)),
+                Err(e) => eprintln!("ceiling_broker: mmap failed, reading instead: {e}"),
+            }
+        }
+        // pread straight into the buffer's uninitialised capacity (no zeroing).
         let mut buf: Vec<u8> = Vec::with_capacity(len);
         while buf.len() < len {
             let at = start + buf.len() as u64;
@@ -424,7 +443,7 @@ fn fetch_pass(b: &Broker, req: &FetchRequest, version: i16) -> (FetchResponse, u
                 continue;
             };
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-            let data = match partition.read(p.fetch_offset, limit, min_one) {
+            let data = match partition.read(p.fetch_offset, limit, min_one, !b.pread_only) {
                 Ok((records, end)) => {
                     if !records.is_empty() {
                         min_one = false;
@@ -654,22 +673,26 @@ async fn write_chunks(stream: &mut TcpStream, chunks: &[Bytes]) -> std::io::Resu
     Ok(())
 }
 
+/// Logs why a connection ends, unless the peer simply went away.
+fn closing(e: &std::io::Error) {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
+    if !matches!(e.kind(), BrokenPipe | ConnectionReset | UnexpectedEof) {
+        eprintln!("ceiling_broker: closing connection: {e}");
+    }
+}
+
 async fn serve(b: Arc<Broker>, mut stream: TcpStream) {
     loop {
         let frame = match read_frame(&mut stream).await {
             Ok(Some(f)) => f,
             Ok(None) => return,
-            Err(e) => {
-                eprintln!("ceiling_broker: closing connection: {e}");
-                return;
-            }
+            Err(e) => return closing(&e),
         };
         match handle(&b, frame).await {
             Ok(None) => {}
             Ok(Some(chunks)) => {
                 if let Err(e) = write_chunks(&mut stream, &chunks).await {
-                    eprintln!("ceiling_broker: closing connection: {e}");
-                    return;
+                    return closing(&e);
                 }
             }
             Err(reason) => {
@@ -681,15 +704,19 @@ async fn serve(b: Arc<Broker>, mut stream: TcpStream) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: ceiling_broker --listen HOST:PORT --data-dir DIR [--partitions N]");
+    eprintln!("usage: ceiling_broker --listen HOST:PORT --data-dir DIR [--partitions N] [--pread]");
     std::process::exit(2);
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let (mut listen, mut dir, mut partitions) = (None, None, 1i32);
+    let (mut listen, mut dir, mut partitions, mut pread_only) = (None, None, 1i32, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--pread" {
+            pread_only = true;
+            continue;
+        }
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--listen" => listen = Some(value),
@@ -704,6 +731,7 @@ async fn main() -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let broker = Arc::new(Broker {
         dir,
+        pread_only,
         host: addr.ip().to_string(),
         port: i32::from(addr.port()),
         default_partitions: partitions,

@@ -237,7 +237,10 @@ def chart(results_path, png):
     with open(results_path) as f:
         res = json.load(f)
     rows = res["chart"]
-    colors = {"strom": "#2b7bba", "kafka": "#d9822b"}
+    colors = {"strom": "#2b7bba", "kafka": "#d9822b", "ceiling": "#9a9a9a"}
+    # The loopback+disk ceiling (scripts/bench) gets a third bar where it was measured.
+    brokers = ["strom", "kafka"] + (["ceiling"] if any(it.get("ceiling") for v in rows.values() for it in v) else [])
+    names = {"strom": "strom", "kafka": "Kafka %s" % res.get("kafka_version", ""), "ceiling": "loopback+disk ceiling"}
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
     for ax, key, title, ylabel, log in (
         (axes[0], "throughput", "Throughput, MB/s (median of rounds; bars: min-max)", "MB/s", False),
@@ -246,16 +249,16 @@ def chart(results_path, png):
         items = rows[key]
         labels = [it["label"] for it in items]
         x = list(range(len(items)))
-        w = 0.38
-        for j, broker in enumerate(("strom", "kafka")):
-            med = [it[broker]["median"] if it[broker] else 0 for it in items]
-            lo = [max(0.0, m - it[broker]["min"]) if it[broker] else 0 for m, it in zip(med, items)]
-            hi = [it[broker]["max"] - m if it[broker] else 0 for m, it in zip(med, items)]
-            pos = [i + (j - 0.5) * w for i in x]
-            bars = ax.bar(pos, med, w, yerr=[lo, hi], capsize=3, label=broker if broker == "strom" else
-                          "Kafka %s" % res.get("kafka_version", ""), color=colors[broker])
+        here = [b for b in brokers if b != "ceiling" or any(it.get(b) for it in items)]
+        w = 0.76 / len(here)
+        for j, broker in enumerate(here):
+            med = [it[broker]["median"] if it.get(broker) else 0 for it in items]
+            lo = [max(0.0, m - it[broker]["min"]) if it.get(broker) else 0 for m, it in zip(med, items)]
+            hi = [it[broker]["max"] - m if it.get(broker) else 0 for m, it in zip(med, items)]
+            pos = [i + (j - (len(here) - 1) / 2) * w for i in x]
+            bars = ax.bar(pos, med, w, yerr=[lo, hi], capsize=3, label=names[broker], color=colors[broker])
             for b, m, it in zip(bars, med, items):
-                if not it[broker]:
+                if not it.get(broker) and broker != "ceiling":
                     ax.text(b.get_x() + b.get_width() / 2, 0, "n/a", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
