@@ -490,7 +490,8 @@ impl PartitionLog {
         }
         let empty =
             ReadResult { records: Bytes::new(), log_end_offset: log_end, log_start_offset: log_start };
-        if offset == log_end {
+        // Nothing fits a zero budget unless one batch is owed (a fetch whose response is already full).
+        if offset == log_end || (max_bytes == 0 && !min_one) {
             return Ok(empty);
         }
         let start_key = st.segments.range(..=offset).next_back().map_or(offset, |(k, _)| *k);
