@@ -159,7 +159,6 @@ def kcat_member(a, stop):
     ("% Group ... rebalanced ... assigned: t [0], t [1]") give the assignment; SIGTERM makes it close cleanly."""
     import json
     import re
-    import signal
     import subprocess
     cmd = ["kcat", "-b", a.bootstrap, "-G", a.group, a.topic, "-J", "-u",
            "-X", "session.timeout.ms=%d" % a.session_timeout_ms, "-X", "heartbeat.interval.ms=%d" % a.heartbeat_ms,
@@ -187,6 +186,14 @@ def kcat_member(a, stop):
         for raw in p.stdout:
             m = json.loads(raw)
             out("RECORD", m["partition"], m["offset"], m["payload"])
+    run_child_member(p, "kcat", read_out, read_err, a, stop)
+
+
+def run_child_member(p, name, read_out, read_err, a, stop):
+    """Runs a member that is a child process: its output is read by `read_out`/`read_err` on threads, READY is
+    reported, and on `stop` the child gets SIGTERM (its own clean leave) and CLOSED once it has exited."""
+    import signal
+    import subprocess
     te = threading.Thread(target=read_err, daemon=True)
     to = threading.Thread(target=read_out, daemon=True)
     te.start()
@@ -195,14 +202,14 @@ def kcat_member(a, stop):
     while not stop.is_set() and p.poll() is None:
         stop.wait(0.2)
     if p.poll() is not None:
-        out("ERROR", "kcat exited %s" % p.returncode)
+        out("ERROR", "%s exited %s" % (name, p.returncode))
         return
     p.send_signal(signal.SIGTERM)
     try:
         p.wait(a.call_timeout)
     except subprocess.TimeoutExpired:
         p.kill()
-        out("ERROR", "kcat did not exit within %ss of SIGTERM" % a.call_timeout)
+        out("ERROR", "%s did not exit within %ss of SIGTERM" % (name, a.call_timeout))
         return
     to.join(5)
     te.join(5)
@@ -214,7 +221,6 @@ def kafka_cli_member(a, stop):
     hook (commit, LeaveGroup). It prints no assignment: only the records (the group scenarios that need ASSIGNED
     are not run with this member)."""
     import re
-    import signal
     import subprocess
     import tempfile
     fd, log4j = tempfile.mkstemp(suffix=".properties", prefix="strom-member-log4j2-")
@@ -247,26 +253,7 @@ def kafka_cli_member(a, stop):
                 out("RECORD", m.group(1), m.group(2), m.group(3))
             else:
                 sys.stderr.write("[console-consumer stdout] %r\n" % raw)
-    te = threading.Thread(target=read_err, daemon=True)
-    to = threading.Thread(target=read_out, daemon=True)
-    te.start()
-    to.start()
-    out("READY")
-    while not stop.is_set() and p.poll() is None:
-        stop.wait(0.2)
-    if p.poll() is not None:
-        out("ERROR", "ConsoleConsumer exited %s" % p.returncode)
-        return
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(a.call_timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out("ERROR", "ConsoleConsumer did not exit within %ss of SIGTERM" % a.call_timeout)
-        return
-    to.join(5)
-    te.join(5)
-    out("CLOSED")
+    run_child_member(p, "ConsoleConsumer", read_out, read_err, a, stop)
 
 
 def main():

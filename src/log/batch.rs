@@ -187,6 +187,15 @@ pub fn split_batches(b: &[u8]) -> Result<Vec<std::ops::Range<usize>>, BatchError
     Ok(out)
 }
 
+/// The first [`PATCHED_PREFIX`] bytes of `batch` as the log writes them: with the assigned base offset
+/// and the leader epoch (both outside the CRC). `None` for a batch shorter than that.
+pub fn patched_prefix(batch: &[u8], base_offset: i64, leader_epoch: i32) -> Option<[u8; PATCHED_PREFIX]> {
+    let mut prefix: [u8; PATCHED_PREFIX] = batch.get(..PATCHED_PREFIX)?.try_into().ok()?;
+    set_base_offset(&mut prefix, base_offset);
+    set_leader_epoch(&mut prefix, leader_epoch);
+    Some(prefix)
+}
+
 /// Writes the assigned base offset into a batch (outside the CRC: no recompute needed).
 pub fn set_base_offset(b: &mut [u8], base_offset: i64) {
     b[..8].copy_from_slice(&base_offset.to_be_bytes());

@@ -279,12 +279,14 @@ impl PartitionLog {
         if ranges.is_empty() {
             return Err(LogError::Batch(BatchError::Corrupt("no record batch")));
         }
-        for r in &ranges {
-            batch::validate(&data[r.clone()])?;
-        }
+        // Each batch's header, parsed once by validation and used for everything below.
+        let validated: Vec<BatchHeader> = ranges
+            .iter()
+            .map(|r| data.get(r.clone()).map_or(Err(BatchError::Corrupt("short batch")), batch::validate))
+            .collect::<Result<_, _>>()?;
         let mut st = self.state.write();
         let st = &mut *st;
-        if let Some(dup) = self.check_sequences(st, data, &ranges)? {
+        if let Some(dup) = Self::check_sequences(st, &validated)? {
             return Ok(AppendInfo {
                 base_offset: dup.base_offset,
                 last_offset: dup.last_offset,
@@ -306,27 +308,30 @@ impl PartitionLog {
             copy
         });
         let source = stamped.as_deref().unwrap_or(data);
-        let mut prefixes = Vec::with_capacity(ranges.len());
+        let mut pieces = Vec::with_capacity(ranges.len());
         let mut headers = Vec::with_capacity(ranges.len());
         let mut next = base_offset;
         let mut records = 0i64;
-        for r in &ranges {
-            let mut prefix = [0u8; batch::PATCHED_PREFIX];
-            prefix.copy_from_slice(&source[r.start..r.start + batch::PATCHED_PREFIX]);
-            batch::set_base_offset(&mut prefix, next);
-            batch::set_leader_epoch(&mut prefix, leader_epoch);
-            let mut h = BatchHeader::parse(&source[r.clone()]).ok_or(BatchError::Corrupt("short batch"))?;
+        for (r, validated) in ranges.iter().zip(&validated) {
+            let batch_bytes = source.get(r.clone()).ok_or(BatchError::Corrupt("short batch"))?;
+            let prefix = batch::patched_prefix(batch_bytes, next, leader_epoch)
+                .ok_or(BatchError::Corrupt("short batch"))?;
+            // LogAppendTime rewrote attributes and max timestamp in the copy: read them from there.
+            let mut h = match stamped {
+                Some(_) => BatchHeader::parse(batch_bytes).ok_or(BatchError::Corrupt("short batch"))?,
+                None => *validated,
+            };
             h.base_offset = next;
             h.partition_leader_epoch = leader_epoch;
             records += i64::from(h.last_offset_delta) + 1;
             next = h.last_offset() + 1;
-            prefixes.push(prefix);
+            pieces.push((prefix, batch_bytes.get(batch::PATCHED_PREFIX..).unwrap_or_default()));
             headers.push((r.start as u64, h));
         }
         let mut bufs: Vec<IoSlice> = Vec::with_capacity(ranges.len() * 2);
-        for (r, prefix) in ranges.iter().zip(&prefixes) {
+        for (prefix, rest) in &pieces {
             bufs.push(IoSlice::new(prefix));
-            bufs.push(IoSlice::new(&source[r.start + batch::PATCHED_PREFIX..r.end]));
+            bufs.push(IoSlice::new(rest));
         }
         let last_offset = next - 1;
         let len = data.len() as u64;
@@ -369,27 +374,23 @@ impl PartitionLog {
     /// Checks idempotent-producer sequences of every batch. A single batch already appended is
     /// reported as a duplicate; a duplicate inside a multi-batch append is refused as out of order.
     fn check_sequences(
-        &self,
         st: &State,
-        data: &[u8],
-        ranges: &[std::ops::Range<usize>],
+        headers: &[BatchHeader],
     ) -> Result<Option<producer_state::BatchMeta>, LogError> {
         let mut staged: Option<ProducerStates> = None;
-        for (i, r) in ranges.iter().enumerate() {
-            let h =
-                data.get(r.clone()).and_then(BatchHeader::parse).ok_or(BatchError::Corrupt("short batch"))?;
+        for (i, h) in headers.iter().enumerate() {
             let states = staged.as_ref().unwrap_or(&st.producers);
-            match states.check(&h)? {
+            match states.check(h)? {
                 SequenceCheck::Append => {}
-                SequenceCheck::Duplicate(meta) if ranges.len() == 1 => return Ok(Some(meta)),
+                SequenceCheck::Duplicate(meta) if headers.len() == 1 => return Ok(Some(meta)),
                 SequenceCheck::Duplicate(_) => {
                     return Err(LogError::OutOfOrderSequence(format!(
                         "duplicate batch {i} inside a multi-batch append"
                     )))
                 }
             }
-            if ranges.len() > 1 {
-                staged.get_or_insert_with(|| st.producers.clone()).record(&h, 0);
+            if headers.len() > 1 {
+                staged.get_or_insert_with(|| st.producers.clone()).record(h, 0);
             }
         }
         Ok(None)

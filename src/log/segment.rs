@@ -127,8 +127,8 @@ impl Segment {
         now_ms: i64,
     ) -> io::Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        let log = files.get(&log_path)?;
-        let size = log.metadata()?.len();
+        // No file is opened for a sealed segment here: they open lazily on first read.
+        let size = std::fs::metadata(&log_path)?.len();
         // Only the lengths and the last entries are checked here (as Kafka's index sanity check does),
         // so start-up does not read every index; lookups re-check the position an entry gives.
         let tails = index::read_tails(&index_path, &time_path);
@@ -168,6 +168,7 @@ impl Segment {
             Some(n) if size > 0 => n,
             _ => {
                 let start = tails.last_offset.map_or(0, |e| u64::from(e.position));
+                let log = files.get(&seg.log_path)?;
                 seg.walk_to_end(&log, start)?
             }
         };
