@@ -77,7 +77,7 @@ def chart(results_path, png):
     names = {"strom": "strom", "kafka": "Kafka %s" % res.get("kafka_version", ""), "ceiling": "loopback+disk ceiling"}
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
     for ax, key, title, ylabel, log in (
-        (axes[0], "throughput", "Throughput, MB/s (median of rounds; bars: min-max)", "MB/s", False),
+        (axes[0], "throughput", "Throughput, MB/s (median of rounds; bars: min-max)", "MB/s (log scale)", True),
         (axes[1], "latency", "End-to-end latency, ms (median of rounds; bars: min-max)", "ms (log scale)", True),
     ):
         items = rows[key]
@@ -86,14 +86,16 @@ def chart(results_path, png):
         here = [b for b in brokers if b != "ceiling" or any(it.get(b) for it in items)]
         w = 0.76 / len(here)
         for j, broker in enumerate(here):
-            med = [it[broker]["median"] if it.get(broker) else 0 for it in items]
+            # Both axes are logarithmic: a missing value is NaN (no bar), not 0.
+            med = [it[broker]["median"] if it.get(broker) else float("nan") for it in items]
             lo = [max(0.0, m - it[broker]["min"]) if it.get(broker) else 0 for m, it in zip(med, items)]
             hi = [it[broker]["max"] - m if it.get(broker) else 0 for m, it in zip(med, items)]
             pos = [i + (j - (len(here) - 1) / 2) * w for i in x]
             bars = ax.bar(pos, med, w, yerr=[lo, hi], capsize=3, label=names[broker], color=colors[broker])
             for b, m, it in zip(bars, med, items):
                 if not it.get(broker) and broker != "ceiling":
-                    ax.text(b.get_x() + b.get_width() / 2, 0, "n/a", ha="center", va="bottom", fontsize=7)
+                    ax.text(b.get_x() + b.get_width() / 2, 0.01, "n/a", ha="center", va="bottom", fontsize=7,
+                            transform=ax.get_xaxis_transform())
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
         ax.set_title(title, fontsize=10)
