@@ -1,8 +1,11 @@
-//! Produce (v3–v13): validates each partition's batch without decoding its records, appends it to the
-//! partition log, and answers per partition. acks=0 requests get no response at all.
+//! Produce (v3–v13): validates each partition's batch — its header, then every record in place
+//! (`log::validator`, Kafka's LogValidator) — appends it to the partition log, and answers per
+//! partition. acks=0 requests get no response at all.
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -11,22 +14,25 @@ use super::partitions::{find_log, find_topic, TopicKey};
 use super::ApiContext;
 use crate::cluster::Topic;
 use crate::log::batch::{self, BatchHeader};
-use crate::log::{now_ms, AppendInfo, LogConfig, PartitionLog};
+use crate::log::decompress::CODEC_ZSTD;
+use crate::log::validator::{self, RecordProblem, RecordsError};
+use crate::log::{now_ms, AppendInfo, LogConfig, LogError, PartitionLog};
 
-/// The zstd codec id in batch attributes; clients may use it only from Produce v7.
-const CODEC_ZSTD: i16 = 4;
-
-/// Why a partition's batch was not appended.
+/// Why a partition's batch was not appended, with every field Kafka fills in for it.
 struct Refusal {
     error: ResponseError,
     message: Option<String>,
+    /// Records refused by a per-record rule (Produce v8+ `record_errors`).
+    record_errors: Vec<RecordProblem>,
+    /// Kafka reports the partition's log start offset for record-level refusals, -1 otherwise.
+    log_start_offset: i64,
 }
 
 /// A partition's answer before it is put on the wire.
 type Outcome = Result<AppendInfo, Refusal>;
 
 fn refuse(error: ResponseError, message: impl Into<Option<String>>) -> Refusal {
-    Refusal { error, message: message.into() }
+    Refusal { error, message: message.into(), record_errors: Vec::new(), log_start_offset: -1 }
 }
 
 /// The length of the complete batches at the start of `records`, as Kafka's batch iterator reads
@@ -58,8 +64,10 @@ fn complete_batches(records: &[u8]) -> Result<usize, Refusal> {
     Ok(pos)
 }
 
-/// Checks Kafka applies to a produced batch before it reaches the log (the log checks the rest).
-fn precheck(records: &[u8], version: i16, config: &LogConfig, now: i64) -> Result<(), Refusal> {
+/// Checks Kafka applies to a produced batch's header before its records (ProduceRequest
+/// .validateRecords, UnifiedLog.analyzeAndValidateRecords, LogValidator.validateBatch), in Kafka's
+/// order. Returns the batch's header.
+fn precheck(records: &[u8], version: i16, config: &LogConfig) -> Result<BatchHeader, Refusal> {
     let ranges =
         batch::split_batches(records).map_err(|e| refuse(ResponseError::CorruptMessage, e.to_string()))?;
     let [range] = ranges.as_slice() else {
@@ -84,6 +92,9 @@ fn precheck(records: &[u8], version: i16, config: &LogConfig, now: i64) -> Resul
             format!("Produce requests with version {version} must use magic 2"),
         ));
     }
+    if h.compression_codec() == CODEC_ZSTD && version < 7 {
+        return Err(refuse(ResponseError::UnsupportedCompressionType, None));
+    }
     if h.base_offset != 0 {
         return Err(refuse(
             ResponseError::InvalidRecord,
@@ -97,30 +108,93 @@ fn precheck(records: &[u8], version: i16, config: &LogConfig, now: i64) -> Resul
             format!("The batch size {} exceeds max.message.bytes {max_message_bytes}", bytes.len()),
         ));
     }
+    // Magic, lengths, CRC32C, record count against lastOffsetDelta.
+    let h = batch::validate(bytes)
+        .map_err(|e| refuse(LogError::Batch(e.clone()).kafka_error(), e.to_string()))?;
     if h.is_control() {
         return Err(refuse(ResponseError::InvalidRecord, "Clients may not send control batches".to_string()));
     }
     if h.is_transactional() {
         return Err(refuse(ResponseError::InvalidTxnState, "Transactions are not supported yet".to_string()));
     }
-    if h.compression_codec() == CODEC_ZSTD && version < 7 {
-        return Err(refuse(ResponseError::UnsupportedCompressionType, None));
-    }
     if h.producer_id >= 0 && h.base_sequence < 0 {
         return Err(refuse(ResponseError::InvalidRecord, "Idempotent batch without a sequence".to_string()));
     }
-    if !config.log_append_time {
-        let (before, after) = (config.timestamp_before_max_ms, config.timestamp_after_max_ms);
-        if h.max_timestamp > now.saturating_add(after)
-            || (h.base_timestamp >= 0 && h.base_timestamp < now.saturating_sub(before))
-        {
-            return Err(refuse(
-                ResponseError::InvalidTimestamp,
-                "Timestamp is out of range (message.timestamp.before/after.max.ms)".to_string(),
-            ));
+    Ok(h)
+}
+
+/// Walks every record of the (single, prechecked) batch in `records` as Kafka's `LogValidator`
+/// does, then checks its size against `segment.bytes`. Returns the batch to append: `records`
+/// itself, or — in the rare case the producer's maxTimestamp or timestamp type is not what Kafka
+/// would store — a corrected copy.
+fn validate(
+    records: &Bytes,
+    h: &BatchHeader,
+    config: &LogConfig,
+    now: i64,
+    log: &PartitionLog,
+    topic: &str,
+    partition: i32,
+) -> Result<Bytes, Refusal> {
+    let rules = config.record_rules(now);
+    let info = validator::validate_records(records, h, &rules, topic, partition)
+        .map_err(|e| record_refusal(e, log))?;
+    if records.len() as u64 > config.segment_bytes {
+        // UnifiedLog.append: RecordBatchTooLargeException, sent without a message.
+        return Err(refuse(ResponseError::RecordListTooLarge, None));
+    }
+    let stamped_by_producer = h.attributes & batch::ATTR_LOG_APPEND_TIME != 0;
+    if config.log_append_time || (info.max_timestamp == h.max_timestamp && !stamped_by_producer) {
+        return Ok(records.clone());
+    }
+    // LogValidator: batch.setMaxTimestamp(CREATE_TIME, max of the records' timestamps).
+    let mut fixed = records.to_vec();
+    batch::set_max_timestamp(&mut fixed, info.max_timestamp, false);
+    Ok(Bytes::from(fixed))
+}
+
+/// The Kafka answer for records the validator refused.
+fn record_refusal(e: RecordsError, log: &PartitionLog) -> Refusal {
+    match e {
+        RecordsError::Invalid(m) => refuse(ResponseError::InvalidRecord, m),
+        RecordsError::Records { timestamp, problems } => {
+            // LogValidator.processRecordErrors: one summary, the records listed by index.
+            let (error, message) = if timestamp {
+                (
+                    ResponseError::InvalidTimestamp,
+                    "One or more records have been rejected due to invalid timestamp".to_string(),
+                )
+            } else {
+                let shown: Vec<String> = problems
+                    .iter()
+                    .take(3)
+                    .map(|p| format!("RecordError(batchIndex={}, message='{}')", p.batch_index, p.message))
+                    .collect();
+                (
+                    ResponseError::InvalidRecord,
+                    format!(
+                        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                        problems.len(),
+                        shown.join(", ")
+                    ),
+                )
+            };
+            Refusal {
+                error,
+                message: Some(message),
+                record_errors: problems,
+                log_start_offset: log.log_start_offset(),
+            }
+        }
+        RecordsError::Decompression(m) => refuse(ResponseError::UnknownServerError, m),
+        RecordsError::TooLarge(limit) => refuse(
+            ResponseError::MessageTooLarge,
+            format!("The records of the batch decompress to more than {limit} bytes"),
+        ),
+        RecordsError::UnknownCodec(codec) => {
+            refuse(ResponseError::UnknownServerError, format!("Unknown compression type id: {codec}"))
         }
     }
-    Ok(())
 }
 
 fn append(log: &PartitionLog, records: &Bytes, epoch: i32, now: i64) -> Outcome {
@@ -141,7 +215,8 @@ async fn produce_partition(
     let now = now_ms();
     let config = log.config();
     let records = &records.slice(..complete_batches(records)?);
-    precheck(records, version, &config, now)?;
+    let header = precheck(records, version, &config)?;
+    let records = &validate(records, &header, &config, now, &log, &topic.name, index)?;
     let epoch = topic.leader_epoch;
     if config.sync_every_append() {
         // fsync before acknowledging: keep the blocking write off the async workers.
@@ -164,10 +239,20 @@ fn encode_outcome(index: i32, o: Outcome, version: i16) -> PartitionProduceRespo
             .with_log_start_offset(info.log_start_offset),
         Err(refusal) => {
             tracing::debug!(error = ?refusal.error, message = refusal.message.as_deref().unwrap_or(""), version, "produce refused");
+            let record_errors = refusal
+                .record_errors
+                .into_iter()
+                .map(|p| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(p.batch_index)
+                        .with_batch_index_error_message(Some(StrBytes::from_string(p.message)))
+                })
+                .collect();
             r.with_error_code(refusal.error.code())
                 .with_base_offset(-1)
                 .with_log_append_time_ms(-1)
-                .with_log_start_offset(-1)
+                .with_log_start_offset(refusal.log_start_offset)
+                .with_record_errors(record_errors)
                 .with_error_message(refusal.message.map(StrBytes::from_string))
         }
     }

@@ -208,9 +208,16 @@ pub fn set_leader_epoch(b: &mut [u8], epoch: i32) {
 
 /// Marks the batch LogAppendTime with `now_ms` as its max timestamp and recomputes the CRC.
 pub fn set_log_append_time(b: &mut [u8], now_ms: i64) {
-    let attrs = i16_at(b, 21) | ATTR_LOG_APPEND_TIME;
+    set_max_timestamp(b, now_ms, true);
+}
+
+/// Sets the batch's max timestamp (ms) and timestamp type (LogAppendTime or CreateTime) and
+/// recomputes the CRC, as Kafka's `DefaultRecordBatch.setMaxTimestamp`. `b` is a whole batch.
+pub fn set_max_timestamp(b: &mut [u8], max_timestamp: i64, log_append_time: bool) {
+    let attrs = i16_at(b, 21);
+    let attrs = if log_append_time { attrs | ATTR_LOG_APPEND_TIME } else { attrs & !ATTR_LOG_APPEND_TIME };
     b[21..23].copy_from_slice(&attrs.to_be_bytes());
-    b[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    b[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
 }
@@ -219,12 +226,89 @@ pub fn set_log_append_time(b: &mut [u8], now_ms: i64) {
 /// benchmarks and the crash-test appender. The broker never uses them.
 pub mod testing {
 
-    /// A valid magic-v2 batch with `count` records; record bytes are filler of `payload_len` per record.
+    /// A valid magic-v2 batch of `count` records, each with a null key and a value of `payload_len`
+    /// filler bytes, all timestamped `max_timestamp`.
     pub fn batch(count: i32, payload_len: usize, max_timestamp: i64) -> Vec<u8> {
-        batch_with(count, &vec![0xABu8; payload_len * count.max(0) as usize], max_timestamp)
+        let value = vec![0xABu8; payload_len];
+        let records: Vec<u8> =
+            (0..count.max(0)).flat_map(|i| record(i, 0, None, Some(&value), &[])).collect();
+        batch_with(count, &records, max_timestamp)
     }
 
-    /// A valid magic-v2 batch claiming `count` records whose bytes are `records`.
+    /// One record's bytes (length prefix included): offset and timestamp deltas, key, value (`None`
+    /// is null) and headers (key, value).
+    pub fn record(
+        offset_delta: i32,
+        timestamp_delta: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&[u8], Option<&[u8]>)],
+    ) -> Vec<u8> {
+        let mut body = vec![0u8]; // attributes
+        put_varlong(&mut body, timestamp_delta);
+        put_varlong(&mut body, offset_delta.into());
+        let put_field = |b: &mut Vec<u8>, f: Option<&[u8]>| match f {
+            Some(f) => {
+                put_varlong(b, f.len() as i64);
+                b.extend_from_slice(f);
+            }
+            None => put_varlong(b, -1),
+        };
+        put_field(&mut body, key);
+        put_field(&mut body, value);
+        put_varlong(&mut body, headers.len() as i64);
+        for (k, v) in headers {
+            put_field(&mut body, Some(k));
+            put_field(&mut body, *v);
+        }
+        let mut out = Vec::with_capacity(body.len() + 5);
+        put_varlong(&mut out, body.len() as i64);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Appends `v` as a zigzag varint (a varlong; for values that fit an i32 the bytes are the same).
+    pub fn put_varlong(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+
+    /// A batch of `count` records whose (uncompressed) bytes are `records`, compressed with `codec`
+    /// (attribute bits 0-2; 0-4 compress as Kafka does, any other id leaves the bytes as they are).
+    pub fn compressed_batch(count: i32, records: &[u8], codec: i16, max_timestamp: i64) -> Vec<u8> {
+        use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+        let fill = |b: &mut bytes::BytesMut| -> anyhow::Result<()> {
+            b.extend_from_slice(records);
+            Ok(())
+        };
+        let mut out = bytes::BytesMut::new();
+        let compressed = match codec {
+            1 => Gzip::compress(&mut out, fill),
+            2 => Snappy::compress(&mut out, fill),
+            3 => Lz4::compress(&mut out, fill),
+            4 => Zstd::compress(&mut out, fill),
+            _ => fill(&mut out),
+        };
+        if compressed.is_err() {
+            out = bytes::BytesMut::from(records);
+        }
+        with_codec(batch_with(count, &out, max_timestamp), codec)
+    }
+
+    /// Sets the codec bits of a batch's attributes and recomputes its CRC.
+    pub fn with_codec(mut b: Vec<u8>, codec: i16) -> Vec<u8> {
+        let attrs = (super::i16_at(&b, 21) & !super::ATTR_CODEC_MASK) | (codec & super::ATTR_CODEC_MASK);
+        b[21..23].copy_from_slice(&attrs.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    /// A magic-v2 batch claiming `count` records whose bytes are `records` (taken as they are).
     pub fn batch_with(count: i32, records: &[u8], max_timestamp: i64) -> Vec<u8> {
         let mut b = Vec::with_capacity(super::HEADER_LEN + records.len());
         b.extend_from_slice(&0i64.to_be_bytes());

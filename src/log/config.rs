@@ -1,5 +1,12 @@
 //! The settings one partition log runs with (resolved from its topic's configs by the caller).
 
+use super::validator::{RecordRules, TimestampRule};
+
+/// How many times `max.message.bytes` a compressed batch may decompress to. Producers cap batches
+/// before compression at about `max.message.bytes` (librdkafka's `batch.size`, the Java producer's
+/// estimate), so real batches stay far below; a "bomb" is cut off after this much work.
+pub const DECOMPRESSION_FACTOR: u64 = 64;
+
 /// Per-log settings; units in the field names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -9,6 +16,8 @@ pub struct LogConfig {
     pub segment_ms: i64,
     /// Delete segments whose newest record is older than this; -1 keeps forever (`retention.ms`).
     pub retention_ms: i64,
+    /// `cleanup.policy` contains `compact`: every produced record needs a key.
+    pub compacted: bool,
     /// Whether time and size retention apply (`cleanup.policy` contains `delete`). Compaction is not
     /// implemented yet: a compact-only topic keeps everything.
     pub cleanup_delete: bool,
@@ -39,6 +48,7 @@ impl Default for LogConfig {
             retention_ms: 7 * 24 * 3_600_000,
             retention_bytes: -1,
             cleanup_delete: true,
+            compacted: false,
             index_interval_bytes: 4096,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
@@ -62,6 +72,7 @@ impl LogConfig {
             retention_ms: num("retention.ms", d.retention_ms),
             retention_bytes: num("retention.bytes", d.retention_bytes),
             cleanup_delete: get("cleanup.policy").is_none_or(|p| p.split(',').any(|x| x.trim() == "delete")),
+            compacted: get("cleanup.policy").is_some_and(|p| p.split(',').any(|x| x.trim() == "compact")),
             index_interval_bytes: num("index.interval.bytes", d.index_interval_bytes as i64).max(0) as u64,
             flush_messages: num("flush.messages", d.flush_messages).max(1),
             flush_ms: num("flush.ms", d.flush_ms).max(0),
@@ -69,6 +80,26 @@ impl LogConfig {
             max_message_bytes: num("max.message.bytes", d.max_message_bytes as i64).max(0) as usize,
             timestamp_before_max_ms: num("message.timestamp.before.max.ms", d.timestamp_before_max_ms),
             timestamp_after_max_ms: num("message.timestamp.after.max.ms", d.timestamp_after_max_ms),
+        }
+    }
+
+    /// The per-record rules of a produced batch at `now_ms` (Kafka's `LogValidator` inputs). A
+    /// compressed batch may decompress to at most [`DECOMPRESSION_FACTOR`] × `max.message.bytes`
+    /// (at least that many MiB).
+    pub fn record_rules(&self, now_ms: i64) -> RecordRules {
+        let timestamps = if self.log_append_time {
+            TimestampRule::LogAppendTime
+        } else {
+            TimestampRule::CreateTime {
+                min: now_ms.saturating_sub(self.timestamp_before_max_ms),
+                max: now_ms.saturating_add(self.timestamp_after_max_ms),
+            }
+        };
+        RecordRules {
+            max_decompressed_bytes: (self.max_message_bytes.max(1 << 20) as u64)
+                .saturating_mul(DECOMPRESSION_FACTOR),
+            compacted: self.compacted,
+            timestamps,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The partition log: the storage engine under every partition.
 //!
 //! - [`batch`]: record batch headers (magic v2): validation, offset assignment, LogAppendTime.
+//! - [`validator`]: every record of a produced batch checked as Kafka's `LogValidator` does;
+//!   [`decompress`] its bounded streaming decoders.
 //! - [`index`]: the sparse offset and time indexes (Kafka's on-disk formats).
 //! - [`segment`]: one `.log` file with its indexes; read, append, recovery.
 //! - [`partition`]: a partition's segments, offsets, retention, flushing and crash recovery.
@@ -18,6 +20,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod decompress;
 pub mod file_cache;
 pub mod file_io;
 pub mod index;
@@ -25,6 +28,7 @@ pub mod manager;
 pub mod partition;
 pub mod producer_state;
 pub mod segment;
+pub mod validator;
 
 pub use config::LogConfig;
 pub use file_cache::FileCache;
