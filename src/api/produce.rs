@@ -13,26 +13,38 @@ use kafka_protocol::ResponseError;
 use super::partitions::{find_log, find_topic, TopicKey};
 use super::ApiContext;
 use crate::cluster::Topic;
-use crate::log::batch::{self, BatchHeader};
+use crate::log::batch::{self, BatchError, BatchHeader};
 use crate::log::decompress::CODEC_ZSTD;
 use crate::log::validator::{self, RecordProblem, RecordsError};
 use crate::log::{now_ms, AppendInfo, LogConfig, LogError, PartitionLog};
 
-/// Why a partition's batch was not appended, with every field Kafka fills in for it.
+/// Why a partition's batch was not appended, with every field Kafka fills in for it. Kafka sends
+/// an error message only for record-level refusals; elsewhere the text is for our log alone.
 struct Refusal {
     error: ResponseError,
+    /// The response's `error_message`.
     message: Option<String>,
+    /// Why, for the broker's log.
+    detail: Option<String>,
     /// Records refused by a per-record rule (Produce v8+ `record_errors`).
     record_errors: Vec<RecordProblem>,
-    /// Kafka reports the partition's log start offset for record-level refusals, -1 otherwise.
+    /// -1, or the partition's log start offset for refusals from inside the log append.
     log_start_offset: i64,
 }
 
 /// A partition's answer before it is put on the wire.
 type Outcome = Result<AppendInfo, Refusal>;
 
-fn refuse(error: ResponseError, message: impl Into<Option<String>>) -> Refusal {
-    Refusal { error, message: message.into(), record_errors: Vec::new(), log_start_offset: -1 }
+/// A refusal before the log is reached, or one of the errors Kafka's ReplicaManager reports with
+/// an unknown log start offset (corrupt or too large batches, storage errors): no message, -1.
+fn refuse(error: ResponseError, detail: impl Into<Option<String>>) -> Refusal {
+    Refusal { error, message: None, detail: detail.into(), record_errors: Vec::new(), log_start_offset: -1 }
+}
+
+/// Any other failure inside Kafka's log append (an invalid batch or record, an out-of-order
+/// sequence, a server error): no message, the partition's log start offset.
+fn refuse_in_log(error: ResponseError, detail: impl Into<Option<String>>, log: &PartitionLog) -> Refusal {
+    Refusal { log_start_offset: log.log_start_offset(), ..refuse(error, detail) }
 }
 
 /// The length of the complete batches at the start of `records`, as Kafka's batch iterator reads
@@ -64,10 +76,15 @@ fn complete_batches(records: &[u8]) -> Result<usize, Refusal> {
     Ok(pos)
 }
 
-/// Checks Kafka applies to a produced batch's header before its records (ProduceRequest
-/// .validateRecords, UnifiedLog.analyzeAndValidateRecords, LogValidator.validateBatch), in Kafka's
-/// order. Returns the batch's header.
-fn precheck(records: &[u8], version: i16, config: &LogConfig) -> Result<BatchHeader, Refusal> {
+/// Checks Kafka applies to a produced batch's header before its records, in Kafka's order
+/// (ProduceRequest.validateRecords, UnifiedLog.analyzeAndValidateRecords,
+/// LogValidator.validateBatch). Returns the batch's header.
+fn precheck(
+    records: &[u8],
+    version: i16,
+    config: &LogConfig,
+    log: &PartitionLog,
+) -> Result<BatchHeader, Refusal> {
     let ranges =
         batch::split_batches(records).map_err(|e| refuse(ResponseError::CorruptMessage, e.to_string()))?;
     let [range] = ranges.as_slice() else {
@@ -85,20 +102,29 @@ fn precheck(records: &[u8], version: i16, config: &LogConfig) -> Result<BatchHea
             "record batch shorter than its header".to_string(),
         ));
     };
-    if h.magic != 2 {
+    match h.magic {
+        2 => {}
         // Kafka's ProduceRequest.validateRecords: only magic v2 from Produce v3 on.
-        return Err(refuse(
-            ResponseError::InvalidRecord,
-            format!("Produce requests with version {version} must use magic 2"),
-        ));
+        0 | 1 => {
+            return Err(refuse(
+                ResponseError::InvalidRecord,
+                format!("Produce requests with version {version} must use magic 2"),
+            ))
+        }
+        // Kafka's batch iterator fails on an unknown magic, and says so.
+        magic => {
+            let m = format!("Invalid magic found in record: {magic}");
+            return Err(Refusal { message: Some(m.clone()), ..refuse(ResponseError::CorruptMessage, m) });
+        }
     }
     if h.compression_codec() == CODEC_ZSTD && version < 7 {
         return Err(refuse(ResponseError::UnsupportedCompressionType, None));
     }
     if h.base_offset != 0 {
-        return Err(refuse(
+        return Err(refuse_in_log(
             ResponseError::InvalidRecord,
             format!("The baseOffset of the record batch should be 0, but it is {}", h.base_offset),
+            log,
         ));
     }
     let max_message_bytes = config.max_message_bytes;
@@ -108,17 +134,29 @@ fn precheck(records: &[u8], version: i16, config: &LogConfig) -> Result<BatchHea
             format!("The batch size {} exceeds max.message.bytes {max_message_bytes}", bytes.len()),
         ));
     }
-    // Magic, lengths, CRC32C, record count against lastOffsetDelta.
-    let h = batch::validate(bytes)
-        .map_err(|e| refuse(LogError::Batch(e.clone()).kafka_error(), e.to_string()))?;
+    // Lengths and CRC32C (CORRUPT_MESSAGE), then the record count against lastOffsetDelta.
+    let h = batch::validate(bytes).map_err(|e| match e {
+        BatchError::Corrupt(_) | BatchError::UnsupportedMagic(_) => {
+            refuse(LogError::Batch(e.clone()).kafka_error(), e.to_string())
+        }
+        BatchError::Invalid(_) => refuse_in_log(ResponseError::InvalidRecord, e.to_string(), log),
+    })?;
     if h.is_control() {
-        return Err(refuse(ResponseError::InvalidRecord, "Clients may not send control batches".to_string()));
+        return Err(refuse_in_log(
+            ResponseError::InvalidRecord,
+            "Clients may not send control batches".to_string(),
+            log,
+        ));
     }
     if h.is_transactional() {
         return Err(refuse(ResponseError::InvalidTxnState, "Transactions are not supported yet".to_string()));
     }
     if h.producer_id >= 0 && h.base_sequence < 0 {
-        return Err(refuse(ResponseError::InvalidRecord, "Idempotent batch without a sequence".to_string()));
+        return Err(refuse_in_log(
+            ResponseError::InvalidRecord,
+            "Idempotent batch without a sequence".to_string(),
+            log,
+        ));
     }
     Ok(h)
 }
@@ -140,8 +178,11 @@ fn validate(
     let info = validator::validate_records(records, h, &rules, topic, partition)
         .map_err(|e| record_refusal(e, log))?;
     if records.len() as u64 > config.segment_bytes {
-        // UnifiedLog.append: RecordBatchTooLargeException, sent without a message.
-        return Err(refuse(ResponseError::RecordListTooLarge, None));
+        // UnifiedLog.append: RecordBatchTooLargeException.
+        return Err(refuse(
+            ResponseError::RecordListTooLarge,
+            format!("batch of {} bytes exceeds segment.bytes {}", records.len(), config.segment_bytes),
+        ));
     }
     let stamped_by_producer = h.attributes & batch::ATTR_LOG_APPEND_TIME != 0;
     if config.log_append_time || (info.max_timestamp == h.max_timestamp && !stamped_by_producer) {
@@ -156,49 +197,40 @@ fn validate(
 /// The Kafka answer for records the validator refused.
 fn record_refusal(e: RecordsError, log: &PartitionLog) -> Refusal {
     match e {
-        RecordsError::Invalid(m) => refuse(ResponseError::InvalidRecord, m),
+        RecordsError::Invalid(m) => refuse_in_log(ResponseError::InvalidRecord, m, log),
+        RecordsError::Unreadable(m) => refuse_in_log(ResponseError::UnknownServerError, m, log),
+        RecordsError::TooLarge(limit) => refuse(
+            ResponseError::MessageTooLarge,
+            format!("the records of the batch decompress to more than {limit} bytes"),
+        ),
         RecordsError::Records { timestamp, problems } => {
             // LogValidator.processRecordErrors: one summary, the records listed by index.
-            let (error, message) = if timestamp {
-                (
-                    ResponseError::InvalidTimestamp,
-                    "One or more records have been rejected due to invalid timestamp".to_string(),
-                )
+            let message = if timestamp {
+                "One or more records have been rejected due to invalid timestamp".to_string()
             } else {
                 let shown: Vec<String> = problems
                     .iter()
                     .take(3)
                     .map(|p| format!("RecordError(batchIndex={}, message='{}')", p.batch_index, p.message))
                     .collect();
-                (
-                    ResponseError::InvalidRecord,
-                    format!(
-                        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
-                        problems.len(),
-                        shown.join(", ")
-                    ),
+                format!(
+                    "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                    problems.len(),
+                    shown.join(", ")
                 )
             };
-            Refusal {
-                error,
-                message: Some(message),
-                record_errors: problems,
-                log_start_offset: log.log_start_offset(),
-            }
-        }
-        RecordsError::Decompression(m) => refuse(ResponseError::UnknownServerError, m),
-        RecordsError::TooLarge(limit) => refuse(
-            ResponseError::MessageTooLarge,
-            format!("The records of the batch decompress to more than {limit} bytes"),
-        ),
-        RecordsError::UnknownCodec(codec) => {
-            refuse(ResponseError::UnknownServerError, format!("Unknown compression type id: {codec}"))
+            let error =
+                if timestamp { ResponseError::InvalidTimestamp } else { ResponseError::InvalidRecord };
+            Refusal { message: Some(message), record_errors: problems, ..refuse_in_log(error, None, log) }
         }
     }
 }
 
 fn append(log: &PartitionLog, records: &Bytes, epoch: i32, now: i64) -> Outcome {
-    log.append(records, epoch, now).map_err(|e| refuse(e.kafka_error(), e.to_string()))
+    log.append(records, epoch, now).map_err(|e| match e {
+        LogError::Storage(_) => refuse(e.kafka_error(), e.to_string()),
+        _ => refuse_in_log(e.kafka_error(), e.to_string(), log),
+    })
 }
 
 async fn produce_partition(
@@ -215,7 +247,7 @@ async fn produce_partition(
     let now = now_ms();
     let config = log.config();
     let records = &records.slice(..complete_batches(records)?);
-    let header = precheck(records, version, &config)?;
+    let header = precheck(records, version, &config, &log)?;
     let records = &validate(records, &header, &config, now, &log, &topic.name, index)?;
     let epoch = topic.leader_epoch;
     if config.sync_every_append() {
@@ -238,7 +270,8 @@ fn encode_outcome(index: i32, o: Outcome, version: i16) -> PartitionProduceRespo
             .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
             .with_log_start_offset(info.log_start_offset),
         Err(refusal) => {
-            tracing::debug!(error = ?refusal.error, message = refusal.message.as_deref().unwrap_or(""), version, "produce refused");
+            let detail = refusal.detail.as_deref().or(refusal.message.as_deref()).unwrap_or("");
+            tracing::debug!(error = ?refusal.error, detail, version, "produce refused");
             let record_errors = refusal
                 .record_errors
                 .into_iter()

@@ -91,8 +91,9 @@ impl LogConfig {
             TimestampRule::LogAppendTime
         } else {
             TimestampRule::CreateTime {
-                min: now_ms.saturating_sub(self.timestamp_before_max_ms),
-                max: now_ms.saturating_add(self.timestamp_after_max_ms),
+                now_ms,
+                before_ms: self.timestamp_before_max_ms,
+                after_ms: self.timestamp_after_max_ms,
             }
         };
         RecordRules {

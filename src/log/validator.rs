@@ -39,9 +39,9 @@ pub struct RecordRules {
 /// The timestamp check Kafka's `LogValidator.validateTimestamp` applies to each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampRule {
-    /// `CreateTime`: a record's timestamp (unless -1) must lie within `[min, max]` (ms since the
-    /// epoch: now − `message.timestamp.before.max.ms`, now + `message.timestamp.after.max.ms`).
-    CreateTime { min: i64, max: i64 },
+    /// `CreateTime`: a record's timestamp (unless -1) may be at most `before_ms` older and
+    /// `after_ms` newer than `now_ms` (`message.timestamp.before.max.ms` / `.after.max.ms`; ms).
+    CreateTime { now_ms: i64, before_ms: i64, after_ms: i64 },
     /// `LogAppendTime`: the broker stamps the batch; a batch already marked LogAppendTime by the
     /// producer is refused.
     LogAppendTime,
@@ -67,18 +67,19 @@ pub struct RecordProblem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordsError {
     /// The records cannot be read as the header describes them (Kafka: `InvalidRecordException`
-    /// thrown while iterating, INVALID_RECORD).
+    /// thrown while iterating, INVALID_RECORD). The text is for the broker's log: Kafka sends none.
     Invalid(String),
+    /// Kafka fails on these with an exception that is not an API error (UNKNOWN_SERVER_ERROR): a
+    /// payload that cannot be decompressed, an unknown codec id, an over-long record-length varint
+    /// in an uncompressed batch, records of a compressed batch whose offset deltas are out of order.
+    Unreadable(String),
     /// Records that were read but break a rule, collected over the whole batch (Kafka:
     /// `RecordValidationException`): INVALID_TIMESTAMP when any is a timestamp problem, else
     /// INVALID_RECORD.
     Records { timestamp: bool, problems: Vec<RecordProblem> },
-    /// The compressed payload cannot be decompressed (Kafka: `KafkaException`, UNKNOWN_SERVER_ERROR).
-    Decompression(String),
-    /// Decompressed, the records exceed [`RecordRules::max_decompressed_bytes`] (INVALID_RECORD).
+    /// Decompressed, the records exceed this many bytes ([`RecordRules::max_decompressed_bytes`]).
+    /// Kafka has no such bound; strom answers MESSAGE_TOO_LARGE.
     TooLarge(u64),
-    /// Attributes name a codec other than 0–4 (Kafka: `IllegalArgumentException`, UNKNOWN_SERVER_ERROR).
-    UnknownCodec(i16),
 }
 
 /// Why reading stopped early.
@@ -313,14 +314,20 @@ fn read_unsigned(mut next: impl FnMut() -> Result<u8, Stop>, max_bytes: u32) -> 
 struct RecordFields {
     timestamp_delta: i64,
     offset_delta: i32,
-    has_key: bool,
+    /// Key and value lengths as written (-1: null).
+    key_len: i32,
+    value_len: i32,
 }
 
 /// Reads one record, checking its framing.
 fn read_record<S: Source>(src: &mut S) -> Result<RecordFields, RecordsError> {
-    let len = {
-        let raw = read_unsigned(|| src.byte(), 5).map_err(|s| stop_error(s, "record length"))? as u32;
-        ((raw >> 1) as i32) ^ -((raw & 1) as i32)
+    let len = match read_unsigned(|| src.byte(), 5) {
+        Ok(raw) => ((raw as u32 >> 1) as i32) ^ -((raw as u32 & 1) as i32),
+        // Kafka reads an uncompressed batch's record length outside its error translation.
+        Err(Stop::VarintTooLong) if src.remaining().is_some() => {
+            return Err(RecordsError::Unreadable("Varint is too long (record length)".into()))
+        }
+        Err(s) => return Err(stop_error(s, "record length")),
     };
     let Ok(len) = u64::try_from(len) else {
         return Err(RecordsError::Invalid(format!("Invalid negative record size {len}")));
@@ -357,7 +364,7 @@ fn read_record<S: Source>(src: &mut S) -> Result<RecordFields, RecordsError> {
             let value_len = body.varint()?;
             body.skip_field(value_len)?;
         }
-        Ok(Ok(RecordFields { timestamp_delta, offset_delta, has_key: key_len >= 0 }))
+        Ok(Ok(RecordFields { timestamp_delta, offset_delta, key_len, value_len }))
     })()
     .map_err(|s| stop_error(s, "record"))?
     .map_err(RecordsError::Invalid)?;
@@ -380,7 +387,7 @@ fn stop_error(stop: Stop, what: &str) -> RecordsError {
             RecordsError::Invalid(format!("Invalid negative field length {len} in {what}"))
         }
         Stop::NotUtf8 => RecordsError::Invalid(format!("Record header key is not UTF-8 in {what}")),
-        Stop::Io(e) => RecordsError::Decompression(format!("Failed to decompress record stream: {e}")),
+        Stop::Io(e) => RecordsError::Unreadable(format!("Failed to decompress record stream: {e}")),
         Stop::Bound(limit) => RecordsError::TooLarge(limit),
     }
 }
@@ -403,10 +410,8 @@ pub fn validate_records(
             // A snappy block is decompressed whole: no block may exceed the whole bound.
             let max_block = usize::try_from(rules.max_decompressed_bytes).unwrap_or(usize::MAX);
             let reader = decompress::reader(codec, records, max_block)
-                .ok_or(RecordsError::UnknownCodec(codec))?
-                .map_err(|e| {
-                    RecordsError::Decompression(format!("Failed to decompress record stream: {e}"))
-                })?;
+                .ok_or_else(|| RecordsError::Unreadable(format!("Unknown compression type id: {codec}")))?
+                .map_err(|e| RecordsError::Unreadable(format!("Failed to decompress record stream: {e}")))?;
             walk(&mut StreamSource::new(reader, rules.max_decompressed_bytes), h, rules, partition)
         }
     }
@@ -434,10 +439,17 @@ fn walk<S: Source>(
     for index in 0..h.record_count {
         let r = read_record(src)?;
         if r.offset_delta != index {
-            return Err(RecordsError::Invalid(format!(
+            // Kafka stores such an uncompressed batch as it is (its records then claim offsets
+            // outside it); strom refuses it. A compressed one fails in Kafka as a server error.
+            let m = format!(
                 "Record {index} has offset delta {} in a batch whose records must count 0..{} in order",
                 r.offset_delta, h.last_offset_delta
-            )));
+            );
+            return Err(if h.compression_codec() == CODEC_NONE {
+                RecordsError::Invalid(m)
+            } else {
+                RecordsError::Unreadable(m)
+            });
         }
         // Kafka reads a LogAppendTime batch's records as stamped with its max timestamp.
         let timestamp = if batch_log_append_time {
@@ -446,32 +458,16 @@ fn walk<S: Source>(
             h.base_timestamp.wrapping_add(r.timestamp_delta)
         };
         max_timestamp = max_timestamp.max(timestamp);
-        if rules.compacted && !r.has_key {
+        if rules.compacted && r.key_len < 0 {
             problems.push(RecordProblem {
                 batch_index: index,
                 message: format!(
-                    "Compacted topic cannot accept message without key in topic partition {partition}."
+                    "Compacted topic cannot accept message without key in topic partition {partition}"
                 ),
             });
             continue;
         }
-        // LogValidator.validateTimestamp: a CreateTime record with a timestamp is range-checked;
-        // otherwise a batch the producer marked LogAppendTime is refused.
-        let range = match rules.timestamps {
-            TimestampRule::CreateTime { min, max } if timestamp != -1 => Some((min, max)),
-            _ => None,
-        };
-        let message = match range {
-            Some((min, max)) if timestamp < min || timestamp > max => Some(format!(
-                "Timestamp {timestamp} of message with offset {} is out of range. The timestamp should be within [{min}, {max}]",
-                h.base_offset.wrapping_add(i64::from(index))
-            )),
-            None if batch_log_append_time => Some(
-                "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime.".into(),
-            ),
-            _ => None,
-        };
-        if let Some(message) = message {
+        if let Some(message) = timestamp_problem_of(&r, index, timestamp, h, batch_log_append_time, rules) {
             timestamp_problem = true;
             problems.push(RecordProblem { batch_index: index, message });
         }
@@ -485,6 +481,39 @@ fn walk<S: Source>(
         return Err(RecordsError::Records { timestamp: timestamp_problem, problems });
     }
     Ok(RecordsInfo { max_timestamp })
+}
+
+/// LogValidator.validateTimestamp: a CreateTime record with a timestamp is range-checked (as a
+/// difference from now, so no bound overflows); otherwise a batch the producer marked
+/// LogAppendTime is refused. Returns Kafka's message for a refused record.
+fn timestamp_problem_of(
+    r: &RecordFields,
+    index: i32,
+    timestamp: i64,
+    h: &BatchHeader,
+    batch_log_append_time: bool,
+    rules: &RecordRules,
+) -> Option<String> {
+    let offset = h.base_offset.wrapping_add(i64::from(index));
+    match rules.timestamps {
+        TimestampRule::CreateTime { now_ms, before_ms, after_ms } if timestamp != -1 => {
+            let diff = now_ms.wrapping_sub(timestamp);
+            (diff > before_ms || diff.wrapping_neg() > after_ms).then(|| {
+                format!(
+                    "Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be within [{}, {}]",
+                    now_ms.wrapping_sub(before_ms),
+                    now_ms.wrapping_add(after_ms)
+                )
+            })
+        }
+        _ => batch_log_append_time.then(|| {
+            format!(
+                "Invalid timestamp type in message DefaultRecord(offset={offset}, timestamp={timestamp}, key={} bytes, value={} bytes). Producer should not set timestamp type to LogAppendTime.",
+                r.key_len.max(0),
+                r.value_len.max(0)
+            )
+        }),
+    }
 }
 
 #[cfg(test)]
