@@ -313,19 +313,24 @@ async fn per_record_rules_list_each_refused_record() {
     lat[22] |= 0x08;
     let lat_msg = format!("Invalid timestamp type in message DefaultRecord(offset=0, timestamp={now}, key=1 bytes, value=2 bytes). Producer should not set timestamp type to LogAppendTime.");
     let lat_errors = [(0, lat_msg.as_str())];
+    // Compressed, Kafka reads the record without key and value and names it so.
+    let mut lat_gzip = compressed_batch(1, &record(0, 0, Some(b"k"), Some(b"vv"), &[]), 1, now);
+    lat_gzip[22] |= 0x08;
+    let lat_gzip_msg = lat_msg.replace("DefaultRecord(", "PartialDefaultRecord(");
+    let lat_gzip_errors = [(0, lat_gzip_msg.as_str())];
+    let invalid_timestamp = |record_errors| Expect {
+        code: INVALID_TIMESTAMP,
+        message: Some("One or more records have been rejected due to invalid timestamp"),
+        log_start_offset: 0,
+        record_errors,
+    };
     refuse_each(
         &mut c,
         "tlat",
-        vec![(
-            "LogAppendTime from the producer",
-            bytes_of(with_codec(lat, 0)),
-            Expect {
-                code: INVALID_TIMESTAMP,
-                message: Some("One or more records have been rejected due to invalid timestamp"),
-                log_start_offset: 0,
-                record_errors: &lat_errors,
-            },
-        )],
+        vec![
+            ("LogAppendTime from the producer", bytes_of(with_codec(lat, 0)), invalid_timestamp(&lat_errors)),
+            ("the same, gzip", bytes_of(with_codec(lat_gzip, 1)), invalid_timestamp(&lat_gzip_errors)),
+        ],
     )
     .await;
 

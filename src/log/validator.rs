@@ -507,8 +507,10 @@ fn timestamp_problem_of(
             })
         }
         _ => batch_log_append_time.then(|| {
+            // Kafka names the record class it read: compressed records are read key- and value-less.
+            let class = if h.compression_codec() == CODEC_NONE { "DefaultRecord" } else { "PartialDefaultRecord" };
             format!(
-                "Invalid timestamp type in message DefaultRecord(offset={offset}, timestamp={timestamp}, key={} bytes, value={} bytes). Producer should not set timestamp type to LogAppendTime.",
+                "Invalid timestamp type in message {class}(offset={offset}, timestamp={timestamp}, key={} bytes, value={} bytes). Producer should not set timestamp type to LogAppendTime.",
                 r.key_len.max(0),
                 r.value_len.max(0)
             )
