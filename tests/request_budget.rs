@@ -107,8 +107,8 @@ fn produce_frame(topic: &str, bytes: usize) -> Bytes {
 async fn send_large(addr: SocketAddr, frame: Bytes) -> (i16, Client) {
     let mut client = Client::connect(addr).await.unwrap();
     client.write_raw(&frame).await.unwrap();
-    let (header, resp) = recv_produce(&mut client).await;
-    assert_eq!(header, 7, "correlation id");
+    let (corr, resp) = recv_produce(&mut client).await;
+    assert_eq!(corr, 7, "correlation id");
     assert_eq!(resp.responses.len(), 1);
     assert_eq!(resp.responses[0].partition_responses.len(), 1);
     (resp.responses[0].partition_responses[0].error_code, client)
