@@ -139,6 +139,8 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "socket.request.max.bytes", kind: int(1024, I32MAX), default: Some("104857600") },
     KeyDef { name: "connections.max.idle.ms", kind: long(1, i64::MAX), default: Some("600000") },
     KeyDef { name: "max.connections", kind: int(1, I32MAX), default: Some("10000") },
+    // Kafka's default is -1 (unbounded); strom bounds request memory out of the box.
+    KeyDef { name: "queued.max.request.bytes", kind: long(-1, i64::MAX), default: Some("268435456") },
     KeyDef { name: "message.max.bytes", kind: int(0, I32MAX), default: Some("1048588") },
     KeyDef { name: "fetch.max.bytes", kind: int(1024, I32MAX), default: Some("57671680") },
     KeyDef { name: "compression.type", kind: Kind::Enum(COMPRESSION), default: Some("producer") },
@@ -238,6 +240,9 @@ pub struct Config {
     pub connections_max_idle_ms: u64,
     /// Upper bound on concurrently open client connections.
     pub max_connections: usize,
+    /// Broker-wide bound in bytes on requests being read and handled (`queued.max.request.bytes`);
+    /// `None` when unbounded (a value ≤ 0, as in Kafka).
+    pub queued_max_request_bytes: Option<usize>,
     /// Default tracing filter when RUST_LOG is not set.
     pub log_level: String,
 }
@@ -344,6 +349,18 @@ impl Config {
             ));
         }
         let data_dir = PathBuf::from(get("log.dirs").unwrap_or("./data"));
+        let (queued, max_request) = (num("queued.max.request.bytes"), num("socket.request.max.bytes"));
+        if queued > 0 && queued < max_request {
+            // Kafka's own start-up check (KafkaConfig.validateValues): one largest request must fit.
+            let whose = match values.get("queued.max.request.bytes").map(|(_, o)| *o) {
+                Some(Origin::Default) | None => "its default",
+                Some(_) => "the value given",
+            };
+            return Err(ConfigError(format!(
+                "bad value `{queued}` ({whose}) for `queued.max.request.bytes`: expected -1 (unbounded) or \
+                 at least socket.request.max.bytes ({max_request})"
+            )));
+        }
         Ok(Config {
             listen,
             advertised_host,
@@ -356,6 +373,7 @@ impl Config {
             fetch_max_bytes: num("fetch.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
             max_connections: num("max.connections") as usize,
+            queued_max_request_bytes: (queued > 0).then(|| usize::try_from(queued).unwrap_or(usize::MAX)),
             log_level: get("log.level").unwrap_or("info").to_string(),
             values,
         })
@@ -435,6 +453,21 @@ mod tests {
         assert_eq!(c.num_partitions, 1);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert_eq!(c.connections_max_idle_ms, 600_000);
+        assert_eq!(c.queued_max_request_bytes, Some(256 * 1024 * 1024));
+    }
+
+    #[test]
+    fn queued_max_request_bytes_is_unbounded_at_or_below_zero_and_holds_the_largest_request() {
+        let build = |pairs: &[(&str, &str)]| Config::build(&file(pairs), &[], &CliOverrides::default(), "f");
+        assert_eq!(build(&[("queued.max.request.bytes", "-1")]).unwrap().queued_max_request_bytes, None);
+        assert_eq!(build(&[("queued.max.request.bytes", "0")]).unwrap().queued_max_request_bytes, None);
+        let c = build(&[("queued.max.request.bytes", "104857600")]).unwrap();
+        assert_eq!(c.queued_max_request_bytes, Some(104_857_600));
+        let e = build(&[("queued.max.request.bytes", "104857599")]).unwrap_err().0;
+        assert!(e.contains("queued.max.request.bytes") && e.contains("socket.request.max.bytes"), "{e}");
+        // Raising socket.request.max.bytes above the default bound needs the bound raised too.
+        assert!(build(&[("socket.request.max.bytes", "300000000")]).is_err());
+        assert!(build(&[("queued.max.request.bytes", "-2")]).is_err());
     }
 
     #[test]

@@ -1,20 +1,28 @@
-//! One client connection: read a frame, handle it, write the response, repeat. Requests are handled
+//! One client connection: read a request, handle it, write the response, repeat. Requests are handled
 //! strictly one at a time, so responses leave in request order (pipelined requests wait in the read
-//! buffer). Shutdown and the idle timeout are only observed between requests, so a request that has
-//! started is always answered.
+//! buffer).
+//!
+//! Each request is read in two steps: its size and header first, then, once the broker-wide budget
+//! ([`RequestBudget`]) grants its size, its body. A request Kafka would refuse from its header alone (an
+//! unknown API, a version strom does not serve) is refused there, its body skipped unbuffered.
+//! Shutdown is observed while reading and while waiting for budget, the idle timeout while reading; a
+//! request that has been read whole is always answered.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use kafka_protocol::messages::ApiKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::error::Elapsed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, warn, Instrument};
 
-use super::frame::{read_frame, trim_buffer, FrameError};
-use crate::api::{handle_frame, ApiContext, Reply, RequestInfo};
+use super::budget::RequestBudget;
+use super::frame::{read_body, read_head, skip_body, FrameError, FrameHead};
+use crate::api::{handle_frame, versions, ApiContext, Reply, RequestInfo};
 
 /// Per-connection limits from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +39,7 @@ pub async fn serve(
     peer: SocketAddr,
     ctx: Arc<ApiContext>,
     limits: ConnLimits,
+    budget: Arc<RequestBudget>,
     shutdown: CancellationToken,
 ) {
     let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
@@ -38,28 +47,35 @@ pub async fn serve(
         let mut buf = BytesMut::with_capacity(4096);
         let mut client_id_recorded = false;
         loop {
-            let next = tokio::select! {
+            let head = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = tokio::time::timeout(limits.idle, read_frame(&mut stream, &mut buf, limits.max_request_bytes)) => r,
+                r = tokio::time::timeout(limits.idle, read_head(&mut stream, &mut buf, limits.max_request_bytes)) => r,
             };
-            let frame = match next {
-                Err(_) => {
-                    debug!("closing idle connection");
-                    break;
+            let Some(Some(head)) = settle(head) else { break };
+            if let Some(reason) = refused_from_head(&head) {
+                let (api, version, correlation_id) = head.api.unwrap_or_default();
+                warn!(api, version, correlation_id, %reason, "closing connection");
+                // Read what was sent (as Kafka does) so the close is orderly, but without keeping it.
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::timeout(limits.idle, skip_body(&mut stream, &mut buf, head)) => {}
                 }
-                Ok(Ok(Some(frame))) => frame,
-                Ok(Ok(None)) => break,
-                Ok(Err(FrameError::Io(e))) => {
-                    debug!(error = %e, "connection read failed");
-                    break;
-                }
-                Ok(Err(e)) => {
-                    warn!(error = %e, "closing connection");
-                    break;
-                }
+                break;
+            }
+            // Waiting for budget is the broker's doing, not idleness: no idle timeout here.
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                p = budget.acquire(head.len) => p,
             };
+            let frame = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = tokio::time::timeout(limits.idle, read_body(&mut stream, &mut buf, head)) => r,
+            };
+            let Some(frame) = settle(frame) else { break };
             let mut info = RequestInfo { client_host: format!("/{}", peer.ip()), ..RequestInfo::default() };
             let reply = handle_frame(&ctx, frame, &mut info).await;
+            // The request and its buffer are gone; the response is not part of the budget.
+            drop(permit);
             if !client_id_recorded {
                 if let Some(id) = &info.client_id {
                     tracing::Span::current().record("client_id", id.as_str());
@@ -89,12 +105,44 @@ pub async fn serve(
                 Some(Ok(Ok(()))) | None => {}
             }
             debug!(api = info.api_key, version = info.api_version, correlation_id = info.correlation_id, "request served");
-            trim_buffer(&mut buf);
         }
         let _ = stream.shutdown().await;
     }
     .instrument(span)
     .await
+}
+
+/// The value of a timed read, or `None` (logged) when the connection is to be closed.
+fn settle<T>(read: Result<Result<T, FrameError>, Elapsed>) -> Option<T> {
+    match read {
+        Ok(Ok(v)) => Some(v),
+        Err(_) => {
+            debug!("closing idle connection");
+            None
+        }
+        Ok(Err(FrameError::Io(e))) => {
+            debug!(error = %e, "connection read failed");
+            None
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "closing connection");
+            None
+        }
+    }
+}
+
+/// Why Kafka would close the connection on this request's header alone, judged before its body is
+/// buffered: an unknown API, or a version strom does not serve (except ApiVersions, which is answered
+/// with the versions strom does serve). The same checks as [`handle_frame`], only earlier.
+fn refused_from_head(head: &FrameHead) -> Option<String> {
+    let (key, version, _) = head.api?;
+    match ApiKey::try_from(key) {
+        Err(_) => Some(format!("unknown api key {key}")),
+        Ok(k) if k != ApiKey::ApiVersions && !versions::is_served(k, version) => {
+            Some(format!("unsupported version {version} of {k:?}"))
+        }
+        Ok(_) => None,
+    }
 }
 
 /// Writes `chunks` in order with vectored writes, handling partial writes.

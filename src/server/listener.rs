@@ -1,5 +1,6 @@
-//! The accept loop: a bounded number of connections (`max.connections`), back-off when accepting
-//! fails (e.g. out of file descriptors), and a graceful stop that lets in-flight requests finish.
+//! The accept loop: a bounded number of connections (`max.connections`) sharing one request budget
+//! (`queued.max.request.bytes`), back-off when accepting fails (e.g. out of file descriptors), and a
+//! graceful stop that lets in-flight requests finish.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::budget::RequestBudget;
 use super::connection::{serve, ConnLimits};
 use crate::api::ApiContext;
 
@@ -24,6 +26,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
+    // One budget for all connections (queued.max.request.bytes), from the broker's configuration.
+    let budget = Arc::new(RequestBudget::new(ctx.cluster.config.queued_max_request_bytes));
     let tracker = TaskTracker::new();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -39,9 +43,9 @@ pub async fn run(
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let _ = stream.set_nodelay(true);
-                let (ctx, token) = (ctx.clone(), shutdown.clone());
+                let (ctx, budget, token) = (ctx.clone(), budget.clone(), shutdown.clone());
                 tracker.spawn(async move {
-                    serve(stream, peer, ctx, limits, token).await;
+                    serve(stream, peer, ctx, limits, budget, token).await;
                     drop(permit);
                 });
             }
