@@ -145,6 +145,34 @@ async fn refuse_each(c: &mut common::Client, topic: &str, cases: Vec<(&str, Byte
         }
     }
     assert_eq!(record_values(&fetch_all(c, topic).await), valid, "{topic}: what a consumer reads");
+    if let Some(read) = kcat_reads(c.peer(), topic).await {
+        assert_eq!(read, valid, "{topic}: what librdkafka's consumer (kcat) reads");
+    }
+}
+
+/// Every record of partition 0 as (offset, value) read by a stock librdkafka consumer (kcat, which
+/// `scripts/test` installs); `None`, with the reason printed, where kcat is not installed.
+async fn kcat_reads(addr: std::net::SocketAddr, topic: &str) -> Option<Vec<(i64, String)>> {
+    let out = tokio::process::Command::new("kcat")
+        .args(["-C", "-b", &addr.to_string(), "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q"])
+        .args(["-f", "%o %s\n"])
+        .output();
+    let out = match tokio::time::timeout(Duration::from_secs(60), out).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            eprintln!("kcat not run ({e}): the stock-consumer check of {topic} is skipped");
+            return None;
+        }
+        Err(_) => panic!("kcat did not finish reading {topic} within 60 s: a consumer is stuck"),
+    };
+    assert!(out.status.success(), "kcat failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(o, v)| (o.parse().unwrap_or(-1), v.to_string()))
+            .collect(),
+    )
 }
 
 #[tokio::test]

@@ -166,6 +166,11 @@ impl Client {
         Ok(Client { stream, buf: BytesMut::with_capacity(8192), next_correlation_id: 1 })
     }
 
+    /// The broker's address this client is connected to.
+    pub fn peer(&self) -> SocketAddr {
+        self.stream.peer_addr().unwrap_or_else(|e| panic!("peer address: {e}"))
+    }
+
     pub fn next_correlation_id(&mut self) -> i32 {
         let c = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
