@@ -325,3 +325,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_key_problem_and_a_timestamp_problem_are_both_listed_as_invalid_timestamp() {
+    // Kafka 4.4.0 on a compacted topic with message.timestamp.before.max.ms: record 0 has no key,
+    // record 1 is too old; both are listed and the batch is INVALID_TIMESTAMP.
+    let rules = RecordRules {
+        compacted: true,
+        timestamps: TimestampRule::CreateTime { now_ms: 10_000, before_ms: 1000, after_ms: 1000 },
+        ..ANY_TIME
+    };
+    let mut recs = record(0, 0, None, Some(b"v"), &[]);
+    recs.extend(record(1, -5000, Some(b"k"), Some(b"v"), &[]));
+    match check(&batch_with(2, &recs, 10_000), &rules) {
+        Err(RecordsError::Records { timestamp: true, problems }) => {
+            assert_eq!(problems.iter().map(|p| p.batch_index).collect::<Vec<_>>(), [0, 1]);
+            assert!(problems[0].message.starts_with("Compacted topic cannot accept message without key"));
+            assert!(problems[1]
+                .message
+                .starts_with("Timestamp 5000 of message with offset 1 is out of range"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
