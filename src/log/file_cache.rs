@@ -5,6 +5,9 @@
 //! descriptors, not three per segment. A handle is an `Arc<File>` used with positioned reads and
 //! writes (`pread`/`pwrite`), so a handle closed by eviction while a reader still holds it stays valid
 //! until that reader drops it.
+//!
+//! Out of descriptors (`EMFILE`/`ENFILE`), an open closes the least recently used half of the cache and
+//! tries once more: the log gives back its own descriptors before it reports a shortage.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -20,6 +23,12 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 struct Entry {
     file: Arc<File>,
     last_used: u64,
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    let code = e.raw_os_error();
+    code == Some(rustix::io::Errno::MFILE.raw_os_error())
+        || code == Some(rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Open files by path, least recently used evicted first.
@@ -54,8 +63,15 @@ impl FileCache {
             }
         }
         // Open outside the lock; a racing opener of the same path just wins or loses the insert.
-        let file =
-            Arc::new(OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?);
+        let open = || OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path);
+        let file = match open() {
+            Err(e) if is_out_of_descriptors(&e) => {
+                self.evict_oldest_half();
+                open()?
+            }
+            other => other?,
+        };
+        let file = Arc::new(file);
         let mut guard = self.inner.lock();
         let (map, tick) = &mut *guard;
         *tick += 1;
@@ -66,6 +82,26 @@ impl FileCache {
         }
         let entry = map.entry(path.to_path_buf()).or_insert(Entry { file, last_used: *tick });
         Ok(entry.file.clone())
+    }
+
+    /// Closes the least recently used half of the cached files (those no reader holds right now).
+    fn evict_oldest_half(&self) {
+        let mut guard = self.inner.lock();
+        let map = &mut guard.0;
+        let mut by_age: Vec<(u64, PathBuf)> = map.iter().map(|(p, e)| (e.last_used, p.clone())).collect();
+        by_age.sort_unstable();
+        for (_, p) in by_age.iter().take(map.len().div_ceil(2)) {
+            map.remove(p);
+        }
+    }
+
+    /// Puts `file` in the cache as the handle of `path` (tests inject failing handles this way).
+    #[cfg(test)]
+    pub(crate) fn insert(&self, path: &Path, file: File) {
+        let mut guard = self.inner.lock();
+        let (map, tick) = &mut *guard;
+        *tick += 1;
+        map.insert(path.to_path_buf(), Entry { file: Arc::new(file), last_used: *tick });
     }
 
     /// Drops the cached handle of `path` (before the file is deleted or renamed).
