@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::dir_lock::DirLock;
 use crate::group::store::FileGroupLog;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
@@ -30,11 +31,15 @@ pub struct Broker {
     listener_task: JoinHandle<()>,
     /// Log duties and group timers.
     background_tasks: Vec<JoinHandle<()>>,
+    /// The data directory's lock, released when the broker has stopped.
+    dir_lock: DirLock,
 }
 
 impl Broker {
     /// Opens the data directory, binds the listener and starts serving.
     pub async fn start(mut config: Config) -> anyhow::Result<Broker> {
+        // First, so a second broker on the same directory touches nothing (not even the port).
+        let dir_lock = crate::dir_lock::lock(&config.data_dir)?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -100,6 +105,7 @@ impl Broker {
             shutdown,
             listener_task,
             background_tasks: vec![log_duties, group_timers],
+            dir_lock,
         })
     }
 
@@ -119,6 +125,7 @@ impl Broker {
             Ok(Err(e)) => tracing::error!(error = %e, "writing the clean-shutdown marker failed"),
             Err(e) => tracing::error!(error = %e, "log shutdown task failed"),
         }
+        drop(self.dir_lock);
         tracing::info!("strom stopped");
     }
 }
