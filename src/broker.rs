@@ -11,14 +11,13 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::descriptors::Budget;
 use crate::dir_lock::DirLock;
 use crate::group::store::FileGroupLog;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
 use crate::txn::ProducerIdManager;
 
-/// Files the log keeps open at once (segments open lazily beyond this).
-const OPEN_FILES: usize = crate::log::file_cache::DEFAULT_CAPACITY;
 use crate::server::{connection::ConnLimits, listener};
 
 /// A running broker.
@@ -40,6 +39,19 @@ impl Broker {
     pub async fn start(mut config: Config) -> anyhow::Result<Broker> {
         // First, so a second broker on the same directory touches nothing (not even the port).
         let dir_lock = crate::dir_lock::lock(&config.data_dir)?;
+        let budget = Budget::for_limit(crate::descriptors::raise_limit());
+        let max_connections = config.derive_max_connections(budget.max_connections);
+        tracing::info!(
+            limit = budget.limit,
+            log_files = budget.log_files,
+            reserve = budget.reserve,
+            max_connections,
+            "descriptor budget"
+        );
+        if max_connections > budget.max_connections {
+            tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
+                "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
+        }
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -50,7 +62,7 @@ impl Broker {
         let cluster = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || {
-                let logs = Arc::new(LogManager::open(&config.data_dir, OPEN_FILES)?);
+                let logs = Arc::new(LogManager::open(&config.data_dir, budget.log_files)?);
                 Cluster::open(config, logs)
             })
             .await?
@@ -87,7 +99,7 @@ impl Broker {
         };
         let shutdown = CancellationToken::new();
         let listener_task =
-            tokio::spawn(listener::run(listener, ctx, limits, config.max_connections, shutdown.clone()));
+            tokio::spawn(listener::run(listener, ctx, limits, max_connections, shutdown.clone()));
         let retention_check = Duration::from_millis(
             config
                 .value("log.retention.check.interval.ms")

@@ -35,11 +35,20 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 pub struct FileCache {
     capacity: usize,
     inner: Mutex<(HashMap<PathBuf, Entry>, u64)>,
+    /// Tests run out of descriptors with this: after letting `.0` more opens through, fail `.1` with
+    /// `EMFILE`.
+    #[cfg(test)]
+    pub(crate) fault: Mutex<(usize, usize)>,
 }
 
 impl FileCache {
     pub fn new(capacity: usize) -> FileCache {
-        FileCache { capacity: capacity.max(4), inner: Mutex::new((HashMap::new(), 0)) }
+        FileCache {
+            capacity: capacity.max(4),
+            inner: Mutex::new((HashMap::new(), 0)),
+            #[cfg(test)]
+            fault: Mutex::new((0, 0)),
+        }
     }
 
     /// The open handle for an existing file (read + write), opening it if needed.
@@ -60,6 +69,18 @@ impl FileCache {
             if let Some(e) = map.get_mut(path) {
                 e.last_used = *tick;
                 return Ok(e.file.clone());
+            }
+        }
+        #[cfg(test)]
+        {
+            let mut fault = self.fault.lock();
+            match *fault {
+                (0, 0) => {}
+                (0, fail) => {
+                    fault.1 = fail - 1;
+                    return Err(io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error()));
+                }
+                (pass, _) => fault.0 = pass - 1,
             }
         }
         // Open outside the lock; a racing opener of the same path just wins or loses the insert.

@@ -1,5 +1,6 @@
-//! The accept loop: a bounded number of connections (`max.connections`), back-off when accepting
-//! fails (e.g. out of file descriptors), and a graceful stop that lets in-flight requests finish.
+//! The accept loop: a bounded number of connections (`max.connections`, by default the open-file limit
+//! minus the log's reserve, see [`crate::descriptors`]), back-off when accepting fails (e.g. out of file
+//! descriptors), and a graceful stop that lets in-flight requests finish.
 
 use std::sync::Arc;
 use std::time::Duration;
