@@ -69,7 +69,9 @@ impl Broker {
             .map_err(|e| anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display()))?
         };
         let cluster = Arc::new(cluster);
-        let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir)?);
+        let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot open the producer id block in {}: {e}", config.data_dir.display())
+        })?);
         let groups = {
             let group_config = CoordinatorConfig {
                 initial_rebalance_delay_ms: config.number("group.initial.rebalance.delay.ms"),
@@ -84,7 +86,8 @@ impl Broker {
                 let log = Arc::new(FileGroupLog::open(&data_dir)?);
                 GroupCoordinator::open(log, group_config, crate::log::now_ms())
             })
-            .await??
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot open the group log in {}: {e}", config.data_dir.display()))?
         };
         let groups = Arc::new(groups);
         let ctx = Arc::new(ApiContext {

@@ -121,6 +121,7 @@ impl GroupLog for FileGroupLog {
         let (tail, valid) = parse_frames(&bytes);
         if valid < bytes.len() {
             tracing::warn!(
+                file = %self.dir.join("wal").display(),
                 valid_bytes = valid,
                 dropped_bytes = bytes.len() - valid,
                 "truncating torn group log tail"

@@ -203,7 +203,8 @@ impl LogManager {
     pub fn run_duties(&self, now: i64, with_retention: bool) {
         for log in self.all() {
             if let Err(e) = log.flush_if_due(now).and_then(|()| log.roll_if_old(now)) {
-                tracing::error!(dir = %log.dir().display(), error = %e, "background flush or roll failed");
+                // The log has said what the failure means for it (once, not every second).
+                tracing::debug!(dir = %log.dir().display(), error = %e, "background flush or roll failed");
             }
             if with_retention {
                 match log.enforce_retention(now) {
