@@ -687,8 +687,9 @@ impl PartitionLog {
         if target <= st.log_start_offset {
             return Ok(st.log_start_offset);
         }
-        st.log_start_offset = target;
+        // Checkpoint first: a write refused for lack of space then changes nothing.
         durable_file::write_atomic(&self.dir.join(LOG_START), &target).map_err(storage)?;
+        st.log_start_offset = target;
         if target == st.next_offset {
             self.roll_locked(st, now_ms).map_err(|e| self.fail(e))?;
         }
