@@ -380,6 +380,18 @@ mod tests {
     }
 
     #[test]
+    fn a_log_that_cannot_be_opened_is_reported_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = log_file(&dir.path().join("t-0"), 0);
+        std::fs::create_dir_all(&seg).unwrap(); // a directory where the segment should be
+        let logs = LogManager::open(dir.path(), 16).unwrap();
+        let Err(err) = logs.open_log(&TopicPartition::new("t", 0), "id", LogConfig::default()) else {
+            panic!("opened a log whose segment is a directory");
+        };
+        assert!(err.to_string().contains(&seg.display().to_string()), "{err}");
+    }
+
+    #[test]
     fn a_torn_tail_under_a_clean_marker_is_recovered_not_refused() {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("t", 0);

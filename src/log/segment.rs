@@ -84,6 +84,15 @@ pub struct RecoveryOutcome {
     pub batches: u64,
 }
 
+/// `e` with `path` in its message (start-up errors name the file), keeping its kind.
+fn in_file(path: &Path, e: io::Error) -> io::Error {
+    let shown = path.display().to_string();
+    if e.to_string().contains(&shown) {
+        return e;
+    }
+    io::Error::new(e.kind(), format!("{shown}: {e}"))
+}
+
 fn corrupt(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
@@ -150,7 +159,7 @@ impl Segment {
         });
         let Some(tails) = tails.filter(|_| index_ok) else {
             tracing::warn!(segment = %seg.log_path.display(), "index missing or corrupt; rebuilding");
-            seg.recover(files, None)?;
+            seg.recover(files, None).map_err(|e| in_file(&seg.log_path, e))?;
             return Ok(seg);
         };
         seg.offset_entries = tails.offset_entries;
@@ -164,8 +173,8 @@ impl Segment {
             Some(n) if size > 0 => n,
             _ => {
                 let start = tails.last_offset.map_or(0, |e| u64::from(e.position));
-                let log = files.get(&seg.log_path)?;
-                seg.walk_to_end(&log, start)?
+                let log = files.get(&seg.log_path).map_err(|e| in_file(&seg.log_path, e))?;
+                seg.walk_to_end(&log, start).map_err(|e| in_file(&seg.log_path, e))?
             }
         };
         if size == 0 {
@@ -183,7 +192,7 @@ impl Segment {
         now_ms: i64,
     ) -> io::Result<(Segment, RecoveryOutcome)> {
         let mut seg = Self::unscanned(dir, base_offset, now_ms)?;
-        let outcome = seg.recover(files, Some(index_interval))?;
+        let outcome = seg.recover(files, Some(index_interval)).map_err(|e| in_file(&seg.log_path, e))?;
         Ok((seg, outcome))
     }
 
@@ -191,9 +200,7 @@ impl Segment {
     /// is opened: sealed segments open lazily on first read.
     fn unscanned(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        let size = std::fs::metadata(&log_path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", log_path.display())))?
-            .len();
+        let size = std::fs::metadata(&log_path).map_err(|e| in_file(&log_path, e))?.len();
         Ok(Segment {
             base_offset,
             log_path,
