@@ -66,7 +66,12 @@ impl Broker {
                 Cluster::open(config, logs)
             })
             .await?
-            .map_err(|e| anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display()))?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open data directory {}: {e} (not started; what this names was left as it is)",
+                    data_dir.display()
+                )
+            })?
         };
         let cluster = Arc::new(cluster);
         let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir).map_err(|e| {
