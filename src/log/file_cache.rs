@@ -17,18 +17,14 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::file_io::is_out_of_descriptors;
+
 /// Default number of files kept open at once.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
 struct Entry {
     file: Arc<File>,
     last_used: u64,
-}
-
-fn is_out_of_descriptors(e: &io::Error) -> bool {
-    let code = e.raw_os_error();
-    code == Some(rustix::io::Errno::MFILE.raw_os_error())
-        || code == Some(rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Open files by path, least recently used evicted first.

@@ -24,8 +24,17 @@ const IOV_MAX: usize = 1024;
 /// (see [`crate::durable_file::SyncFailed`]): it carries no OS error code of its own.
 pub fn is_shortage(e: &io::Error) -> bool {
     use rustix::io::Errno;
-    let shortages = [Errno::NOSPC, Errno::DQUOT, Errno::MFILE, Errno::NFILE];
-    e.raw_os_error().is_some_and(|code| shortages.iter().any(|s| s.raw_os_error() == code))
+    is_out_of_descriptors(e) || is_errno(e, &[Errno::NOSPC, Errno::DQUOT])
+}
+
+/// Whether `e` is `EMFILE` (process) or `ENFILE` (system): no file descriptor left.
+pub fn is_out_of_descriptors(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    is_errno(e, &[Errno::MFILE, Errno::NFILE])
+}
+
+fn is_errno(e: &io::Error, codes: &[rustix::io::Errno]) -> bool {
+    e.raw_os_error().is_some_and(|code| codes.iter().any(|c| c.raw_os_error() == code))
 }
 
 /// Writes every byte of `bufs` at `offset`, retrying short writes.
