@@ -11,13 +11,13 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::descriptors::Budget;
+use crate::dir_lock::DirLock;
 use crate::group::store::FileGroupLog;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
 use crate::txn::ProducerIdManager;
 
-/// Files the log keeps open at once (segments open lazily beyond this).
-const OPEN_FILES: usize = crate::log::file_cache::DEFAULT_CAPACITY;
 use crate::server::{connection::ConnLimits, listener};
 
 /// A running broker.
@@ -30,11 +30,28 @@ pub struct Broker {
     listener_task: JoinHandle<()>,
     /// Log duties and group timers.
     background_tasks: Vec<JoinHandle<()>>,
+    /// The data directory's lock, released when the broker has stopped.
+    dir_lock: DirLock,
 }
 
 impl Broker {
     /// Opens the data directory, binds the listener and starts serving.
     pub async fn start(mut config: Config) -> anyhow::Result<Broker> {
+        // First, so a second broker on the same directory touches nothing (not even the port).
+        let dir_lock = crate::dir_lock::lock(&config.data_dir)?;
+        let budget = Budget::for_limit(crate::descriptors::raise_limit());
+        let max_connections = config.derive_max_connections(budget.max_connections);
+        tracing::info!(
+            limit = budget.limit,
+            log_files = budget.log_files,
+            reserve = budget.reserve,
+            max_connections,
+            "descriptor budget"
+        );
+        if max_connections > budget.max_connections {
+            tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
+                "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
+        }
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -45,14 +62,21 @@ impl Broker {
         let cluster = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || {
-                let logs = Arc::new(LogManager::open(&config.data_dir, OPEN_FILES)?);
+                let logs = Arc::new(LogManager::open(&config.data_dir, budget.log_files)?);
                 Cluster::open(config, logs)
             })
             .await?
-            .map_err(|e| anyhow::anyhow!("cannot open data directory {}: {e}", data_dir.display()))?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open data directory {}: {e} (not started; what this names was left as it is)",
+                    data_dir.display()
+                )
+            })?
         };
         let cluster = Arc::new(cluster);
-        let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir)?);
+        let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot open the producer id block in {}: {e}", config.data_dir.display())
+        })?);
         let groups = {
             let group_config = CoordinatorConfig {
                 initial_rebalance_delay_ms: config.number("group.initial.rebalance.delay.ms"),
@@ -67,7 +91,8 @@ impl Broker {
                 let log = Arc::new(FileGroupLog::open(&data_dir)?);
                 GroupCoordinator::open(log, group_config, crate::log::now_ms())
             })
-            .await??
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot open the group log in {}: {e}", config.data_dir.display()))?
         };
         let groups = Arc::new(groups);
         let ctx = Arc::new(ApiContext {
@@ -82,7 +107,7 @@ impl Broker {
         };
         let shutdown = CancellationToken::new();
         let listener_task =
-            tokio::spawn(listener::run(listener, ctx, limits, config.max_connections, shutdown.clone()));
+            tokio::spawn(listener::run(listener, ctx, limits, max_connections, shutdown.clone()));
         let retention_check = Duration::from_millis(
             config
                 .value("log.retention.check.interval.ms")
@@ -100,6 +125,7 @@ impl Broker {
             shutdown,
             listener_task,
             background_tasks: vec![log_duties, group_timers],
+            dir_lock,
         })
     }
 
@@ -119,6 +145,7 @@ impl Broker {
             Ok(Err(e)) => tracing::error!(error = %e, "writing the clean-shutdown marker failed"),
             Err(e) => tracing::error!(error = %e, "log shutdown task failed"),
         }
+        drop(self.dir_lock);
         tracing::info!("strom stopped");
     }
 }

@@ -138,7 +138,8 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "delete.topic.enable", kind: Kind::Bool, default: Some("true") },
     KeyDef { name: "socket.request.max.bytes", kind: int(1024, I32MAX), default: Some("104857600") },
     KeyDef { name: "connections.max.idle.ms", kind: long(1, i64::MAX), default: Some("600000") },
-    KeyDef { name: "max.connections", kind: int(1, I32MAX), default: Some("10000") },
+    // Null here: derived at start from the open-file limit (see crate::descriptors).
+    KeyDef { name: "max.connections", kind: int(1, I32MAX), default: None },
     // Kafka's default is -1 (unbounded); strom bounds request memory out of the box.
     KeyDef { name: "queued.max.request.bytes", kind: long(-1, i64::MAX), default: Some("268435456") },
     KeyDef { name: "message.max.bytes", kind: int(0, I32MAX), default: Some("1048588") },
@@ -238,8 +239,9 @@ pub struct Config {
     pub fetch_max_bytes: usize,
     /// Connections idle longer than this many milliseconds are closed.
     pub connections_max_idle_ms: u64,
-    /// Upper bound on concurrently open client connections.
-    pub max_connections: usize,
+    /// Upper bound on concurrently open client connections when configured; `None` until the broker
+    /// derives it from the open-file limit ([`Config::derive_max_connections`]).
+    pub max_connections: Option<usize>,
     /// Broker-wide bound in bytes on requests being read and handled (`queued.max.request.bytes`);
     /// `None` when unbounded (a value ≤ 0, as in Kafka).
     pub queued_max_request_bytes: Option<usize>,
@@ -372,7 +374,7 @@ impl Config {
             socket_request_max_bytes: num("socket.request.max.bytes") as usize,
             fetch_max_bytes: num("fetch.max.bytes") as usize,
             connections_max_idle_ms: num("connections.max.idle.ms") as u64,
-            max_connections: num("max.connections") as usize,
+            max_connections: get("max.connections").and_then(|v| v.parse().ok()),
             queued_max_request_bytes: (queued > 0).then(|| usize::try_from(queued).unwrap_or(usize::MAX)),
             log_level: get("log.level").unwrap_or("info").to_string(),
             values,
@@ -387,6 +389,19 @@ impl Config {
     /// Every known broker key with its current value (or null).
     pub fn entries(&self) -> impl Iterator<Item = (&'static KeyDef, Option<(&str, Origin)>)> + '_ {
         BROKER_KEYS.iter().map(move |k| (k, self.value(k.name)))
+    }
+
+    /// Sets `max.connections` to `derived` unless it was configured; returns the value in effect.
+    /// DescribeConfigs then reports it as the default.
+    pub fn derive_max_connections(&mut self, derived: usize) -> usize {
+        match self.max_connections {
+            Some(n) => n,
+            None => {
+                self.max_connections = Some(derived);
+                self.values.insert("max.connections", (derived.to_string(), Origin::Default));
+                derived
+            }
+        }
     }
 
     /// Replaces the advertised port after binding port 0 (tests), unless one was set explicitly.
@@ -453,7 +468,19 @@ mod tests {
         assert_eq!(c.num_partitions, 1);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert_eq!(c.connections_max_idle_ms, 600_000);
+        assert_eq!(c.max_connections, None, "derived from the open-file limit at start");
         assert_eq!(c.queued_max_request_bytes, Some(256 * 1024 * 1024));
+    }
+
+    #[test]
+    fn a_configured_max_connections_wins_over_the_derived_one() {
+        let mut c = Config::defaults();
+        assert_eq!(c.derive_max_connections(128), 128);
+        assert_eq!(c.value("max.connections"), Some(("128", Origin::Default)));
+        let mut c =
+            Config::build(&file(&[("max.connections", "1000")]), &[], &CliOverrides::default(), "f").unwrap();
+        assert_eq!(c.derive_max_connections(128), 1000);
+        assert_eq!(c.value("max.connections"), Some(("1000", Origin::File)));
     }
 
     #[test]

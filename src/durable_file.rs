@@ -9,6 +9,10 @@
 //! leaves either the old file or the new one in place, never a mix; a stray `.tmp` is ignored and
 //! overwritten by the next write. Reading: a file whose header or CRC does not match is refused
 //! (start-up stops with an error) instead of being taken for an empty cluster.
+//!
+//! A failed fsync (here or anywhere in the log) is reported as a [`SyncFailed`] error: after one, the
+//! kernel may have dropped the dirty pages it could not write, so callers treat it as permanent, unlike a
+//! write refused for lack of space.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,6 +21,37 @@ use std::path::{Path, PathBuf};
 use serde::{de::DeserializeOwned, Serialize};
 
 const HEADER: &str = "strom v1 crc32c=";
+
+/// An fsync that failed. The page cache can no longer be trusted to hold what was written, so this is
+/// never a passing shortage: whoever sees it stops writing and does not mark the data clean.
+#[derive(Debug, thiserror::Error)]
+#[error("fsync failed: {0}")]
+pub struct SyncFailed(#[source] pub io::Error);
+
+/// Wraps an fsync error as [`SyncFailed`] (keeping its kind).
+pub fn sync_failed(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), SyncFailed(e))
+}
+
+/// Whether `e` is (or wraps) a failed fsync.
+pub fn is_sync_failure(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<SyncFailed>())
+}
+
+/// `fsync` of the file and its metadata; a failure is a [`SyncFailed`].
+pub fn fsync(f: &File) -> io::Result<()> {
+    f.sync_all().map_err(sync_failed)
+}
+
+/// `fdatasync` (data and the size, not the timestamps); a failure is a [`SyncFailed`].
+pub fn fdatasync(f: &File) -> io::Result<()> {
+    f.sync_data().map_err(sync_failed)
+}
+
+/// fsyncs a directory, making renames and new or removed entries in it durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fsync(&File::open(dir)?)
+}
 
 /// Writes `value` to `path` atomically and durably.
 pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
@@ -29,11 +64,11 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         f.write_all(format!("{HEADER}{crc:08x}\n").as_bytes())?;
         f.write_all(&body)?;
-        f.sync_all()?;
+        fsync(&f)?;
     }
     fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+        sync_dir(dir)?;
     }
     Ok(())
 }

@@ -10,6 +10,8 @@
 //! | [`api`] | decoding requests with kafka-protocol, the version table, one file per API family |
 //! | [`cluster`] | topic registry (names, ids, partitions, configs), cluster id, crash-safe metadata file |
 //! | [`durable_file`] | crash-safe small files (temp, fsync, rename, fsync dir; CRC32C header) |
+//! | [`dir_lock`] | the data directory's `.lock`: one broker per directory |
+//! | [`descriptors`] | the open-file limit: raised at start, shared between connections and the log |
 //! | [`log`] | partition logs on disk: segments, indexes, recovery, retention |
 //! | [`group`] | group coordinator: classic rebalance protocol, committed offsets, their log |
 //! | [`txn`] | producer ids (later: transactions) |
@@ -19,6 +21,8 @@ pub mod api;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod descriptors;
+pub mod dir_lock;
 pub mod durable_file;
 pub mod error;
 pub mod group;

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match runtime.block_on(strom::broker::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "strom failed");
+            // One line, printed whatever the log filter (a tracing line would repeat it).
             eprintln!("strom: {e}");
             ExitCode::FAILURE
         }

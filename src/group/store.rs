@@ -97,7 +97,17 @@ impl GroupLog for FileGroupLog {
             buf.extend(frame(r)?);
         }
         let mut wal = self.wal.lock();
-        wal.0.write_all(&buf)?;
+        if let Err(e) = wal.0.write_all(&buf) {
+            // A partial frame (disk full) would sit in front of every later frame and end replay
+            // there: cut it, so the next append lands where replay will look for it.
+            let len = wal.1;
+            return Err(match wal.0.set_len(len) {
+                Ok(()) => e,
+                Err(cut) => {
+                    io::Error::other(format!("{e}; cutting the group log back to {len} bytes failed: {cut}"))
+                }
+            });
+        }
         wal.1 += buf.len() as u64;
         Ok(())
     }
@@ -111,6 +121,7 @@ impl GroupLog for FileGroupLog {
         let (tail, valid) = parse_frames(&bytes);
         if valid < bytes.len() {
             tracing::warn!(
+                file = %self.dir.join("wal").display(),
                 valid_bytes = valid,
                 dropped_bytes = bytes.len() - valid,
                 "truncating torn group log tail"

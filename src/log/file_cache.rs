@@ -5,6 +5,9 @@
 //! descriptors, not three per segment. A handle is an `Arc<File>` used with positioned reads and
 //! writes (`pread`/`pwrite`), so a handle closed by eviction while a reader still holds it stays valid
 //! until that reader drops it.
+//!
+//! Out of descriptors (`EMFILE`/`ENFILE`), an open closes the least recently used half of the cache and
+//! tries once more: the log gives back its own descriptors before it reports a shortage.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -13,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+
+use super::file_io::is_out_of_descriptors;
 
 /// Default number of files kept open at once.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -26,11 +31,20 @@ struct Entry {
 pub struct FileCache {
     capacity: usize,
     inner: Mutex<(HashMap<PathBuf, Entry>, u64)>,
+    /// Tests run out of descriptors with this: after letting `.0` more opens through, fail `.1` with
+    /// `EMFILE`.
+    #[cfg(test)]
+    pub(crate) fault: Mutex<(usize, usize)>,
 }
 
 impl FileCache {
     pub fn new(capacity: usize) -> FileCache {
-        FileCache { capacity: capacity.max(4), inner: Mutex::new((HashMap::new(), 0)) }
+        FileCache {
+            capacity: capacity.max(4),
+            inner: Mutex::new((HashMap::new(), 0)),
+            #[cfg(test)]
+            fault: Mutex::new((0, 0)),
+        }
     }
 
     /// The open handle for an existing file (read + write), opening it if needed.
@@ -53,9 +67,28 @@ impl FileCache {
                 return Ok(e.file.clone());
             }
         }
+        #[cfg(test)]
+        {
+            let mut fault = self.fault.lock();
+            match *fault {
+                (0, 0) => {}
+                (0, fail) => {
+                    fault.1 = fail - 1;
+                    return Err(io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error()));
+                }
+                (pass, _) => fault.0 = pass - 1,
+            }
+        }
         // Open outside the lock; a racing opener of the same path just wins or loses the insert.
-        let file =
-            Arc::new(OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?);
+        let open = || OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path);
+        let file = match open() {
+            Err(e) if is_out_of_descriptors(&e) => {
+                self.evict_oldest_half();
+                open()?
+            }
+            other => other?,
+        };
+        let file = Arc::new(file);
         let mut guard = self.inner.lock();
         let (map, tick) = &mut *guard;
         *tick += 1;
@@ -66,6 +99,26 @@ impl FileCache {
         }
         let entry = map.entry(path.to_path_buf()).or_insert(Entry { file, last_used: *tick });
         Ok(entry.file.clone())
+    }
+
+    /// Closes the least recently used half of the cached files (those no reader holds right now).
+    fn evict_oldest_half(&self) {
+        let mut guard = self.inner.lock();
+        let map = &mut guard.0;
+        let mut by_age: Vec<(u64, PathBuf)> = map.iter().map(|(p, e)| (e.last_used, p.clone())).collect();
+        by_age.sort_unstable();
+        for (_, p) in by_age.iter().take(map.len().div_ceil(2)) {
+            map.remove(p);
+        }
+    }
+
+    /// Puts `file` in the cache as the handle of `path` (tests inject failing handles this way).
+    #[cfg(test)]
+    pub(crate) fn insert(&self, path: &Path, file: File) {
+        let mut guard = self.inner.lock();
+        let (map, tick) = &mut *guard;
+        *tick += 1;
+        map.insert(path.to_path_buf(), Entry { file: Arc::new(file), last_used: *tick });
     }
 
     /// Drops the cached handle of `path` (before the file is deleted or renamed).

@@ -3,6 +3,9 @@
 //! copied into one buffer; a positioned read into fresh, uninitialised memory, so a read does not
 //! zero a buffer it is about to overwrite; and reads of large ranges as memory mappings of the page
 //! cache, so records bound for a socket are copied once (page cache → socket), not twice.
+//!
+//! [`is_shortage`] sorts I/O errors: running out of space or descriptors passes once the resource is
+//! back, so the log cuts its partial write and carries on; anything else stops it.
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -15,6 +18,24 @@ pub const MAP_MIN: usize = 64 * 1024;
 
 /// Most iovecs one `pwritev` call takes (Linux `IOV_MAX`).
 const IOV_MAX: usize = 1024;
+
+/// Whether `e` is a shortage that passes by itself: no space (`ENOSPC`), quota exceeded (`EDQUOT`), or no
+/// file descriptor left in the process (`EMFILE`) or the system (`ENFILE`). A failed fsync never is
+/// (see [`crate::durable_file::SyncFailed`]): it carries no OS error code of its own.
+pub fn is_shortage(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    is_out_of_descriptors(e) || is_errno(e, &[Errno::NOSPC, Errno::DQUOT])
+}
+
+/// Whether `e` is `EMFILE` (process) or `ENFILE` (system): no file descriptor left.
+pub fn is_out_of_descriptors(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    is_errno(e, &[Errno::MFILE, Errno::NFILE])
+}
+
+fn is_errno(e: &io::Error, codes: &[rustix::io::Errno]) -> bool {
+    e.raw_os_error().is_some_and(|code| codes.iter().any(|c| c.raw_os_error() == code))
+}
 
 /// Writes every byte of `bufs` at `offset`, retrying short writes.
 pub fn write_all_vectored_at(file: &File, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> io::Result<()> {
@@ -94,6 +115,19 @@ mod tests {
         assert_eq!(read_exact_at(&f, expected.len(), 0).unwrap(), expected);
         assert_eq!(read_exact_at(&f, 3, 2).unwrap(), expected[2..5].to_vec());
         assert!(read_exact_at(&f, expected.len() + 1, 0).is_err());
+    }
+
+    #[test]
+    fn shortages_are_told_apart_from_failures() {
+        for code in [rustix::io::Errno::NOSPC, rustix::io::Errno::MFILE] {
+            assert!(is_shortage(&io::Error::from_raw_os_error(code.raw_os_error())));
+        }
+        assert!(!is_shortage(&io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error())));
+        // An fsync that failed for lack of space is still a failed fsync.
+        let sync = crate::durable_file::sync_failed(io::Error::from_raw_os_error(
+            rustix::io::Errno::NOSPC.raw_os_error(),
+        ));
+        assert!(!is_shortage(&sync) && crate::durable_file::is_sync_failure(&sync));
     }
 
     #[test]

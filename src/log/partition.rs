@@ -9,11 +9,18 @@
 //! partitions never wait for each other.
 //!
 //! Durability: by default the OS flushes (Kafka's default). `flush.messages=1` fsyncs before an append
-//! returns. A failed write or fsync marks the log failed: it refuses further appends
-//! (KAFKA_STORAGE_ERROR) rather than continuing on an unknown state. After an unclean stop, every
-//! segment from the one holding the recovery point onwards is re-validated (CRC32C) and a torn or
-//! corrupt tail is truncated; segments after a corrupt one are deleted, so nothing after a torn point
-//! is ever served.
+//! returns. After an unclean stop, every segment from the one holding the recovery point onwards is
+//! re-validated (CRC32C) and a torn or corrupt tail is truncated; segments after a corrupt one are
+//! deleted, so nothing after a torn point is ever served. A log opened as clean whose files turn out
+//! not to end on a whole batch is recovered the same way (with a warning naming the file).
+//!
+//! Failed writes. A write refused for lack of space (`ENOSPC`, `EDQUOT`) or descriptors (`EMFILE`,
+//! `ENFILE`) fails that request with KAFKA_STORAGE_ERROR (retriable); its partial bytes are cut back
+//! to the last whole batch and a failed roll leaves the old active segment in place, so the next append
+//! simply tries again and succeeds once the resource is back. Any other failure, and every failed
+//! fsync (the page cache can no longer be trusted), takes the log offline: it refuses appends until
+//! restart. Either way the log reports [`PartitionLog::needs_recovery`], so it is never marked clean
+//! and its tail is re-validated at the next start.
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
@@ -27,6 +34,7 @@ use parking_lot::RwLock;
 use super::batch::{self, BatchError, BatchHeader};
 use super::config::LogConfig;
 use super::file_cache::FileCache;
+use super::file_io;
 use super::producer_state::{self, ProducerError, ProducerStates, SequenceCheck};
 use super::segment::{self, Segment};
 use crate::durable_file;
@@ -102,7 +110,13 @@ pub struct PartitionLog {
     dir: PathBuf,
     files: Arc<FileCache>,
     state: RwLock<State>,
+    /// A write failed in a way that leaves the files unknown (not a shortage, or a failed fsync):
+    /// appends are refused until restart.
     failed: AtomicBool,
+    /// A write failed at all since the log was opened: the next start must recover it.
+    unclean: AtomicBool,
+    /// The last write failed for lack of space or descriptors (warned once, until one succeeds).
+    short: AtomicBool,
 }
 
 const RECOVERY_POINT: &str = "recovery-point";
@@ -121,8 +135,29 @@ fn read_checkpoint(dir: &Path, name: &str) -> Option<i64> {
 
 impl PartitionLog {
     /// Opens (or creates) the log in `dir`. With `clean` (a clean shutdown marker was found) nothing is
-    /// scanned; otherwise segments from the recovery point on are validated and repaired.
+    /// scanned; otherwise segments from the recovery point on are validated and repaired. A log opened
+    /// as clean that turns out inconsistent (a segment not ending on a whole batch) is recovered instead.
     pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        files: Arc<FileCache>,
+        clean: bool,
+        now_ms: i64,
+    ) -> io::Result<PartitionLog> {
+        if clean {
+            match Self::open_as(dir, config.clone(), files.clone(), true, now_ms) {
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    tracing::warn!(dir = %dir.display(), error = %e,
+                        "log does not match the clean-shutdown marker; recovering it");
+                    files.forget_dir(dir);
+                }
+                other => return other,
+            }
+        }
+        Self::open_as(dir, config, files, false, now_ms)
+    }
+
+    fn open_as(
         dir: &Path,
         config: LogConfig,
         files: Arc<FileCache>,
@@ -140,25 +175,25 @@ impl PartitionLog {
         let mut corrupt_from: Option<usize> = None;
         for (i, base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
-            let mut seg = Segment::open(dir, *base, next_base, &files, now_ms)?;
-            let needs_recovery = next_base.is_none_or(|n| n > recovery_point);
-            if needs_recovery && !clean {
-                let outcome = seg.recover(&files, Some(config.index_interval_bytes))?;
+            let needs_recovery = !clean && next_base.is_none_or(|n| n > recovery_point);
+            if !needs_recovery {
+                segments.insert(*base, Segment::open(dir, *base, next_base, &files, now_ms)?);
+            } else {
+                let (seg, outcome) =
+                    Segment::open_and_recover(dir, *base, &files, config.index_interval_bytes, now_ms)?;
                 // A segment that ends before the next one starts was torn: later segments cannot be trusted.
-                if next_base.is_some_and(|n| seg.next_offset() < n) && outcome.truncated_bytes > 0 {
-                    segments.insert(*base, seg);
+                let torn = next_base.is_some_and(|n| seg.next_offset() < n) && outcome.truncated_bytes > 0;
+                segments.insert(*base, seg);
+                if torn {
                     corrupt_from = Some(i + 1);
                     break;
                 }
             }
-            segments.insert(*base, seg);
         }
         if let Some(from) = corrupt_from {
             for base in &bases[from..] {
                 tracing::warn!(dir = %dir.display(), base, "deleting segment after a corrupt one");
-                if let Ok(seg) = Segment::open(dir, *base, None, &files, now_ms) {
-                    seg.delete(&files)?;
-                }
+                Segment::delete_files(dir, *base, &files)?;
             }
         }
         let log_start_checkpoint = read_checkpoint(dir, LOG_START).unwrap_or(0);
@@ -190,6 +225,8 @@ impl PartitionLog {
                 producers: ProducerStates::default(),
             }),
             failed: AtomicBool::new(false),
+            unclean: AtomicBool::new(false),
+            short: AtomicBool::new(false),
         };
         log.restore_producer_state(now_ms)?;
         Ok(log)
@@ -205,13 +242,19 @@ impl PartitionLog {
             Some(s) if s.offset <= end => (s.states, s.offset.max(start)),
             _ => (ProducerStates::default(), start),
         };
+        // Unreadable batches here mean the segments are not what the open assumed: reported as
+        // corrupt data, so a log opened as clean is recovered instead.
+        let corrupt = |e: String| {
+            let msg = format!("{}: replaying producer state from offset {from}: {e}", self.dir.display());
+            io::Error::new(io::ErrorKind::InvalidData, msg)
+        };
         let mut offset = from;
         while offset < end {
-            let r = self.read(offset, 1 << 20, true).map_err(|e| io::Error::other(e.to_string()))?;
+            let r = self.read(offset, 1 << 20, true).map_err(|e| corrupt(e.to_string()))?;
             if r.records.is_empty() {
                 break;
             }
-            let ranges = batch::split_batches(&r.records).map_err(|e| io::Error::other(e.to_string()))?;
+            let ranges = batch::split_batches(&r.records).map_err(|e| corrupt(e.to_string()))?;
             for range in ranges {
                 let Some(h) = r.records.get(range).and_then(BatchHeader::parse) else { break };
                 if h.last_offset() >= offset {
@@ -263,10 +306,47 @@ impl PartitionLog {
         self.state.read().segments.len()
     }
 
+    /// Whether a write failed since the log was opened: it must not be marked clean at shutdown.
+    pub fn needs_recovery(&self) -> bool {
+        self.unclean.load(Ordering::SeqCst)
+    }
+
+    /// Whether the log refuses appends after a write or fsync failure that was not a shortage.
+    pub fn is_offline(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Records a failed write or fsync and turns it into the request's error: a shortage of space or
+    /// descriptors is retried by later appends; anything else takes the log offline.
     fn fail(&self, e: io::Error) -> LogError {
-        tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; refusing further appends");
-        self.failed.store(true, Ordering::SeqCst);
-        storage(e)
+        if self.note_failure(&e) {
+            LogError::Storage(format!("{e} (nothing was written; retry later)"))
+        } else {
+            storage(e)
+        }
+    }
+
+    /// Sets the failure flags for `e`; returns whether it is a passing shortage.
+    fn note_failure(&self, e: &io::Error) -> bool {
+        self.unclean.store(true, Ordering::SeqCst);
+        if file_io::is_shortage(e) {
+            if !self.short.swap(true, Ordering::SeqCst) {
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "log write failed for lack of space or descriptors; partial write cut back, retrying with later appends");
+            }
+            return true;
+        }
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            tracing::error!(dir = %self.dir.display(), error = %e, "log write failed; refusing further appends");
+        }
+        false
+    }
+
+    /// Notes a successful write after a shortage.
+    fn resumed(&self) {
+        if self.short.load(Ordering::Relaxed) && self.short.swap(false, Ordering::SeqCst) {
+            tracing::info!(dir = %self.dir.display(), "log writes resumed");
+        }
     }
 
     /// Validates and appends one or more whole batches (a Produce `records` field). Offsets are
@@ -345,6 +425,7 @@ impl PartitionLog {
                 active.append(&self.files, &mut bufs, len, &headers, st.config.index_interval_bytes)
             })
             .map_err(|e| self.fail(e))?;
+        self.resumed();
         st.next_offset = next;
         for (_, h) in &headers {
             st.producers.record(h, now_ms);
@@ -410,16 +491,23 @@ impl PartitionLog {
         self.roll_locked(st, now_ms)
     }
 
+    /// Seals the active segment and starts a new one at the log end. The new segment is created first
+    /// and sealing is idempotent, so a roll that fails (no space, no descriptors) changes nothing and is
+    /// retried by the next append.
     fn roll_locked(&self, st: &mut State, now_ms: i64) -> io::Result<()> {
         let base = st.next_offset;
-        if let Some(active) = st.segments.values_mut().next_back() {
-            if active.is_empty() {
-                return Ok(());
-            }
-            active.seal(&self.files)?;
-            st.unsynced_sealed.push(active.base_offset);
+        let Some(active) = st.segments.values_mut().next_back() else {
+            return Err(io::Error::other("no active segment"));
+        };
+        if active.is_empty() {
+            return Ok(());
         }
         let seg = Segment::create(&self.dir, base, &self.files, now_ms)?;
+        if let Err(e) = active.seal(&self.files) {
+            let _ = seg.delete(&self.files);
+            return Err(e);
+        }
+        st.unsynced_sealed.push(active.base_offset);
         st.segments.insert(base, seg);
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
         Ok(())
@@ -443,15 +531,19 @@ impl PartitionLog {
     /// fsyncs everything appended so far and advances the recovery point.
     pub fn flush(&self) -> io::Result<()> {
         let mut st = self.state.write();
-        self.flush_locked(&mut st)
+        self.flush_locked(&mut st).inspect_err(|e| {
+            self.note_failure(e);
+        })
     }
 
     fn flush_locked(&self, st: &mut State) -> io::Result<()> {
         let rolled = !st.unsynced_sealed.is_empty();
-        for base in std::mem::take(&mut st.unsynced_sealed) {
+        // A segment leaves the list only once synced, so a flush that fails half-way is retried whole.
+        while let Some(&base) = st.unsynced_sealed.first() {
             if let Some(seg) = st.segments.get_mut(&base) {
                 seg.sync(&self.files)?;
             }
+            st.unsynced_sealed.remove(0);
         }
         if let Some(active) = st.segments.values_mut().next_back() {
             active.sync(&self.files)?;
@@ -595,8 +687,9 @@ impl PartitionLog {
         if target <= st.log_start_offset {
             return Ok(st.log_start_offset);
         }
-        st.log_start_offset = target;
+        // Checkpoint first: a write refused for lack of space then changes nothing.
         durable_file::write_atomic(&self.dir.join(LOG_START), &target).map_err(storage)?;
+        st.log_start_offset = target;
         if target == st.next_offset {
             self.roll_locked(st, now_ms).map_err(|e| self.fail(e))?;
         }
@@ -615,8 +708,9 @@ impl PartitionLog {
     /// Flushes everything and snapshots producer state (clean shutdown).
     pub fn close(&self) -> io::Result<()> {
         let mut st = self.state.write();
-        self.flush_locked(&mut st)?;
-        self.write_producer_snapshot(&st)
+        self.flush_locked(&mut st).and_then(|()| self.write_producer_snapshot(&st)).inspect_err(|e| {
+            self.note_failure(e);
+        })
     }
 }
 

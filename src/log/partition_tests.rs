@@ -364,3 +364,42 @@ fn fenced_epoch_is_refused() {
     ));
     assert_eq!(log.log_end_offset(), 1);
 }
+
+#[test]
+fn running_out_of_descriptors_mid_roll_fails_only_that_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(FileCache::new(64));
+    let log = PartitionLog::open(dir.path(), small_config(), files.clone(), false, 0).unwrap();
+    let b = batch(2, 20, 5);
+    while log.size_bytes() + (b.len() as u64) <= small_config().segment_bytes {
+        log.append(&b, 0, 1).unwrap();
+    }
+    let mut end = log.log_end_offset();
+    let sealed_index = dir.path().join(format!("{}.index", segment::file_stem(0)));
+    let files_in_dir = || std::fs::read_dir(dir.path()).unwrap().count();
+    let before = files_in_dir();
+    // The new segment's .log, .index or .timeindex cannot be opened; or sealing the old one cannot
+    // open its index to write the pending entries.
+    for (pass, forget) in [(0, None), (1, None), (2, None), (3, Some(&sealed_index))] {
+        if let Some(p) = forget {
+            files.forget(p);
+        }
+        *files.fault.lock() = (pass, 1);
+        match log.append(&b, 0, 1) {
+            Err(LogError::Storage(m)) => assert!(m.contains("Too many open files"), "{m}"),
+            other => panic!("pass {pass}: {other:?}"),
+        }
+        assert!(!log.is_offline() && log.needs_recovery(), "pass {pass}");
+        assert_eq!((log.segment_count(), log.log_end_offset()), (1, end), "pass {pass}: nothing changed");
+        assert_eq!(files_in_dir(), before, "pass {pass}: no half-made segment left behind");
+    }
+    // Descriptors are back: the roll and the append go through.
+    assert_eq!(log.append(&b, 0, 1).unwrap().base_offset, end);
+    end += 2;
+    assert_eq!((log.segment_count(), log.log_end_offset()), (2, end));
+    let all = read_all(&log, 0);
+    assert_eq!(all.len() as i64, end / 2);
+    log.close().unwrap();
+    drop(log);
+    assert_eq!(read_all(&open(dir.path(), false), 0), all);
+}

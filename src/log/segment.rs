@@ -8,6 +8,10 @@
 //! Crash behaviour: the `.log` file may end in a partial batch and the indexes may miss entries or hold
 //! torn ones. [`Segment::recover`] re-reads every batch, checks its CRC32C and offset order, truncates
 //! the file at the first bad byte and rebuilds both indexes from what remains.
+//!
+//! A write that fails while the broker runs (no space, no descriptors) may have written part of its
+//! bytes: [`Segment::append`] cuts the file back to its last whole batch before it reports the error, so
+//! the segment stays appendable. Creating a segment that fails half-way removes what it made.
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -20,6 +24,7 @@ use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use super::file_cache::FileCache;
 use super::file_io;
 use super::index::{self, OffsetEntry, TimeEntry};
+use crate::durable_file;
 
 /// File name stem of a segment: the base offset in 20 digits.
 pub fn file_stem(base_offset: i64) -> String {
@@ -79,6 +84,15 @@ pub struct RecoveryOutcome {
     pub batches: u64,
 }
 
+/// `e` with `path` in its message (start-up errors name the file), keeping its kind.
+fn in_file(path: &Path, e: io::Error) -> io::Error {
+    let shown = path.display().to_string();
+    if e.to_string().contains(&shown) {
+        return e;
+    }
+    io::Error::new(e.kind(), format!("{shown}: {e}"))
+}
+
 fn corrupt(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
@@ -93,11 +107,18 @@ impl Segment {
         )
     }
 
-    /// Creates a new, empty, active segment.
+    /// Creates a new, empty, active segment. On failure no file of it is left behind.
     pub fn create(dir: &Path, base_offset: i64, files: &FileCache, now_ms: i64) -> io::Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        for p in [&log_path, &index_path, &time_path] {
-            files.create(p)?.set_len(0)?;
+        let paths = [&log_path, &index_path, &time_path];
+        for p in paths {
+            if let Err(e) = files.create(p).and_then(|f| f.set_len(0)) {
+                for q in paths {
+                    files.forget(q);
+                    let _ = std::fs::remove_file(q);
+                }
+                return Err(e);
+            }
         }
         Ok(Segment {
             base_offset,
@@ -126,35 +147,19 @@ impl Segment {
         files: &FileCache,
         now_ms: i64,
     ) -> io::Result<Segment> {
-        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        // No file is opened for a sealed segment here: they open lazily on first read.
-        let size = std::fs::metadata(&log_path)?.len();
+        let mut seg = Self::unscanned(dir, base_offset, now_ms)?;
+        let size = seg.size;
         // Only the lengths and the last entries are checked here (as Kafka's index sanity check does),
         // so start-up does not read every index; lookups re-check the position an entry gives.
-        let tails = index::read_tails(&index_path, &time_path);
+        let tails = index::read_tails(&seg.index_path, &seg.time_path);
         let max_rel = next_base.map_or(u32::MAX, |n| u32::try_from(n - base_offset - 1).unwrap_or(u32::MAX));
         let index_ok = tails.as_ref().is_some_and(|t| {
             t.last_offset.is_none_or(|e| u64::from(e.position) < size && e.relative_offset <= max_rel)
                 && t.last_time.is_none_or(|e| e.relative_offset <= max_rel)
         });
-        let mut seg = Segment {
-            base_offset,
-            log_path,
-            index_path,
-            time_path,
-            size,
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base_offset,
-            bytes_since_index: 0,
-            active: None,
-            offset_entries: 0,
-            time_entries: 0,
-            created_ms: now_ms,
-        };
         let Some(tails) = tails.filter(|_| index_ok) else {
             tracing::warn!(segment = %seg.log_path.display(), "index missing or corrupt; rebuilding");
-            seg.recover(files, None)?;
+            seg.recover(files, None).map_err(|e| in_file(&seg.log_path, e))?;
             return Ok(seg);
         };
         seg.offset_entries = tails.offset_entries;
@@ -168,14 +173,49 @@ impl Segment {
             Some(n) if size > 0 => n,
             _ => {
                 let start = tails.last_offset.map_or(0, |e| u64::from(e.position));
-                let log = files.get(&seg.log_path)?;
-                seg.walk_to_end(&log, start)?
+                let log = files.get(&seg.log_path).map_err(|e| in_file(&seg.log_path, e))?;
+                seg.walk_to_end(&log, start).map_err(|e| in_file(&seg.log_path, e))?
             }
         };
         if size == 0 {
             seg.next_offset = base_offset;
         }
         Ok(seg)
+    }
+
+    /// Opens an existing segment by validating every batch ([`Segment::recover`]): after an unclean stop.
+    pub fn open_and_recover(
+        dir: &Path,
+        base_offset: i64,
+        files: &FileCache,
+        index_interval: u64,
+        now_ms: i64,
+    ) -> io::Result<(Segment, RecoveryOutcome)> {
+        let mut seg = Self::unscanned(dir, base_offset, now_ms)?;
+        let outcome = seg.recover(files, Some(index_interval)).map_err(|e| in_file(&seg.log_path, e))?;
+        Ok((seg, outcome))
+    }
+
+    /// A sealed segment over an existing `.log` file, with nothing read but the file's size. No file
+    /// is opened: sealed segments open lazily on first read.
+    fn unscanned(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
+        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        let size = std::fs::metadata(&log_path).map_err(|e| in_file(&log_path, e))?.len();
+        Ok(Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            size,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            bytes_since_index: 0,
+            active: None,
+            offset_entries: 0,
+            time_entries: 0,
+            created_ms: now_ms,
+        })
     }
 
     /// Reads the batch header at `pos` of a file whose batches were validated when written.
@@ -189,11 +229,23 @@ impl Segment {
     }
 
     /// Walks batch headers from `pos` to the end of the file; returns the offset after the last batch.
+    /// A file that does not end on a whole batch is reported as corrupt (the caller recovers the log).
     fn walk_to_end(&mut self, log: &File, mut pos: u64) -> io::Result<i64> {
         let mut next = self.base_offset;
         let mut head = [0u8; HEADER_LEN];
-        while pos + HEADER_LEN as u64 <= self.size {
-            let h = self.header_at(log, pos, &mut head)?;
+        while pos < self.size {
+            let h = if pos + HEADER_LEN as u64 <= self.size {
+                Some(self.header_at(log, pos, &mut head)?)
+            } else {
+                None
+            };
+            let Some(h) = h.filter(|h| pos + h.total_len() as u64 <= self.size) else {
+                return Err(corrupt(format!(
+                    "{}: the batch at byte {pos} runs past the end of the file ({} bytes)",
+                    self.log_path.display(),
+                    self.size
+                )));
+            };
             next = h.last_offset() + 1;
             if h.max_timestamp > self.max_timestamp {
                 self.max_timestamp = h.max_timestamp;
@@ -260,7 +312,7 @@ impl Segment {
             tracing::warn!(segment = %self.log_path.display(), valid_bytes = pos, truncated_bytes = truncated,
                 "truncating torn or corrupt tail");
             log.set_len(pos)?;
-            log.sync_all()?;
+            durable_file::fsync(&log)?;
         }
         self.size = pos;
         self.next_offset = next;
@@ -348,7 +400,18 @@ impl Segment {
         index_interval: u64,
     ) -> io::Result<()> {
         let log = files.get(&self.log_path)?;
-        file_io::write_all_vectored_at(&log, bufs, self.size)?;
+        if let Err(e) = file_io::write_all_vectored_at(&log, bufs, self.size) {
+            // Part of the bytes may be in the file: cut them so it ends on a whole batch again. If even
+            // that fails, the error says so and is not a passing shortage any more.
+            return Err(match log.set_len(self.size) {
+                Ok(()) => e,
+                Err(cut) => io::Error::other(format!(
+                    "{}: {e}; cutting the partial write back to {} bytes failed too: {cut}",
+                    self.log_path.display(),
+                    self.size
+                )),
+            });
+        }
         for (rel_pos, h) in headers {
             let pos = self.size + rel_pos;
             if self.bytes_since_index >= index_interval && pos > 0 {
@@ -403,8 +466,12 @@ impl Segment {
         Ok(())
     }
 
-    /// Seals the segment: records a final time-index entry and drops the in-memory indexes.
+    /// Seals the segment: records a final time-index entry and drops the in-memory indexes. Sealing a
+    /// sealed segment does nothing, so a roll that failed half-way can be retried.
     pub fn seal(&mut self, files: &FileCache) -> io::Result<()> {
+        if self.active.is_none() {
+            return Ok(());
+        }
         self.persist_indexes(files)?;
         let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
         if self.max_timestamp > last_ts {
@@ -421,15 +488,15 @@ impl Segment {
 
     /// fdatasyncs the `.log` file only (records durable; indexes can be rebuilt).
     pub fn sync_data(&self, files: &FileCache) -> io::Result<()> {
-        files.get(&self.log_path)?.sync_data()
+        durable_file::fdatasync(&*files.get(&self.log_path)?)
     }
 
     /// Writes pending index entries and fsyncs the log and index files.
     pub fn sync(&mut self, files: &FileCache) -> io::Result<()> {
         self.persist_indexes(files)?;
-        files.get(&self.log_path)?.sync_data()?;
-        files.get(&self.index_path)?.sync_data()?;
-        files.get(&self.time_path)?.sync_data()
+        durable_file::fdatasync(&*files.get(&self.log_path)?)?;
+        durable_file::fdatasync(&*files.get(&self.index_path)?)?;
+        durable_file::fdatasync(&*files.get(&self.time_path)?)
     }
 
     /// Where a scan for `offset` starts: the position of the last indexed batch at or before it, and
@@ -568,7 +635,17 @@ impl Segment {
 
     /// Deletes the segment's files.
     pub fn delete(&self, files: &FileCache) -> io::Result<()> {
-        for p in [&self.log_path, &self.index_path, &self.time_path] {
+        Self::delete_files_at([&self.log_path, &self.index_path, &self.time_path], files)
+    }
+
+    /// Deletes the files of the segment at `base_offset` in `dir` without reading them.
+    pub fn delete_files(dir: &Path, base_offset: i64, files: &FileCache) -> io::Result<()> {
+        let (log, index, time) = Self::paths(dir, base_offset);
+        Self::delete_files_at([&log, &index, &time], files)
+    }
+
+    fn delete_files_at(paths: [&PathBuf; 3], files: &FileCache) -> io::Result<()> {
+        for p in paths {
             files.forget(p);
             match std::fs::remove_file(p) {
                 Ok(()) => {}

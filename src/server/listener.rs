@@ -1,4 +1,5 @@
-//! The accept loop: a bounded number of connections (`max.connections`) sharing one request budget
+//! The accept loop: a bounded number of connections (`max.connections`, by default the open-file limit
+//! minus the log's reserve, see [`crate::descriptors`]) sharing one request budget
 //! (`queued.max.request.bytes`), back-off when accepting fails (e.g. out of file descriptors), and a
 //! graceful stop that lets in-flight requests finish.
 

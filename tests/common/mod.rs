@@ -41,7 +41,9 @@ pub fn test_config(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
 /// A broker running in this process, with its own temporary data directory.
 pub struct TestBroker {
     broker: Option<Broker>,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    /// The temporary directory `dir` is, when the broker made its own (removed on drop).
+    _tmp: Option<tempfile::TempDir>,
     extra: Vec<(String, String)>,
 }
 
@@ -51,17 +53,28 @@ impl TestBroker {
     }
 
     pub async fn start_with(extra: &[(&str, &str)]) -> TestBroker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let extra: Vec<(String, String)> =
-            extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut b = TestBroker { broker: None, dir, extra };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut b = Self::new(tmp.path(), extra);
+        b._tmp = Some(tmp);
         b.boot().await;
         b
     }
 
+    /// A broker on a data directory the caller owns (e.g. on a filesystem of its own).
+    pub async fn start_in(data_dir: &Path, extra: &[(&str, &str)]) -> TestBroker {
+        let mut b = Self::new(data_dir, extra);
+        b.boot().await;
+        b
+    }
+
+    fn new(data_dir: &Path, extra: &[(&str, &str)]) -> TestBroker {
+        let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        TestBroker { broker: None, dir: data_dir.to_path_buf(), _tmp: None, extra }
+    }
+
     async fn boot(&mut self) {
         let extra: Vec<(&str, &str)> = self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let config = test_config(self.dir.path(), &extra);
+        let config = test_config(&self.dir, &extra);
         self.broker = Some(Broker::start(config).await.expect("broker starts"));
     }
 
@@ -74,7 +87,7 @@ impl TestBroker {
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// `<data>/<topic>-<partition>`

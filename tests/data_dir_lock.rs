@@ -1,0 +1,70 @@
+//! One broker per data directory: a second strom on the directory of a running one refuses to start,
+//! in one line naming the directory and the PID holding it, and the running one keeps serving. Once
+//! the first has stopped, the directory can be opened again.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use strom::broker::Broker;
+
+#[tokio::test]
+async fn a_second_broker_on_the_same_data_directory_refuses_to_start() {
+    let mut first = TestBroker::start().await;
+    let mut c = first.client().await;
+    create_topic(&mut c, "locked", 1).await;
+    let dir = first.data_dir().display().to_string();
+    let pid = std::process::id().to_string();
+
+    // In this process (a second Broker value on the same directory).
+    let err = match Broker::start(test_config(first.data_dir(), &[])).await {
+        Ok(_) => panic!("a second broker started on {dir}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&dir) && err.contains(&format!("pid {pid}")), "{err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+
+    // As another process: the strom binary exits with the same line on stderr.
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", &dir])
+        .current_dir(cwd.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strom");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for strom") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("a second strom kept running on {dir}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "exit status {status}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains(&dir) && lines[0].contains(&format!("pid {pid}")), "{stderr}");
+    println!("second strom: {}", lines[0]);
+
+    // The first broker is untouched and keeps serving.
+    let p = produce(&mut c, "locked", 0, record_batch(&["still mine"]), 9).await;
+    assert_eq!(p.error_code, 0);
+
+    // A stop releases the lock: the same directory opens again.
+    drop(c);
+    first.restart().await;
+    let mut c = first.client().await;
+    assert_eq!(log_end(&mut c, "locked", 0).await, 1);
+    drop(c);
+    first.stop().await;
+}
