@@ -164,7 +164,7 @@ fn precheck(
 /// Walks every record of the (single, prechecked) batch in `records` as Kafka's `LogValidator`
 /// does, then checks its size against `segment.bytes`. Returns the batch to append: `records`
 /// itself, or — in the rare case the producer's maxTimestamp or timestamp type is not what Kafka
-/// would store — a corrected copy.
+/// would store — a corrected copy; with its header.
 fn validate(
     records: &Bytes,
     h: &BatchHeader,
@@ -173,7 +173,7 @@ fn validate(
     log: &PartitionLog,
     topic: &str,
     partition: i32,
-) -> Result<Bytes, Refusal> {
+) -> Result<(Bytes, BatchHeader), Refusal> {
     let rules = config.record_rules(now);
     let info = validator::validate_records(records, h, &rules, topic, partition)
         .map_err(|e| record_refusal(e, log))?;
@@ -186,12 +186,15 @@ fn validate(
     }
     let stamped_by_producer = h.attributes & batch::ATTR_LOG_APPEND_TIME != 0;
     if config.log_append_time || (info.max_timestamp == h.max_timestamp && !stamped_by_producer) {
-        return Ok(records.clone());
+        return Ok((records.clone(), *h));
     }
     // LogValidator: batch.setMaxTimestamp(CREATE_TIME, max of the records' timestamps).
     let mut fixed = records.to_vec();
     batch::set_max_timestamp(&mut fixed, info.max_timestamp, false);
-    Ok(Bytes::from(fixed))
+    let fixed_header = BatchHeader::parse(&fixed).ok_or_else(|| {
+        refuse(ResponseError::UnknownServerError, "batch shorter than its header".to_string())
+    })?;
+    Ok((Bytes::from(fixed), fixed_header))
 }
 
 /// The Kafka answer for records the validator refused.
@@ -226,8 +229,9 @@ fn record_refusal(e: RecordsError, log: &PartitionLog) -> Refusal {
     }
 }
 
-fn append(log: &PartitionLog, records: &Bytes, epoch: i32, now: i64) -> Outcome {
-    log.append(records, epoch, now).map_err(|e| match e {
+/// Appends the single batch `records`, validated (header and records) by this module.
+fn append(log: &PartitionLog, records: &Bytes, header: BatchHeader, epoch: i32, now: i64) -> Outcome {
+    log.append_validated(records, header, epoch, now).map_err(|e| match e {
         LogError::Storage(_) => refuse(e.kafka_error(), e.to_string()),
         _ => refuse_in_log(e.kafka_error(), e.to_string(), log),
     })
@@ -248,17 +252,18 @@ async fn produce_partition(
     let config = log.config();
     let records = &records.slice(..complete_batches(records)?);
     let header = precheck(records, version, &config, &log)?;
-    let records = &validate(records, &header, &config, now, &log, &topic.name, index)?;
+    let (records, header) = &validate(records, &header, &config, now, &log, &topic.name, index)?;
+    let header = *header;
     let epoch = topic.leader_epoch;
     if config.sync_every_append() {
         // fsync before acknowledging: keep the blocking write off the async workers.
         let (log, records) = (log.clone(), records.clone());
-        match tokio::task::spawn_blocking(move || append(&log, &records, epoch, now)).await {
+        match tokio::task::spawn_blocking(move || append(&log, &records, header, epoch, now)).await {
             Ok(o) => o,
             Err(e) => Err(refuse(ResponseError::UnknownServerError, e.to_string())),
         }
     } else {
-        append(&log, records, epoch, now)
+        append(&log, records, header, epoch, now)
     }
 }
 

@@ -352,9 +352,6 @@ impl PartitionLog {
     /// Validates and appends one or more whole batches (a Produce `records` field). Offsets are
     /// assigned here; nothing is written unless every batch is valid.
     pub fn append(&self, data: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
-        if self.failed.load(Ordering::SeqCst) {
-            return Err(LogError::Storage("log is offline after an I/O error".into()));
-        }
         let ranges = batch::split_batches(data)?;
         if ranges.is_empty() {
             return Err(LogError::Batch(BatchError::Corrupt("no record batch")));
@@ -364,9 +361,41 @@ impl PartitionLog {
             .iter()
             .map(|r| data.get(r.clone()).map_or(Err(BatchError::Corrupt("short batch")), batch::validate))
             .collect::<Result<_, _>>()?;
+        self.append_batches(data, &ranges, &validated, leader_epoch, now_ms)
+    }
+
+    /// Appends one whole batch that the caller has already checked with [`batch::validate`] (whose
+    /// result is `header`): the produce path, which validates the header and every record before
+    /// this and so need not compute the CRC32C a second time. Otherwise as [`Self::append`].
+    pub fn append_validated(
+        &self,
+        batch: &[u8],
+        header: BatchHeader,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        if header.total_len() != batch.len() {
+            return Err(LogError::Batch(BatchError::Corrupt("batch length does not match its size")));
+        }
+        let whole = std::iter::once(0..batch.len()).collect::<Vec<_>>();
+        self.append_batches(batch, &whole, &[header], leader_epoch, now_ms)
+    }
+
+    /// Appends the batches at `ranges` of `data`, whose validated headers are `validated`.
+    fn append_batches(
+        &self,
+        data: &[u8],
+        ranges: &[std::ops::Range<usize>],
+        validated: &[BatchHeader],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(LogError::Storage("log is offline after an I/O error".into()));
+        }
         let mut st = self.state.write();
         let st = &mut *st;
-        if let Some(dup) = Self::check_sequences(st, &validated)? {
+        if let Some(dup) = Self::check_sequences(st, validated)? {
             return Ok(AppendInfo {
                 base_offset: dup.base_offset,
                 last_offset: dup.last_offset,
@@ -382,7 +411,7 @@ impl PartitionLog {
         // they are written from a patched copy and the rest straight from the request.
         let stamped: Option<Vec<u8>> = append_time.map(|t| {
             let mut copy = data.to_vec();
-            for r in &ranges {
+            for r in ranges {
                 batch::set_log_append_time(&mut copy[r.clone()], t);
             }
             copy
@@ -392,7 +421,7 @@ impl PartitionLog {
         let mut headers = Vec::with_capacity(ranges.len());
         let mut next = base_offset;
         let mut records = 0i64;
-        for (r, validated) in ranges.iter().zip(&validated) {
+        for (r, validated) in ranges.iter().zip(validated) {
             let batch_bytes = source.get(r.clone()).ok_or(BatchError::Corrupt("short batch"))?;
             let prefix = batch::patched_prefix(batch_bytes, next, leader_epoch)
                 .ok_or(BatchError::Corrupt("short batch"))?;
