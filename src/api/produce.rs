@@ -206,7 +206,7 @@ fn record_refusal(e: RecordsError, log: &PartitionLog) -> Refusal {
             ResponseError::MessageTooLarge,
             format!("the records of the batch decompress to more than {limit} bytes"),
         ),
-        RecordsError::Records { timestamp, problems } => {
+        RecordsError::Records { timestamp, problems, total } => {
             // LogValidator.processRecordErrors: one summary, the records listed by index.
             let message = if timestamp {
                 "One or more records have been rejected due to invalid timestamp".to_string()
@@ -218,7 +218,7 @@ fn record_refusal(e: RecordsError, log: &PartitionLog) -> Refusal {
                     .collect();
                 format!(
                     "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
-                    problems.len(),
+                    total,
                     shown.join(", ")
                 )
             };

@@ -75,12 +75,17 @@ pub enum RecordsError {
     Unreadable(String),
     /// Records that were read but break a rule, collected over the whole batch (Kafka:
     /// `RecordValidationException`): INVALID_TIMESTAMP when any is a timestamp problem, else
-    /// INVALID_RECORD.
-    Records { timestamp: bool, problems: Vec<RecordProblem> },
+    /// INVALID_RECORD. `total` counts every refused record; `problems` lists the first
+    /// [`MAX_RECORD_PROBLEMS`] of them (Kafka lists all, which a batch of millions of tiny compressed
+    /// records would turn into gigabytes of messages).
+    Records { timestamp: bool, problems: Vec<RecordProblem>, total: usize },
     /// Decompressed, the records exceed this many bytes ([`RecordRules::max_decompressed_bytes`]).
     /// Kafka has no such bound; strom answers MESSAGE_TOO_LARGE.
     TooLarge(u64),
 }
+
+/// Most refused records listed in one answer (each with its message).
+pub const MAX_RECORD_PROBLEMS: usize = 10_000;
 
 /// Why reading stopped early.
 enum Stop {
@@ -435,6 +440,7 @@ fn walk<S: Source>(
     let batch_log_append_time = h.attributes & ATTR_LOG_APPEND_TIME != 0;
     let mut problems = Vec::new();
     let mut timestamp_problem = false;
+    let mut total = 0usize;
     let mut max_timestamp = -1i64;
     for index in 0..h.record_count {
         let r = read_record(src)?;
@@ -458,18 +464,19 @@ fn walk<S: Source>(
             h.base_timestamp.wrapping_add(r.timestamp_delta)
         };
         max_timestamp = max_timestamp.max(timestamp);
-        if rules.compacted && r.key_len < 0 {
-            problems.push(RecordProblem {
-                batch_index: index,
-                message: format!(
-                    "Compacted topic cannot accept message without key in topic partition {partition}"
-                ),
-            });
-            continue;
-        }
-        if let Some(message) = timestamp_problem_of(&r, index, timestamp, h, batch_log_append_time, rules) {
-            timestamp_problem = true;
-            problems.push(RecordProblem { batch_index: index, message });
+        let message = if rules.compacted && r.key_len < 0 {
+            // LogValidator.validateRecord: the key is checked first, the timestamp only if it passed.
+            Some(format!("Compacted topic cannot accept message without key in topic partition {partition}"))
+        } else {
+            let m = timestamp_problem_of(&r, index, timestamp, h, batch_log_append_time, rules);
+            timestamp_problem |= m.is_some();
+            m
+        };
+        if let Some(message) = message {
+            total += 1;
+            if problems.len() < MAX_RECORD_PROBLEMS {
+                problems.push(RecordProblem { batch_index: index, message });
+            }
         }
     }
     if !src.at_end().map_err(|s| stop_error(s, "batch end"))? {
@@ -478,7 +485,7 @@ fn walk<S: Source>(
         ));
     }
     if !problems.is_empty() {
-        return Err(RecordsError::Records { timestamp: timestamp_problem, problems });
+        return Err(RecordsError::Records { timestamp: timestamp_problem, problems, total });
     }
     Ok(RecordsInfo { max_timestamp })
 }

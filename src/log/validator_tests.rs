@@ -142,7 +142,7 @@ fn keyless_records_to_a_compacted_topic_are_listed_by_index() {
     recs.extend(record(2, 0, None, Some(b"v"), &[]));
     for codec in [0, 1, 4] {
         match check(&compressed_batch(3, &recs, codec, 1), &rules) {
-            Err(RecordsError::Records { timestamp: false, problems }) => {
+            Err(RecordsError::Records { timestamp: false, problems, .. }) => {
                 assert_eq!(problems.iter().map(|p| p.batch_index).collect::<Vec<_>>(), [1, 2]);
                 assert_eq!(
                     problems[0].message,
@@ -167,7 +167,7 @@ fn each_record_timestamp_is_checked_and_log_append_time_from_a_producer_refused(
     b[27..35].copy_from_slice(&1500i64.to_be_bytes());
     let b = crate::log::batch::testing::with_codec(b, 0);
     match check(&b, &rules) {
-        Err(RecordsError::Records { timestamp: true, problems }) => {
+        Err(RecordsError::Records { timestamp: true, problems, .. }) => {
             assert_eq!(problems.len(), 1);
             assert_eq!(problems[0].batch_index, 2);
             assert_eq!(
@@ -182,7 +182,7 @@ fn each_record_timestamp_is_checked_and_log_append_time_from_a_producer_refused(
     let lat = crate::log::batch::testing::with_codec(lat, 0);
     let on_lat_topic = RecordRules { timestamps: TimestampRule::LogAppendTime, ..ANY_TIME };
     match check(&lat, &on_lat_topic) {
-        Err(RecordsError::Records { timestamp: true, problems }) => assert_eq!(
+        Err(RecordsError::Records { timestamp: true, problems, .. }) => assert_eq!(
             problems[0].message,
             "Invalid timestamp type in message DefaultRecord(offset=0, timestamp=1500, key=0 bytes, value=0 bytes). Producer should not set timestamp type to LogAppendTime."
         ),
@@ -338,12 +338,27 @@ fn a_key_problem_and_a_timestamp_problem_are_both_listed_as_invalid_timestamp() 
     let mut recs = record(0, 0, None, Some(b"v"), &[]);
     recs.extend(record(1, -5000, Some(b"k"), Some(b"v"), &[]));
     match check(&batch_with(2, &recs, 10_000), &rules) {
-        Err(RecordsError::Records { timestamp: true, problems }) => {
+        Err(RecordsError::Records { timestamp: true, problems, .. }) => {
             assert_eq!(problems.iter().map(|p| p.batch_index).collect::<Vec<_>>(), [0, 1]);
             assert!(problems[0].message.starts_with("Compacted topic cannot accept message without key"));
             assert!(problems[1]
                 .message
                 .starts_with("Timestamp 5000 of message with offset 1 is out of range"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_of_countless_refused_records_lists_a_bounded_number() {
+    let rules = RecordRules { compacted: true, ..ANY_TIME };
+    let n = 50_000;
+    let recs: Vec<u8> = (0..n).flat_map(|i| record(i, 0, None, None, &[])).collect();
+    match check(&compressed_batch(n, &recs, 4, 1), &rules) {
+        Err(RecordsError::Records { problems, total, .. }) => {
+            assert_eq!(total, n as usize);
+            assert_eq!(problems.len(), MAX_RECORD_PROBLEMS);
+            assert_eq!(problems.last().map(|p| p.batch_index), Some(MAX_RECORD_PROBLEMS as i32 - 1));
         }
         other => panic!("{other:?}"),
     }
