@@ -318,7 +318,7 @@ pub mod testing {
         b.push(2); // magic
         b.extend_from_slice(&0u32.to_be_bytes()); // crc, set below
         b.extend_from_slice(&0i16.to_be_bytes()); // attributes
-        b.extend_from_slice(&(count - 1).to_be_bytes());
+        b.extend_from_slice(&count.wrapping_sub(1).to_be_bytes());
         b.extend_from_slice(&max_timestamp.to_be_bytes()); // base timestamp
         b.extend_from_slice(&max_timestamp.to_be_bytes());
         b.extend_from_slice(&(-1i64).to_be_bytes());
