@@ -290,6 +290,60 @@ async fn broken_records_are_refused_as_kafka_refuses_them() {
     broker.stop().await;
 }
 
+/// Batches Kafka 4.4.0 stores but librdkafka's consumer stalls on, crashes on or silently drops
+/// records of (and kafka-protocol's decoder refuses): strom refuses them.
+#[tokio::test]
+async fn batches_that_poison_consumers_are_refused_where_kafka_stores_them() {
+    use std::io::Write;
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    assert_eq!(create_topic_result(&mut c, new_topic("strict", 1, &[])).await.error_code, NONE);
+    let one = record(0, 0, Some(b"k"), Some(b"v"), &[]);
+    let gzip = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let lz4_frame = |data: &[u8]| {
+        let mut e = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+        e.write_all(data).unwrap();
+        e.finish().0
+    };
+    let mut key_len_minus_5 = vec![0u8, 0, 0];
+    put_varlong(&mut key_len_minus_5, -5);
+    key_len_minus_5.extend([2, b'v', 0]);
+    let mut framed = Vec::new();
+    put_varlong(&mut framed, key_len_minus_5.len() as i64);
+    framed.extend(key_len_minus_5);
+    let mut overflow = vec![0u8, 0, 0, 0x86, 0x80, 0x80, 0x80, 0x10, b'k', b'e', b'y', 1, 0];
+    overflow.insert(0, (overflow.len() as u8) << 1);
+    let deltas: Vec<u8> = [1, 2].iter().flat_map(|d| record(*d, 0, None, Some(b"v"), &[])).collect();
+    let mut snappy_claim = vec![0x80, 0xa8, 0xd6, 0xb9, 0x07]; // a raw snappy block claiming 2 GB
+    snappy_claim.extend([0; 40]);
+    let cases = vec![
+        ("a key length of -5", raw(1, &framed), refused(INVALID_RECORD, 0)),
+        ("a varint with a bit past 32", raw(1, &overflow), refused(INVALID_RECORD, 0)),
+        ("offset deltas 1, 2", raw(2, &deltas), refused(INVALID_RECORD, 0)),
+        (
+            "two gzip members",
+            bytes_of(with_codec(batch_with(1, &[gzip(b""), gzip(&one)].concat(), now_ms()), 1)),
+            refused(UNKNOWN_SERVER_ERROR, 0),
+        ),
+        (
+            "a byte after the LZ4 frame",
+            bytes_of(with_codec(batch_with(1, &[lz4_frame(&one), vec![0]].concat(), now_ms()), 3)),
+            refused(UNKNOWN_SERVER_ERROR, 0),
+        ),
+        (
+            "a 67-byte snappy block claiming 2 GB",
+            bytes_of(with_codec(batch_with(1, &snappy_claim, now_ms()), 2)),
+            refused(UNKNOWN_SERVER_ERROR, 0),
+        ),
+    ];
+    refuse_each(&mut c, "strict", cases).await;
+    broker.stop().await;
+}
+
 #[tokio::test]
 async fn a_decompression_bomb_is_refused_without_allocating_its_size() {
     let broker = TestBroker::start().await;

@@ -7,12 +7,17 @@
 //! decompressed bytes it is willing to read.
 //!
 //! Formats, as Kafka's `Compression` classes write and read them:
-//! - gzip: RFC 1952 members (Java's `GZIPInputStream`, which also reads concatenated members);
+//! - gzip: one RFC 1952 member;
 //! - snappy: snappy-java's "xerial" framing (`\x82SNAPPY\0` + two i32 versions, then blocks of
 //!   `u32 length` + raw snappy), or a single raw snappy block when that header is absent, as
-//!   `SnappyInputStream` falls back;
-//! - lz4: the LZ4 frame format (Kafka's `Lz4BlockInputStream`);
-//! - zstd: zstd frames, the decoder's window capped at [`ZSTD_WINDOW_LOG_MAX`].
+//!   `SnappyInputStream` falls back (librdkafka writes that raw form);
+//! - lz4: one LZ4 frame (Kafka's `Lz4BlockInputStream`);
+//! - zstd: zstd frames, the decoder's window capped at [`ZSTD_WINDOW_LOG_MAX`] (zstd's own default,
+//!   as Kafka's zstd-jni reader).
+//!
+//! Stricter than Kafka, because librdkafka's consumers stop at (or crash on, or silently drop
+//! records of) such batches: bytes after the gzip member or the LZ4 frame, and more than one gzip
+//! member, are refused; Java's readers ignore trailing bytes and read concatenated gzip members.
 
 use std::io::{self, Read};
 
@@ -23,9 +28,14 @@ pub const CODEC_SNAPPY: i16 = 2;
 pub const CODEC_LZ4: i16 = 3;
 pub const CODEC_ZSTD: i16 = 4;
 
-/// Largest zstd window accepted (2^23 = 8 MiB): covers every level up to 19 (level 3, the clients'
-/// default, uses at most 2^21). zstd's own default limit (2^27) would let each bomb reserve 128 MiB.
-pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+/// Largest zstd window accepted (2^27 = 128 MiB): zstd's default limit, which Kafka's reader keeps
+/// too, so producers at levels 20–22 are served. Compressed batches are validated a few at a time
+/// (see `api::produce`), which bounds what windows cost together.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// Snappy cannot expand input by more than this factor (a 3-byte copy element yields at most 64
+/// bytes): a block whose header claims more is refused before anything is allocated for it.
+const SNAPPY_MAX_EXPANSION: usize = 22;
 
 /// snappy-java's stream header: magic, then version 1 and compatible version 1 (i32 each).
 const SNAPPY_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
@@ -40,9 +50,9 @@ pub fn reader<'a>(
     max_block: usize,
 ) -> Option<io::Result<Box<dyn Read + 'a>>> {
     let r: io::Result<Box<dyn Read + 'a>> = match codec {
-        CODEC_GZIP => Ok(Box::new(flate2::read::MultiGzDecoder::new(compressed))),
+        CODEC_GZIP => Ok(Box::new(GzipReader(flate2::bufread::GzDecoder::new(compressed)))),
         CODEC_SNAPPY => Ok(Box::new(SnappyReader::new(compressed, max_block))),
-        CODEC_LZ4 => lz4::Decoder::new(compressed).map(|d| Box::new(d) as Box<dyn Read>),
+        CODEC_LZ4 => lz4::Decoder::new(compressed).map(|d| Box::new(Lz4Reader(Some(d))) as Box<dyn Read>),
         CODEC_ZSTD => zstd::stream::read::Decoder::with_buffer(compressed).and_then(|mut d| {
             d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
             Ok(Box::new(d) as Box<dyn Read>)
@@ -54,6 +64,42 @@ pub fn reader<'a>(
 
 fn invalid(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// One gzip member; bytes after it (another member, or anything else) are an error.
+struct GzipReader<'a>(flate2::bufread::GzDecoder<&'a [u8]>);
+
+impl Read for GzipReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(out)?;
+        if n == 0 && !out.is_empty() && !self.0.get_ref().is_empty() {
+            return Err(invalid("bytes after the gzip member"));
+        }
+        Ok(n)
+    }
+}
+
+/// One LZ4 frame, which must end with its end mark and be followed by nothing. (The decoder reads
+/// no further than the frame needs, so what is left of the input is what follows the frame.)
+struct Lz4Reader<'a>(Option<lz4::Decoder<&'a [u8]>>);
+
+impl Read for Lz4Reader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let Some(d) = self.0.as_mut() else { return Ok(0) };
+        let n = d.read(out)?;
+        if n > 0 || out.is_empty() {
+            return Ok(n);
+        }
+        let Some(d) = self.0.take() else { return Ok(0) };
+        let (rest, finished) = d.finish();
+        if finished.is_err() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if !rest.is_empty() {
+            return Err(invalid("bytes after the LZ4 frame"));
+        }
+        Ok(0)
+    }
 }
 
 /// Reads snappy-java's framing one block at a time into a reused buffer.
@@ -82,9 +128,13 @@ impl<'a> SnappyReader<'a> {
         }
     }
 
-    /// Decompresses one raw snappy block into `self.block`, refusing one larger than `max_block`.
+    /// Decompresses one raw snappy block into `self.block`, refusing one larger than `max_block` or
+    /// than its compressed size could possibly expand to (before allocating for it).
     fn decode(&mut self, raw: &[u8]) -> io::Result<()> {
         let len = snap::raw::decompress_len(raw).map_err(|_| invalid("bad snappy block length"))?;
+        if len > raw.len().saturating_mul(SNAPPY_MAX_EXPANSION).saturating_add(64) {
+            return Err(invalid("snappy block claims more than its bytes can hold"));
+        }
         if len > self.max_block {
             return Err(invalid("snappy block larger than the decompression bound"));
         }
@@ -185,6 +235,66 @@ mod tests {
         let raw = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
         let mut r = reader(CODEC_SNAPPY, &raw, 1 << 20).unwrap().unwrap();
         assert_eq!(r.read(&mut [0u8; 16]).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_more_than_its_bytes_can_hold_is_refused() {
+        // A 67-byte request once made strom zero-fill 2 GB: the claimed length is now checked
+        // against what the compressed bytes could expand to, whatever the bound.
+        let mut raw = Vec::new();
+        let mut claim = 2_000_000_000u64;
+        while claim >= 0x80 {
+            raw.push((claim as u8) | 0x80);
+            claim >>= 7;
+        }
+        raw.push(claim as u8);
+        raw.extend_from_slice(&[0; 40]);
+        let mut r = reader(CODEC_SNAPPY, &raw, usize::MAX).unwrap().unwrap();
+        let e = r.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!((e.kind(), e.to_string().contains("claims more")), (io::ErrorKind::InvalidData, true));
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_one_member_with_nothing_after_it() {
+        assert_eq!(read_all(CODEC_GZIP, &gzip(b"hello")).unwrap(), b"hello");
+        // librdkafka's consumer crashes on an empty member followed by another, and drops records
+        // of two members: refused (Java's reader would read both).
+        let two = [gzip(b""), gzip(b"hello")].concat();
+        assert_eq!(read_all(CODEC_GZIP, &two).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        let trailing = [gzip(b"hello"), vec![0]].concat();
+        assert!(read_all(CODEC_GZIP, &trailing).is_err());
+    }
+
+    #[test]
+    fn lz4_is_one_whole_frame_with_nothing_after_it() {
+        let mut e = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+        std::io::Write::write_all(&mut e, &b"hello lz4 ".repeat(1000)).unwrap();
+        let (frame, done) = e.finish();
+        done.unwrap();
+        assert_eq!(read_all(CODEC_LZ4, &frame).unwrap(), b"hello lz4 ".repeat(1000));
+        // A byte after the end mark stalls librdkafka's consumer forever; a frame without its end
+        // mark is refused by Kafka.
+        let trailing = [frame.clone(), vec![0]].concat();
+        assert_eq!(read_all(CODEC_LZ4, &trailing).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        let cut = &frame[..frame.len() - 4];
+        assert_eq!(read_all(CODEC_LZ4, cut).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn zstd_frames_with_kafkas_largest_window_are_read() {
+        // Levels 20-22 (Kafka's compression.zstd.level allows them) use windows up to 2^27.
+        let plain = b"zstd at a high level ".repeat(5000);
+        let mut e = zstd::stream::Encoder::new(Vec::new(), 22).unwrap();
+        e.set_parameter(zstd::stream::raw::CParameter::WindowLog(27)).unwrap();
+        std::io::Write::write_all(&mut e, &plain).unwrap();
+        let frame = e.finish().unwrap();
+        assert_eq!(read_all(CODEC_ZSTD, &frame).unwrap(), plain);
     }
 
     #[test]

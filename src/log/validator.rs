@@ -95,6 +95,8 @@ enum Stop {
     Overrun,
     /// A varint longer than 5 (varlong: 10) bytes.
     VarintTooLong,
+    /// A varint with bits set beyond 32 (varlong: 64).
+    VarintOverflow,
     /// A key, value or header length below -1.
     NegativeLength(i32),
     /// A header key that is not UTF-8.
@@ -300,14 +302,24 @@ impl<S: Source> Body<'_, S> {
     }
 }
 
-/// An unsigned LEB128 value of at most `max_bytes` bytes; bits past 64 are dropped, as Java's
-/// `ByteUtils` drops those past 32 (varint) or 64 (varlong).
+/// An unsigned LEB128 value of at most `max_bytes` bytes (5 for a varint, 10 for a varlong). Java's
+/// `ByteUtils` silently drops bits past 32 (varint) or 64 (varlong); strom refuses them
+/// ([`Stop::VarintOverflow`]), as librdkafka's consumer stalls on such a record.
 #[inline]
 fn read_unsigned(mut next: impl FnMut() -> Result<u8, Stop>, max_bytes: u32) -> Result<u64, Stop> {
     let mut value = 0u64;
+    let bits = if max_bytes == 5 { 32 } else { 64 };
     for i in 0..max_bytes {
         let b = next()?;
-        value |= u64::from(b & 0x7f).wrapping_shl(7 * i);
+        if i + 1 == max_bytes && b & 0x80 != 0 {
+            break; // Kafka checks this first: a varint longer than its type
+        }
+        let payload = u64::from(b & 0x7f);
+        let shift = 7 * i;
+        if shift + 7 > bits && payload >> (bits - shift) != 0 {
+            return Err(Stop::VarintOverflow);
+        }
+        value |= payload.wrapping_shl(shift);
         if b & 0x80 == 0 {
             return Ok(value);
         }
@@ -388,6 +400,7 @@ fn stop_error(stop: Stop, what: &str) -> RecordsError {
         Stop::Overrun | Stop::VarintTooLong => {
             RecordsError::Invalid(format!("Found invalid record structure ({what})"))
         }
+        Stop::VarintOverflow => RecordsError::Invalid(format!("Varint overflows its type in {what}")),
         Stop::NegativeLength(len) => {
             RecordsError::Invalid(format!("Invalid negative field length {len} in {what}"))
         }

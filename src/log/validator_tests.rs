@@ -363,3 +363,19 @@ fn a_batch_of_countless_refused_records_lists_a_bounded_number() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn varints_with_bits_beyond_their_type_are_refused() {
+    // Key length 6 written as 86 80 80 80 10: Kafka drops the bit past 32 and reads 3; librdkafka's
+    // consumer stalls on it. A 10-byte varlong timestamp delta with a 10th byte above 1, likewise.
+    let mut r = vec![0u8, 0, 0, 0x86, 0x80, 0x80, 0x80, 0x10, b'k', b'e', b'y', 1, 0];
+    r.insert(0, (r.len() as u8) << 1);
+    assert!(invalid(check(&batch_with(1, &r, 1), &ANY_TIME)).contains("overflows"));
+    let mut r = vec![0u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 1, 1, 0];
+    r.insert(0, (r.len() as u8) << 1);
+    assert!(invalid(check(&batch_with(1, &r, 1), &ANY_TIME)).contains("overflows"));
+    // Five-byte encodings of small values that fit are fine.
+    let mut r = vec![0u8, 0, 0, 0x86, 0x80, 0x80, 0x80, 0x00, b'k', b'e', b'y', 1, 0];
+    r.insert(0, (r.len() as u8) << 1);
+    assert!(check(&batch_with(1, &r, 1), &ANY_TIME).is_ok());
+}
