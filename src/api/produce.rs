@@ -167,6 +167,11 @@ fn precheck(
 /// does, then checks its size against `segment.bytes`. Returns the batch to append: `records`
 /// itself, or — in the rare case the producer's maxTimestamp or timestamp type is not what Kafka
 /// would store — a corrected copy; with its header.
+///
+/// With `inline_cap`, at most that many bytes are decompressed here; a batch that needs more (and
+/// whose topic allows more) is answered `Err(PastInlineCap)`, to be validated again off the async
+/// workers ([`validate_compressed`]).
+#[allow(clippy::too_many_arguments)]
 fn validate(
     records: &Bytes,
     h: &BatchHeader,
@@ -175,10 +180,36 @@ fn validate(
     log: &PartitionLog,
     topic: &str,
     partition: i32,
+    inline_cap: Option<u64>,
+) -> Result<Result<(Bytes, BatchHeader), Refusal>, PastInlineCap> {
+    let mut rules = config.record_rules(now);
+    let full_bound = rules.max_decompressed_bytes;
+    if let Some(cap) = inline_cap {
+        rules.max_decompressed_bytes = full_bound.min(cap);
+    }
+    let info = match validator::validate_records(records, h, &rules, topic, partition) {
+        Ok(info) => info,
+        Err(RecordsError::TooLarge(limit)) if limit < full_bound => return Err(PastInlineCap),
+        Err(e) => return Ok(Err(record_refusal(e, log))),
+    };
+    Ok(finish_validation(records, h, &info, config))
+}
+
+/// A compressed batch decompresses to more than the inline cap: see [`validate`].
+struct PastInlineCap;
+
+/// Decompressed bytes a compressed batch may cost on an async worker (about a millisecond of CPU
+/// for every codec but gzip): every batch a client's defaults build fits, a bomb moves on to
+/// [`validate_compressed`] after this much.
+const INLINE_DECOMPRESSED_BYTES: u64 = 4 << 20;
+
+/// The checks after the records' walk: `segment.bytes`, and Kafka's correction of maxTimestamp.
+fn finish_validation(
+    records: &Bytes,
+    h: &BatchHeader,
+    info: &validator::RecordsInfo,
+    config: &LogConfig,
 ) -> Result<(Bytes, BatchHeader), Refusal> {
-    let rules = config.record_rules(now);
-    let info = validator::validate_records(records, h, &rules, topic, partition)
-        .map_err(|e| record_refusal(e, log))?;
     if records.len() as u64 > config.segment_bytes {
         // UnifiedLog.append: RecordBatchTooLargeException.
         return Err(refuse(
@@ -225,9 +256,15 @@ async fn validate_compressed(
         .acquire()
         .await
         .map_err(|e| refuse(ResponseError::UnknownServerError, e.to_string()))?;
-    tokio::task::spawn_blocking(move || validate(&records, &header, &config, now, &log, &topic, partition))
-        .await
-        .unwrap_or_else(|e| Err(refuse(ResponseError::UnknownServerError, e.to_string())))
+    tokio::task::spawn_blocking(move || {
+        validate(&records, &header, &config, now, &log, &topic, partition, None).unwrap_or_else(
+            |PastInlineCap| {
+                Err(refuse(ResponseError::UnknownServerError, "validation past its own bound".to_string()))
+            },
+        )
+    })
+    .await
+    .unwrap_or_else(|e| Err(refuse(ResponseError::UnknownServerError, e.to_string())))
 }
 
 /// The Kafka answer for records the validator refused.
@@ -285,21 +322,26 @@ async fn produce_partition(
     let config = log.config();
     let records = &records.slice(..complete_batches(records)?);
     let header = precheck(records, version, &config, &log)?;
-    let (records, header) = &if header.compression_codec() == 0 {
-        // Uncompressed records are walked in place at ~10 GB/s: no reason to leave this task.
-        validate(records, &header, &config, now, &log, &topic.name, index)?
-    } else {
-        validate_compressed(
-            records.clone(),
-            header,
-            config.clone(),
-            now,
-            log.clone(),
-            topic.name.clone(),
-            index,
-        )
-        .await?
-    };
+    // Uncompressed records are walked in place at ~10 GB/s, and a compressed batch up to a few MiB
+    // decompressed costs about a millisecond: both are validated here. A larger one moves to a
+    // blocking thread (validate_compressed), so a bomb never holds up other clients' tasks.
+    let inline_cap = (header.compression_codec() != 0).then_some(INLINE_DECOMPRESSED_BYTES);
+    let (records, header) =
+        &match validate(records, &header, &config, now, &log, &topic.name, index, inline_cap) {
+            Ok(validated) => validated?,
+            Err(PastInlineCap) => {
+                validate_compressed(
+                    records.clone(),
+                    header,
+                    config.clone(),
+                    now,
+                    log.clone(),
+                    topic.name.clone(),
+                    index,
+                )
+                .await?
+            }
+        };
     let header = *header;
     let epoch = topic.leader_epoch;
     if config.sync_every_append() {
