@@ -377,8 +377,8 @@ impl PartitionLog {
         if header.total_len() != batch.len() {
             return Err(LogError::Batch(BatchError::Corrupt("batch length does not match its size")));
         }
-        let whole = std::iter::once(0..batch.len()).collect::<Vec<_>>();
-        self.append_batches(batch, &whole, &[header], leader_epoch, now_ms)
+        let whole = 0..batch.len();
+        self.append_batches(batch, std::slice::from_ref(&whole), &[header], leader_epoch, now_ms)
     }
 
     /// Appends the batches at `ranges` of `data`, whose validated headers are `validated`.

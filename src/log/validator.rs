@@ -291,8 +291,7 @@ impl<S: Source> Body<'_, S> {
 
     #[inline]
     fn varint(&mut self) -> Result<i32, Stop> {
-        let raw = read_unsigned(|| self.byte(), 5)? as u32;
-        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+        read_unsigned(|| self.byte(), 5).map(zigzag32)
     }
 
     #[inline]
@@ -300,6 +299,13 @@ impl<S: Source> Body<'_, S> {
         let raw = read_unsigned(|| self.byte(), 10)?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
+}
+
+/// The i32 a zigzag varint's unsigned value stands for (`read_unsigned` keeps it within 32 bits).
+#[inline]
+fn zigzag32(raw: u64) -> i32 {
+    let raw = raw as u32;
+    ((raw >> 1) as i32) ^ -((raw & 1) as i32)
 }
 
 /// An unsigned LEB128 value of at most `max_bytes` bytes (5 for a varint, 10 for a varlong). Java's
@@ -339,7 +345,7 @@ struct RecordFields {
 /// Reads one record, checking its framing.
 fn read_record<S: Source>(src: &mut S) -> Result<RecordFields, RecordsError> {
     let len = match read_unsigned(|| src.byte(), 5) {
-        Ok(raw) => ((raw as u32 >> 1) as i32) ^ -((raw as u32 & 1) as i32),
+        Ok(raw) => zigzag32(raw),
         // Kafka reads an uncompressed batch's record length outside its error translation.
         Err(Stop::VarintTooLong) if src.remaining().is_some() => {
             return Err(RecordsError::Unreadable("Varint is too long (record length)".into()))
