@@ -80,6 +80,8 @@ impl LogError {
             LogError::Storage(_) => ResponseError::KafkaStorageError,
             LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+            LogError::TransactionCoordinatorFenced(_) => ResponseError::TransactionCoordinatorFenced,
         }
     }
 }
