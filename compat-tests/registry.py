@@ -85,13 +85,13 @@ SCENARIOS = [
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "
                      "read_uncommitted all of them; an open transaction holds read_committed at its first offset",
-     _cells(NOT_YET, confluent_kafka=READY, java=READY, kcat=NA, kafka_cli=NA)),
+     _cells(READY, kcat=NA, kafka_cli=NA)),
     ("transactions-offsets", "consume-transform-produce with sendOffsetsToTransaction: offsets of a committed "
                              "transaction are committed, those of an aborted one are not; output read_committed",
-     _cells(NOT_YET, confluent_kafka=READY, java=READY, kcat=NA, kafka_cli=NA)),
+     _cells(READY, kcat=NA, kafka_cli=NA)),
     ("transactions-fencing", "a second producer with the same transactional.id fences the first (fatal error, its "
                              "open transaction aborted); a transaction open past transaction.timeout.ms is aborted",
-     _cells(NOT_YET, confluent_kafka=READY, java=READY, kcat=NA, kafka_cli=NA)),
+     _cells(READY, kcat=NA, kafka_cli=NA)),
 ]
 
 
