@@ -8,16 +8,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::txn_markers::BrokerMarkers;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::coordinator_log::FileRecordLog;
 use crate::descriptors::Budget;
 use crate::dir_lock::DirLock;
 use crate::group::store::FileGroupLog;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
-use crate::api::txn_markers::BrokerMarkers;
-use crate::coordinator_log::FileRecordLog;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
 
 /// The directory of the transaction coordinator's log under the data directory.
@@ -115,7 +115,9 @@ impl Broker {
                 TransactionCoordinator::open(log, producer_ids, markers, txn_config)
             })
             .await?
-            .map_err(|e| anyhow::anyhow!("cannot open the transaction log in {}: {e}", config.data_dir.display()))?
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the transaction log in {}: {e}", config.data_dir.display())
+            })?
         };
         let txn = Arc::new(txn);
         let ctx = Arc::new(ApiContext {
@@ -140,8 +142,9 @@ impl Broker {
         );
         let log_duties = tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
         let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));
-        let txn_interval =
-            Duration::from_millis(config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64);
+        let txn_interval = Duration::from_millis(
+            config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
+        );
         let txn_timers = tokio::spawn(txn.clone().run_background(txn_interval, shutdown.clone()));
         tracing::info!(listen = %local_addr, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
@@ -168,8 +171,10 @@ impl Broker {
         }
         let logs = self.cluster.logs.clone();
         let (groups, txn) = (self.groups.clone(), self.txn.clone());
-        match tokio::task::spawn_blocking(move || groups.flush().and_then(|()| txn.flush()).and_then(|()| logs.close()))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            groups.flush().and_then(|()| txn.flush()).and_then(|()| logs.close())
+        })
+        .await
         {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "writing the clean-shutdown marker failed"),

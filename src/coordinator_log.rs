@@ -107,9 +107,10 @@ impl<R: Serialize + DeserializeOwned> RecordLog<R> for FileRecordLog<R> {
             let len = wal.1;
             return Err(match wal.0.set_len(len) {
                 Ok(()) => e,
-                Err(cut) => {
-                    io::Error::other(format!("{e}; cutting {} back to {len} bytes failed: {cut}", self.dir.display()))
-                }
+                Err(cut) => io::Error::other(format!(
+                    "{e}; cutting {} back to {len} bytes failed: {cut}",
+                    self.dir.display()
+                )),
             });
         }
         wal.1 += buf.len() as u64;
@@ -117,8 +118,7 @@ impl<R: Serialize + DeserializeOwned> RecordLog<R> for FileRecordLog<R> {
     }
 
     fn replay(&self) -> io::Result<Vec<R>> {
-        let mut records: Vec<R> =
-            durable_file::read_checked(&self.snapshot_path())?.unwrap_or_default();
+        let mut records: Vec<R> = durable_file::read_checked(&self.snapshot_path())?.unwrap_or_default();
         let mut wal = self.wal.lock();
         let mut bytes = Vec::new();
         File::open(self.dir.join("wal"))?.read_to_end(&mut bytes)?;
@@ -186,4 +186,3 @@ impl<R: Clone + Send> RecordLog<R> for MemoryRecordLog<R> {
         Ok(())
     }
 }
-

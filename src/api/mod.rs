@@ -242,6 +242,9 @@ async fn dispatch(
         ApiKey::WriteTxnMarkers => call!(WriteTxnMarkersRequest, txn_markers::write_txn_markers),
         ApiKey::DescribeTransactions => call!(DescribeTransactionsRequest, txn::describe_transactions),
         ApiKey::ListTransactions => call!(ListTransactionsRequest, txn::list_transactions),
+        ApiKey::DescribeProducers => {
+            call!(kafka_protocol::messages::DescribeProducersRequest, txn::describe_producers)
+        }
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

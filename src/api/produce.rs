@@ -319,7 +319,10 @@ fn verify_transactional(
 ) -> Result<(), Refusal> {
     let Some(id) = transactional_id else {
         // Kafka authorizes transactional records by their request's transactional id.
-        return Err(refuse(ResponseError::TransactionalIdAuthorizationFailed, "no transactional id".to_string()));
+        return Err(refuse(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "no transactional id".to_string(),
+        ));
     };
     let partition = (topic.name.clone(), index);
     let r = if version >= 12 {

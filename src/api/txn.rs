@@ -4,10 +4,10 @@
 //!
 //! Coordinator calls that may write markers or allocate producer ids run on a blocking thread.
 
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_transactions_response::{self, TopicData};
 use kafka_protocol::messages::list_transactions_response;
 use kafka_protocol::messages::txn_offset_commit_response::{
@@ -136,9 +136,16 @@ pub async fn add_partitions_to_txn(
     }
     let mut results = Vec::with_capacity(req.transactions.len());
     for t in &req.transactions {
-        let topics =
-            add_partitions_one(ctx, &t.transactional_id, t.producer_id, t.producer_epoch, t.verify_only, &t.topics, version)
-                .await;
+        let topics = add_partitions_one(
+            ctx,
+            &t.transactional_id,
+            t.producer_id,
+            t.producer_epoch,
+            t.verify_only,
+            &t.topics,
+            version,
+        )
+        .await;
         results.push(
             AddPartitionsToTxnResult::default()
                 .with_transactional_id(t.transactional_id.clone())
@@ -157,7 +164,8 @@ pub async fn add_offsets_to_txn(
     let partition = (OFFSETS_TOPIC.to_string(), txn.offsets_partition(&req.group_id));
     let (id, pid, epoch) = (req.transactional_id.to_string(), req.producer_id.0, req.producer_epoch);
     let r = blocking(move || txn.add_partitions(&id, pid, epoch, &[partition], now_ms())).await;
-    AddOffsetsToTxnResponse::default().with_error_code(r.err().map_or(0, |e| txn_error(&e, version, 2).code()))
+    AddOffsetsToTxnResponse::default()
+        .with_error_code(r.err().map_or(0, |e| txn_error(&e, version, 2).code()))
 }
 
 pub async fn end_txn(ctx: &ApiContext, req: EndTxnRequest, version: i16) -> EndTxnResponse {
@@ -204,9 +212,12 @@ pub async fn txn_offset_commit(
     // The group's offsets partition must be in the transaction (AddOffsetsToTxn first), checked as
     // Kafka's group coordinator verifies it with the transaction coordinator.
     let offsets_partition = (OFFSETS_TOPIC.to_string(), ctx.txn.offsets_partition(&req.group_id));
-    if let Err(e) =
-        ctx.txn.verify_partition(&req.transactional_id, req.producer_id.0, req.producer_epoch, &offsets_partition)
-    {
+    if let Err(e) = ctx.txn.verify_partition(
+        &req.transactional_id,
+        req.producer_id.0,
+        req.producer_epoch,
+        &offsets_partition,
+    ) {
         let code = match e {
             TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
             TxnError::TransactionAbortable if version < 4 => ResponseError::InvalidTxnState,
@@ -215,7 +226,9 @@ pub async fn txn_offset_commit(
         .code();
         return respond(&|_, _, _| code);
     }
-    let known = |topic: &str, p: i32| find_topic(ctx, TopicKey::Name(topic)).is_ok_and(|t| (0..t.partitions).contains(&p));
+    let known = |topic: &str, p: i32| {
+        find_topic(ctx, TopicKey::Name(topic)).is_ok_and(|t| (0..t.partitions).contains(&p))
+    };
     let offsets: Vec<_> = req
         .topics
         .iter()
@@ -246,7 +259,9 @@ pub async fn txn_offset_commit(
             if !known(&o.0, o.1) {
                 ResponseError::UnknownTopicOrPartition.code()
             } else {
-                results.next().map_or(ResponseError::UnknownServerError.code(), |r| r.err().map_or(0, |e| e.code()))
+                results
+                    .next()
+                    .map_or(ResponseError::UnknownServerError.code(), |r| r.err().map_or(0, |e| e.code()))
             }
         })
         .collect();
@@ -266,7 +281,8 @@ pub async fn describe_transactions(
         .transactional_ids
         .iter()
         .map(|id| {
-            let s = describe_transactions_response::TransactionState::default().with_transactional_id(id.clone());
+            let s =
+                describe_transactions_response::TransactionState::default().with_transactional_id(id.clone());
             match ctx.txn.describe(id) {
                 _ if id.is_empty() => s.with_error_code(ResponseError::InvalidRequest.code()),
                 None => s.with_error_code(ResponseError::TransactionalIdNotFound.code()),
@@ -275,7 +291,11 @@ pub async fn describe_transactions(
                     for (topic, p) in &m.partitions {
                         match topics.last_mut() {
                             Some(t) if *t.topic == **topic => t.partitions.push(*p),
-                            _ => topics.push(TopicData::default().with_topic(TopicName(text(topic))).with_partitions(vec![*p])),
+                            _ => topics.push(
+                                TopicData::default()
+                                    .with_topic(TopicName(text(topic)))
+                                    .with_partitions(vec![*p]),
+                            ),
                         }
                     }
                     s.with_transaction_state(text(m.state.name()))
@@ -310,7 +330,9 @@ pub async fn list_transactions(
         .list()
         .into_iter()
         .filter(|m| states.is_empty() || states.contains(&m.state))
-        .filter(|m| req.producer_id_filters.is_empty() || req.producer_id_filters.contains(&ProducerId(m.producer_id)))
+        .filter(|m| {
+            req.producer_id_filters.is_empty() || req.producer_id_filters.contains(&ProducerId(m.producer_id))
+        })
         // v1 (KIP-994): only transactions running longer than the filter (ms); -1 is no filter. Ids
         // with no transaction (start -1) pass it, as in Kafka.
         .filter(|m| version < 1 || req.duration_filter < 0 || now - m.txn_start_ms > req.duration_filter)
@@ -322,4 +344,51 @@ pub async fn list_transactions(
         })
         .collect();
     ListTransactionsResponse::default().with_unknown_state_filters(unknown).with_transaction_states(listed)
+}
+
+/// DescribeProducers (v0): the active producers of each partition, from its log's producer state
+/// (Kafka's `Partition.activeProducerState`).
+pub async fn describe_producers(
+    ctx: &ApiContext,
+    req: kafka_protocol::messages::DescribeProducersRequest,
+    _version: i16,
+) -> kafka_protocol::messages::DescribeProducersResponse {
+    use kafka_protocol::messages::describe_producers_response::{
+        PartitionResponse, ProducerState, TopicResponse,
+    };
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = find_topic(ctx, TopicKey::Name(&t.name));
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|p| {
+                    let r = PartitionResponse::default().with_partition_index(*p);
+                    let log =
+                        topic.as_ref().map_err(|e| *e).and_then(|t| super::partitions::find_log(ctx, t, *p));
+                    match log {
+                        Err(e) => r.with_error_code(e.code()),
+                        Ok(log) => r.with_active_producers(
+                            log.producers()
+                                .into_iter()
+                                .map(|s| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(s.producer_id))
+                                        .with_producer_epoch(i32::from(s.producer_epoch))
+                                        .with_last_sequence(s.last_sequence)
+                                        .with_last_timestamp(s.last_timestamp)
+                                        .with_coordinator_epoch(s.coordinator_epoch)
+                                        .with_current_txn_start_offset(s.current_txn_start_offset)
+                                })
+                                .collect(),
+                        ),
+                    }
+                })
+                .collect();
+            TopicResponse::default().with_name(t.name.clone()).with_partitions(partitions)
+        })
+        .collect();
+    kafka_protocol::messages::DescribeProducersResponse::default().with_topics(topics)
 }

@@ -48,9 +48,16 @@ impl BrokerMarkers {
         let Some(log) = self.cluster.logs.partition(topic, partition) else {
             return Err(ResponseError::UnknownTopicOrPartition);
         };
-        log.append_txn_marker(producer_id, producer_epoch, coordinator_epoch, commit, t.leader_epoch, now_ms())
-            .map(|_| ())
-            .map_err(|e: LogError| e.kafka_error())
+        log.append_txn_marker(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            t.leader_epoch,
+            now_ms(),
+        )
+        .map(|_| ())
+        .map_err(|e: LogError| e.kafka_error())
     }
 }
 
@@ -110,7 +117,9 @@ pub async fn write_txn_markers(
                                 .with_error_code(r.err().map_or(0, |e| e.code()))
                         })
                         .collect();
-                    WritableTxnMarkerTopicResult::default().with_name(t.name.clone()).with_partitions(partitions)
+                    WritableTxnMarkerTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
                 })
                 .collect();
             WritableTxnMarkerResult::default().with_producer_id(m.producer_id).with_topics(topics)

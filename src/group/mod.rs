@@ -223,9 +223,14 @@ fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
         }
         GroupRecord::TxnOffset { group, producer_id, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
-            g.pending_txn_offsets.entry(*producer_id).or_default().insert((topic.clone(), *partition), value.clone());
+            g.pending_txn_offsets
+                .entry(*producer_id)
+                .or_default()
+                .insert((topic.clone(), *partition), value.clone());
         }
-        GroupRecord::TxnEnd { producer_id, commit } => txn_offsets::apply_txn_end(groups, *producer_id, *commit),
+        GroupRecord::TxnEnd { producer_id, commit } => {
+            txn_offsets::apply_txn_end(groups, *producer_id, *commit)
+        }
     }
 }
 

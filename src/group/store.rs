@@ -21,9 +21,9 @@ mod tests {
     use std::fs::OpenOptions;
     use std::io::Write;
 
+    use crate::coordinator_log::RecordLog;
     use crate::group::model::{CommittedOffset, GroupRecord};
     use crate::group::store::{FileGroupLog, GROUP_LOG_DIR};
-    use crate::coordinator_log::RecordLog;
 
     fn commit(offset: i64) -> GroupRecord {
         GroupRecord::Offset {

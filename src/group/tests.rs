@@ -326,7 +326,11 @@ async fn transactional_offsets_are_visible_only_after_commit() {
 async fn transactional_offset_commits_check_the_member_as_kafka_does() {
     let c = coordinator(0);
     // An unknown group with a generation: ILLEGAL_GENERATION; without one, a simple group is made.
-    let with_gen = super::txn_offsets::TxnCommitRequest { generation: 1, member_id: "m".into(), ..txn_commit("x", 1, 1) };
+    let with_gen = super::txn_offsets::TxnCommitRequest {
+        generation: 1,
+        member_id: "m".into(),
+        ..txn_commit("x", 1, 1)
+    };
     assert_eq!(c.txn_commit(&with_gen, 0), vec![Err(GroupError::IllegalGeneration)]);
     assert_eq!(c.txn_commit(&txn_commit("x", 1, 1), 0), vec![Ok(())]);
     // A live group: the member and generation must be current.

@@ -103,7 +103,10 @@ pub type ProducerIdAndEpoch = (i64, i16);
 enum Next {
     Done(Result<ProducerIdAndEpoch, TxnError>),
     /// Write markers, then complete; then answer with the inner result.
-    WriteMarkers { id: String, result: Result<ProducerIdAndEpoch, TxnError> },
+    WriteMarkers {
+        id: String,
+        result: Result<ProducerIdAndEpoch, TxnError>,
+    },
 }
 
 impl TransactionCoordinator {
@@ -129,7 +132,11 @@ impl TransactionCoordinator {
                 }
             }
         }
-        tracing::info!(transactional_ids = ids.len(), records = records.len(), "transaction coordinator loaded");
+        tracing::info!(
+            transactional_ids = ids.len(),
+            records = records.len(),
+            "transaction coordinator loaded"
+        );
         let c = TransactionCoordinator { ids: Mutex::new(ids), log, producer_ids, markers, config };
         c.compact()?;
         Ok(c)
@@ -221,21 +228,22 @@ impl TransactionCoordinator {
         // Empty, CompleteCommit, CompleteAbort.
         let expected_epoch = expected.map(|(_, e)| e);
         let exhausted = m.producer_epoch >= EXHAUSTED_EPOCH;
-        let (pid, epoch, last_pid, last_epoch) = if exhausted && expected_epoch.is_none_or(|e| e == m.producer_epoch) {
-            let pid = self.producer_ids.next_id().map_err(|e| TxnError::Storage(e.to_string()))?;
-            let last_epoch = if expected.is_some() { m.producer_epoch } else { -1 };
-            (pid, 0, m.producer_id, last_epoch)
-        } else {
-            match expected_epoch {
-                None => (m.producer_id, m.producer_epoch + 1, m.last_producer_id, -1),
-                Some(e) if e == m.producer_epoch => (m.producer_id, e + 1, m.last_producer_id, e),
-                // A retry of an InitProducerId whose answer was lost: the same answer, no bump.
-                Some(e) if e == m.last_producer_epoch => {
-                    return Ok(Next::Done(Ok((m.producer_id, m.producer_epoch))));
+        let (pid, epoch, last_pid, last_epoch) =
+            if exhausted && expected_epoch.is_none_or(|e| e == m.producer_epoch) {
+                let pid = self.producer_ids.next_id().map_err(|e| TxnError::Storage(e.to_string()))?;
+                let last_epoch = if expected.is_some() { m.producer_epoch } else { -1 };
+                (pid, 0, m.producer_id, last_epoch)
+            } else {
+                match expected_epoch {
+                    None => (m.producer_id, m.producer_epoch + 1, m.last_producer_id, -1),
+                    Some(e) if e == m.producer_epoch => (m.producer_id, e + 1, m.last_producer_id, e),
+                    // A retry of an InitProducerId whose answer was lost: the same answer, no bump.
+                    Some(e) if e == m.last_producer_epoch => {
+                        return Ok(Next::Done(Ok((m.producer_id, m.producer_epoch))));
+                    }
+                    Some(_) => return Ok(Next::Done(Err(TxnError::ProducerFenced))),
                 }
-                Some(_) => return Ok(Next::Done(Err(TxnError::ProducerFenced))),
-            }
-        };
+            };
         let n = self.update(ids, &m, |n| {
             n.producer_id = pid;
             n.producer_epoch = epoch;
@@ -421,11 +429,10 @@ impl TransactionCoordinator {
                         }
                     }
                     TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
-                        if now_ms - m.last_update_ms > self.config.id_expiration_ms =>
+                        if now_ms - m.last_update_ms > self.config.id_expiration_ms
+                            && self.log.append(&[TxnRecord::Delete(m.transactional_id.clone())]).is_ok() =>
                     {
-                        if self.log.append(&[TxnRecord::Delete(m.transactional_id.clone())]).is_ok() {
-                            ids.remove(&m.transactional_id);
-                        }
+                        ids.remove(&m.transactional_id);
                     }
                     _ => {}
                 }

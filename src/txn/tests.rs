@@ -10,10 +10,13 @@ use super::model::{TxnPartition, TxnRecord, TxnState};
 use super::ProducerIdManager;
 use crate::coordinator_log::{MemoryRecordLog, RecordLog};
 
+/// One marker write: partitions, producer id, epoch, commit.
+type Written = (Vec<TxnPartition>, i64, i16, bool);
+
 /// Records every marker write; fails while `fail` is set.
 #[derive(Default)]
 struct Markers {
-    written: Mutex<Vec<(Vec<TxnPartition>, i64, i16, bool)>>,
+    written: Mutex<Vec<Written>>,
     fail: Mutex<bool>,
 }
 
@@ -46,7 +49,8 @@ fn fixture() -> Fixture {
     let log = Arc::new(MemoryRecordLog::default());
     let ids = Arc::new(ProducerIdManager::open(dir.path()).unwrap());
     let markers = Arc::new(Markers::default());
-    let c = TransactionCoordinator::open(log.clone(), ids.clone(), markers.clone(), TxnConfig::default()).unwrap();
+    let c = TransactionCoordinator::open(log.clone(), ids.clone(), markers.clone(), TxnConfig::default())
+        .unwrap();
     Fixture { _dir: dir, log, ids, markers, c }
 }
 
@@ -54,7 +58,8 @@ impl Fixture {
     /// A coordinator replayed from the same log (a restart).
     fn reopen(&self) -> TransactionCoordinator {
         let log: Arc<dyn RecordLog<TxnRecord>> = self.log.clone();
-        TransactionCoordinator::open(log, self.ids.clone(), self.markers.clone(), TxnConfig::default()).unwrap()
+        TransactionCoordinator::open(log, self.ids.clone(), self.markers.clone(), TxnConfig::default())
+            .unwrap()
     }
 }
 
@@ -72,8 +77,14 @@ fn init_bumps_the_epoch_and_fences_the_old_producer() {
     // The old epoch is fenced everywhere.
     assert_eq!(f.c.add_partitions("t", pid, 0, &[tp("a", 0)], 2), Err(TxnError::ProducerFenced));
     assert_eq!(f.c.end_txn("t", pid, 0, true, 2), Err(TxnError::ProducerFenced));
-    assert_eq!(f.c.add_partitions("t", pid + 1, 1, &[tp("a", 0)], 2), Err(TxnError::InvalidProducerIdMapping));
-    assert_eq!(f.c.add_partitions("unknown", pid, 1, &[tp("a", 0)], 2), Err(TxnError::InvalidProducerIdMapping));
+    assert_eq!(
+        f.c.add_partitions("t", pid + 1, 1, &[tp("a", 0)], 2),
+        Err(TxnError::InvalidProducerIdMapping)
+    );
+    assert_eq!(
+        f.c.add_partitions("unknown", pid, 1, &[tp("a", 0)], 2),
+        Err(TxnError::InvalidProducerIdMapping)
+    );
 }
 
 #[test]
