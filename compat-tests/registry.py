@@ -81,6 +81,17 @@ SCENARIOS = [
                              "--state), --reset-offsets refused while a member is active, --to-earliest --execute, "
                              "--delete",
      _cells(NA, kafka_cli=READY)),
+    # --- transactions (KIP-98) ---------------------------------------------------------------------------------
+    ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
+                     "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "
+                     "read_uncommitted all of them; an open transaction holds read_committed at its first offset",
+     _cells(READY, kcat=NA, kafka_cli=NA)),
+    ("transactions-offsets", "consume-transform-produce with sendOffsetsToTransaction: offsets of a committed "
+                             "transaction are committed, those of an aborted one are not; output read_committed",
+     _cells(READY, kcat=NA, kafka_cli=NA)),
+    ("transactions-fencing", "a second producer with the same transactional.id fences the first (fatal error, its "
+                             "open transaction aborted); a transaction open past transaction.timeout.ms is aborted",
+     _cells(READY, kcat=NA, kafka_cli=NA)),
 ]
 
 
@@ -89,6 +100,7 @@ SCENARIOS = [
 # library client (about 25 s for kafka-python on a 2-core machine).
 TIMEOUT_FACTOR = {
     "produce-consume": 3,
+    "transactions-fencing": 2,
 }
 
 

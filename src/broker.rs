@@ -8,15 +8,20 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::txn_markers::BrokerMarkers;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::coordinator_log::FileRecordLog;
 use crate::descriptors::Budget;
 use crate::dir_lock::DirLock;
 use crate::group::store::FileGroupLog;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
-use crate::txn::ProducerIdManager;
+use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
+
+/// The directory of the transaction coordinator's log under the data directory.
+const TXN_LOG_DIR: &str = "__strom_transactions";
 
 use crate::server::{connection::ConnLimits, listener};
 
@@ -26,6 +31,7 @@ pub struct Broker {
     pub local_addr: SocketAddr,
     pub cluster: Arc<Cluster>,
     pub groups: Arc<GroupCoordinator>,
+    pub txn: Arc<TransactionCoordinator>,
     shutdown: CancellationToken,
     listener_task: JoinHandle<()>,
     /// Log duties and group timers.
@@ -88,18 +94,38 @@ impl Broker {
             };
             let data_dir = config.data_dir.clone();
             tokio::task::spawn_blocking(move || -> std::io::Result<GroupCoordinator> {
-                let log = Arc::new(FileGroupLog::open(&data_dir)?);
+                let log = Arc::new(FileGroupLog::open(&data_dir.join(crate::group::store::GROUP_LOG_DIR))?);
                 GroupCoordinator::open(log, group_config, crate::log::now_ms())
             })
             .await?
             .map_err(|e| anyhow::anyhow!("cannot open the group log in {}: {e}", config.data_dir.display()))?
         };
         let groups = Arc::new(groups);
+        let txn = {
+            let txn_config = TxnConfig {
+                max_timeout_ms: config.number("transaction.max.timeout.ms") as i32,
+                id_expiration_ms: config.number("transactional.id.expiration.ms"),
+                offsets_partitions: config.number("offsets.topic.num.partitions") as i32,
+                ..TxnConfig::default()
+            };
+            let markers = Arc::new(BrokerMarkers { cluster: cluster.clone(), groups: groups.clone() });
+            let (data_dir, producer_ids) = (config.data_dir.clone(), producer_ids.clone());
+            tokio::task::spawn_blocking(move || -> std::io::Result<TransactionCoordinator> {
+                let log = Arc::new(FileRecordLog::open(&data_dir.join(TXN_LOG_DIR))?);
+                TransactionCoordinator::open(log, producer_ids, markers, txn_config)
+            })
+            .await?
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the transaction log in {}: {e}", config.data_dir.display())
+            })?
+        };
+        let txn = Arc::new(txn);
         let ctx = Arc::new(ApiContext {
             cluster: cluster.clone(),
             groups: groups.clone(),
             fetch_sessions: Default::default(),
             producer_ids,
+            txn: txn.clone(),
         });
         let limits = ConnLimits {
             max_request_bytes: config.socket_request_max_bytes,
@@ -116,15 +142,20 @@ impl Broker {
         );
         let log_duties = tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
         let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));
+        let txn_interval = Duration::from_millis(
+            config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
+        );
+        let txn_timers = tokio::spawn(txn.clone().run_background(txn_interval, shutdown.clone()));
         tracing::info!(listen = %local_addr, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
         Ok(Broker {
             local_addr,
             cluster,
             groups,
+            txn,
             shutdown,
             listener_task,
-            background_tasks: vec![log_duties, group_timers],
+            background_tasks: vec![log_duties, group_timers, txn_timers],
             dir_lock,
         })
     }
@@ -139,8 +170,12 @@ impl Broker {
             let _ = task.await;
         }
         let logs = self.cluster.logs.clone();
-        let groups = self.groups.clone();
-        match tokio::task::spawn_blocking(move || groups.flush().and_then(|()| logs.close())).await {
+        let (groups, txn) = (self.groups.clone(), self.txn.clone());
+        match tokio::task::spawn_blocking(move || {
+            groups.flush().and_then(|()| txn.flush()).and_then(|()| logs.close())
+        })
+        .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "writing the clean-shutdown marker failed"),
             Err(e) => tracing::error!(error = %e, "log shutdown task failed"),

@@ -183,6 +183,9 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "offset.metadata.max.bytes", kind: int(0, I32MAX), default: Some("4096") },
     KeyDef { name: "transactional.id.expiration.ms", kind: int(1, I32MAX), default: Some("604800000") },
     KeyDef { name: "producer.id.expiration.ms", kind: int(1, I32MAX), default: Some("86400000") },
+    KeyDef { name: "transaction.max.timeout.ms", kind: int(1, I32MAX), default: Some("900000") },
+    KeyDef { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", kind: int(1, I32MAX), default: Some("10000") },
+    KeyDef { name: "offsets.topic.num.partitions", kind: int(1, I32MAX), default: Some("50") },
 ];
 
 /// Where a configuration value came from.

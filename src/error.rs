@@ -80,6 +80,8 @@ impl LogError {
             LogError::Storage(_) => ResponseError::KafkaStorageError,
             LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+            LogError::TransactionCoordinatorFenced(_) => ResponseError::TransactionCoordinatorFenced,
         }
     }
 }
@@ -109,5 +111,24 @@ impl GroupError {
 
     pub fn code(&self) -> i16 {
         self.kafka_error().code()
+    }
+}
+
+use crate::txn::TxnError;
+
+impl TxnError {
+    /// The Kafka error for a failed transaction operation, for a request version that knows
+    /// PRODUCER_FENCED (KIP-588); older versions get INVALID_PRODUCER_EPOCH instead (see `api::txn`).
+    pub fn kafka_error(&self) -> ResponseError {
+        match self {
+            TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+            TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+            TxnError::ProducerFenced => ResponseError::ProducerFenced,
+            TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+            TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+            TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+            TxnError::TransactionAbortable => ResponseError::TransactionAbortable,
+            TxnError::Storage(_) => ResponseError::UnknownServerError,
+        }
     }
 }

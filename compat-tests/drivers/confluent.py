@@ -413,5 +413,179 @@ def restart_durability(ctx):
     check_watermarks(ctx, t, recs, 2, "after two restarts")
 
 
+
+
+# --- transactions -----------------------------------------------------------------------------------------------
+
+def txn_consumer(ctx, isolation, group=None):
+    ms = int(ctx.call_timeout * 1000)
+    return Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": group or ctx.topic("reader-" + isolation),
+                     "enable.auto.commit": False, "enable.auto.offset.store": False, "socket.timeout.ms": ms,
+                     "fetch.wait.max.ms": 200, "isolation.level": isolation, "auto.offset.reset": "earliest"})
+
+
+def read_isolated(ctx, topic, partitions, isolation, idle=3.0):
+    """(partition, offset, key) of every record of the topic a consumer with `isolation` gets, until nothing came
+    for `idle` seconds after the first record (or the call timeout with none)."""
+    c = txn_consumer(ctx, isolation)
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        got, deadline = [], time.monotonic() + T(ctx)
+        while time.monotonic() < deadline:
+            batch = c.consume(num_messages=1000, timeout=0.5)
+            for m in batch:
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise KafkaException(m.error())
+                got.append((m.partition(), m.offset(), m.key()))
+            if batch and any(not m.error() for m in batch):
+                deadline = time.monotonic() + idle
+        return sorted(got)
+    finally:
+        close_bounded(c)
+
+
+def txn_produce(p, topic, keys, partitions):
+    for i, k in enumerate(keys):
+        p.produce(topic, key=k, value=b"v-" + k, partition=i % partitions)
+    p.flush(30)
+
+
+@scenario("transactions")
+def transactions(ctx):
+    a = admin(ctx)
+    t = ctx.topic("data")
+    create(ctx, a, [NewTopic(t, num_partitions=2, replication_factor=1)])
+    p = producer(ctx, transactional_id=ctx.topic("tid"))
+    p.init_transactions(T(ctx))
+    keys = lambda tag, n: [("%s%d" % (tag, i)).encode() for i in range(n)]  # noqa: E731
+    # Committed, aborted, committed: 5 records per partition each, and a marker after each transaction.
+    for tag, commit in (("c", True), ("a", False), ("d", True)):
+        p.begin_transaction()
+        txn_produce(p, t, keys(tag, 10), 2)
+        if commit:
+            p.commit_transaction(T(ctx))
+        else:
+            p.abort_transaction(T(ctx))
+    committed = read_isolated(ctx, t, 2, "read_committed")
+    want = sorted([(i % 2, i // 2, k) for i, k in enumerate(keys("c", 10))] +
+                  [(i % 2, 12 + i // 2, k) for i, k in enumerate(keys("d", 10))])
+    check_eq(committed, want, "read_committed records (partition, offset, key)")
+    uncommitted = read_isolated(ctx, t, 2, "read_uncommitted")
+    check_eq(len(uncommitted), 30, "read_uncommitted record count (committed and aborted)")
+    check_eq(sorted({o for _, o, _ in uncommitted}), [o for o in range(17) if o not in (5, 11)],
+             "read_uncommitted offsets (markers at 5 and 11)")
+    check_eq([tuple(w) for w in watermarks(ctx, t, 2)], [(0, 18), (0, 18)], "watermarks (markers included)")
+
+    # An open transaction holds read_committed consumers at its first offset (the last stable offset).
+    p.begin_transaction()
+    txn_produce(p, t, keys("open", 2), 2)
+    check_eq(read_isolated(ctx, t, 2, "read_committed", idle=1.0), want, "read_committed while a transaction is open")
+    check_eq(len(read_isolated(ctx, t, 2, "read_uncommitted", idle=1.0)), 32, "read_uncommitted sees the open one")
+    p.commit_transaction(T(ctx))
+    check_eq(len(read_isolated(ctx, t, 2, "read_committed")), 22, "read_committed after the commit")
+
+
+@scenario("transactions-offsets")
+def transactions_offsets(ctx):
+    """Consume-transform-produce: offsets sent to the transaction are committed with it, or not at all."""
+    a = admin(ctx)
+    src, dst = ctx.topic("src"), ctx.topic("dst")
+    create(ctx, a, [NewTopic(src, num_partitions=1, replication_factor=1),
+                    NewTopic(dst, num_partitions=1, replication_factor=1)])
+    plain = producer(ctx)
+    txn_produce(plain, src, [b"k%d" % i for i in range(20)], 1)
+    group = ctx.topic("group")
+    c = txn_consumer(ctx, "read_committed", group=group)
+    p = producer(ctx, transactional_id=ctx.topic("tid"))
+    try:
+        p.init_transactions(T(ctx))
+        c.assign([TopicPartition(src, 0, OFFSET_BEGINNING)])
+        for round_, commit in ((0, True), (1, False)):
+            got = []
+            deadline = time.monotonic() + T(ctx)
+            while len(got) < 10 and time.monotonic() < deadline:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    got.append(m)
+            check_eq(len(got), 10, "records consumed in round %d" % round_)
+            p.begin_transaction()
+            txn_produce(p, dst, [m.key() for m in got], 1)
+            p.send_offsets_to_transaction([TopicPartition(src, 0, got[-1].offset() + 1)],
+                                          c.consumer_group_metadata(), T(ctx))
+            if commit:
+                p.commit_transaction(T(ctx))
+            else:
+                p.abort_transaction(T(ctx))
+        committed = c.committed([TopicPartition(src, 0)], timeout=T(ctx))
+        check_eq(committed[0].offset, 10, "committed offset (the aborted transaction's offsets are dropped)")
+    finally:
+        close_bounded(c)
+    out = read_isolated(ctx, dst, 1, "read_committed")
+    check_eq([k for _, _, k in out], [b"k%d" % i for i in range(10)], "read_committed output keys")
+
+
+@scenario("transactions-fencing")
+def transactions_fencing(ctx):
+    """A second producer with the same transactional.id fences the first; a transaction left open past its timeout
+    is aborted by the coordinator."""
+    a = admin(ctx)
+    t = ctx.topic("data")
+    create(ctx, a, [NewTopic(t, num_partitions=1, replication_factor=1)])
+    tid = ctx.topic("tid")
+    old = producer(ctx, transactional_id=tid)
+    old.init_transactions(T(ctx))
+    old.begin_transaction()
+    txn_produce(old, t, [b"zombie"], 1)
+    new = producer(ctx, transactional_id=tid)
+    new.init_transactions(T(ctx))  # aborts the zombie's transaction
+    new.begin_transaction()
+    txn_produce(new, t, [b"new"], 1)
+    new.commit_transaction(T(ctx))
+    try:
+        old.commit_transaction(T(ctx))
+        raise AssertionError("the fenced producer committed")
+    except KafkaException as e:
+        err = e.args[0]
+        check(err.fatal(), "the fenced producer's error is not fatal: %s", err)
+        ctx.log("fenced producer error:", err.code(), err.name(), err.str())
+    check_eq([k for _, _, k in read_isolated(ctx, t, 1, "read_committed")], [b"new"], "only the new producer's record")
+
+    # Left open past transaction.timeout.ms: the coordinator aborts it (its periodic check runs every 10 s).
+    slow = producer(ctx, transactional_id=ctx.topic("slow"), transaction_timeout_ms=5000, socket_timeout_ms=5000,
+                    message_timeout_ms=5000)
+    slow.init_transactions(T(ctx))
+    slow.begin_transaction()
+    txn_produce(slow, t, [b"timed-out"], 1)
+    eventually(lambda: len(read_isolated(ctx, t, 1, "read_committed", idle=0.5)) == 1 and
+               stable_end(ctx, t) == high_end(ctx, t), 40, interval=1.0, what="the timed-out transaction aborted")
+    try:
+        slow.commit_transaction(T(ctx))
+        raise AssertionError("a transaction aborted by its timeout committed")
+    except KafkaException as e:
+        ctx.log("timed-out producer error:", e.args[0].code(), e.args[0].name(), e.args[0].str())
+    check_eq([k for _, _, k in read_isolated(ctx, t, 1, "read_committed")], [b"new"], "the timed-out record is gone")
+
+
+def end_offset(ctx, topic, isolation):
+    """Partition 0's end offset as ListOffsets latest answers it for `isolation` (READ_COMMITTED: the last stable
+    offset; READ_UNCOMMITTED: the high watermark)."""
+    tp = TopicPartition(topic, 0)
+    a = admin(ctx)  # kept alive until the answer is in
+    r = a.list_offsets({tp: OffsetSpec.latest()}, isolation_level=isolation, request_timeout=T(ctx))
+    return r[tp].result(timeout=T(ctx)).offset
+
+
+def stable_end(ctx, topic):
+    from confluent_kafka import IsolationLevel
+    return end_offset(ctx, topic, IsolationLevel.READ_COMMITTED)
+
+
+def high_end(ctx, topic):
+    # Not a consumer's watermarks: librdkafka consumers default to read_committed, whose end is the LSO.
+    from confluent_kafka import IsolationLevel
+    return end_offset(ctx, topic, IsolationLevel.READ_UNCOMMITTED)
+
 if __name__ == "__main__":
     common.main(CLIENT)

@@ -8,7 +8,7 @@ from common import (CODEC_RECORDS, CODECS, Stopwatch, check, check_eq, eventuall
 
 import kafka.codec
 import kafka.errors as E
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 CLIENT = "kafka-python"
@@ -340,6 +340,185 @@ def restart_durability(ctx):
         p.close(timeout=5)
     recs = phases[0] + phases[1] + phases[2]
     verify_records(consume_all(ctx, t, 2, len(recs)), recs, "after two restarts")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transactions (KIP-98, KIP-447): the same checks as drivers/confluent.py and java/.../Transactions.java. Record keys
+# are tag+i, values b"v-"+key, record i of a transaction to partition i % partitions.
+
+def txn_keys(tag, n):
+    return [("%s%d" % (tag, i)).encode() for i in range(n)]
+
+
+def txn_producer(ctx, tid, timeout_ms):
+    return producer(ctx, transactional_id=tid, transaction_timeout_ms=timeout_ms, acks="all")
+
+
+def txn_send(ctx, p, topic, keys, partitions, what):
+    futs = [p.send(topic, key=k, value=b"v-" + k, partition=i % partitions) for i, k in enumerate(keys)]
+    p.flush(timeout=ctx.call_timeout + 5)
+    for i, f in enumerate(futs):
+        check(f.is_done, "%s: record %d not acknowledged after flush", what, i)
+        f.get(timeout=0)
+
+
+def read_isolated(ctx, topic, partitions, isolation, idle=2.0):
+    """(partition, offset, key) of every record of the topic a consumer with `isolation` gets (assign(), no group),
+    sorted; until nothing came for `idle` seconds after the first record (or the call timeout with none)."""
+    c = consumer(ctx, isolation_level=isolation)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        got, deadline = [], time.monotonic() + ctx.call_timeout
+        while time.monotonic() < deadline:
+            recs = c.poll(timeout_ms=300)
+            for msgs in recs.values():
+                got.extend((m.partition, m.offset, m.key) for m in msgs)
+            if any(recs.values()):
+                deadline = time.monotonic() + idle
+            elif got:
+                deadline = min(deadline, time.monotonic() + idle)
+        return sorted(got)
+    finally:
+        c.close()
+
+
+def end_offsets(ctx, topic, partitions, isolation):
+    """ListOffsets latest per partition: the high watermark (read_uncommitted) or last stable offset (read_committed)."""
+    c = consumer(ctx, isolation_level=isolation)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = c.end_offsets(tps, timeout_ms=int(ctx.call_timeout * 1000))
+        return [ends[tp] for tp in tps]
+    finally:
+        c.close()
+
+
+@scenario("transactions")
+def transactions(ctx):
+    a = admin(ctx)
+    t = ctx.topic("data")
+    create(a, t, 2)
+    p = txn_producer(ctx, ctx.topic("tid"), 60000)
+    try:
+        p.init_transactions()
+        # Committed, aborted, committed: 5 records per partition each, and a marker after each transaction.
+        for tag, commit in (("c", True), ("a", False), ("d", True)):
+            p.begin_transaction()
+            txn_send(ctx, p, t, txn_keys(tag, 10), 2, "send %s" % tag)
+            if commit:
+                p.commit_transaction()
+            else:
+                p.abort_transaction()
+        want = sorted([(i % 2, i // 2, k) for i, k in enumerate(txn_keys("c", 10))] +
+                      [(i % 2, 12 + i // 2, k) for i, k in enumerate(txn_keys("d", 10))])
+        check_eq(read_isolated(ctx, t, 2, "read_committed"), want, "read_committed records (partition, offset, key)")
+        unc = read_isolated(ctx, t, 2, "read_uncommitted")
+        check_eq(len(unc), 30, "read_uncommitted record count (committed and aborted)")
+        check_eq(sorted({o for _, o, _ in unc}), [o for o in range(17) if o not in (5, 11)],
+                 "read_uncommitted offsets (markers at 5 and 11)")
+        check_eq(end_offsets(ctx, t, 2, "read_uncommitted"), [18, 18], "end offsets (markers included)")
+
+        # An open transaction holds read_committed consumers at its first offset (the last stable offset).
+        p.begin_transaction()
+        txn_send(ctx, p, t, txn_keys("open", 2), 2, "send open")
+        check_eq(read_isolated(ctx, t, 2, "read_committed", idle=1.0), want, "read_committed while a transaction is open")
+        check_eq(len(read_isolated(ctx, t, 2, "read_uncommitted", idle=1.0)), 32, "read_uncommitted sees the open one")
+        check_eq(end_offsets(ctx, t, 2, "read_committed"), [18, 18],
+                 "read_committed end offsets = last stable offsets while a transaction is open")
+        check_eq(end_offsets(ctx, t, 2, "read_uncommitted"), [19, 19], "high watermarks while a transaction is open")
+        p.commit_transaction()
+        check_eq(len(read_isolated(ctx, t, 2, "read_committed")), 22, "read_committed after the commit")
+    finally:
+        p.close(timeout=5)
+
+
+@scenario("transactions-offsets")
+def transactions_offsets(ctx):
+    """Consume-transform-produce: a group member (subscribe, read_committed, 10 records a poll) and
+    send_offsets_to_transaction with its group metadata (KIP-447): offsets committed with the transaction, or not at
+    all."""
+    a = admin(ctx)
+    src, dst = ctx.topic("src"), ctx.topic("dst")
+    create(a, src, 1)
+    create(a, dst, 1)
+    plain = producer(ctx)
+    try:
+        txn_send(ctx, plain, src, txn_keys("k", 20), 1, "send source records")
+    finally:
+        plain.close(timeout=5)
+    group = ctx.topic("group")
+    ms = int(ctx.call_timeout * 1000)
+    c = KafkaConsumer(bootstrap_servers=ctx.bootstrap, group_id=group, enable_auto_commit=False,
+                      auto_offset_reset="earliest", isolation_level="read_committed", max_poll_records=10,
+                      request_timeout_ms=ms, bootstrap_timeout_ms=ms, fetch_max_wait_ms=200,
+                      session_timeout_ms=6000, heartbeat_interval_ms=1000, client_id="strom-compat-kafka-python")
+    p = txn_producer(ctx, ctx.topic("tid"), 60000)
+    try:
+        p.init_transactions()
+        c.subscribe([src])
+        for round_, commit in ((0, True), (1, False)):
+            got = []
+            deadline = time.monotonic() + ctx.call_timeout
+            while len(got) < 10 and time.monotonic() < deadline:
+                for msgs in c.poll(timeout_ms=300, max_records=10 - len(got)).values():
+                    got.extend(msgs)
+            check_eq(len(got), 10, "records consumed in round %d" % round_)
+            p.begin_transaction()
+            txn_send(ctx, p, dst, [m.key for m in got], 1, "send round %d" % round_)
+            p.send_offsets_to_transaction({TopicPartition(src, 0): OffsetAndMetadata(got[-1].offset + 1, "", -1)},
+                                          c.group_metadata())
+            if commit:
+                p.commit_transaction()
+            else:
+                p.abort_transaction()
+    finally:
+        p.close(timeout=5)
+        c.close()
+    committed = a.list_group_offsets({group: [TopicPartition(src, 0)]})[group]
+    check_eq({tp.partition: o.offset for tp, o in committed.items()}, {0: 10},
+             "committed offset (the aborted transaction's offsets are dropped)")
+    check_eq(read_isolated(ctx, dst, 1, "read_committed"), [(0, i, k) for i, k in enumerate(txn_keys("k", 10))],
+             "read_committed output")
+
+
+@scenario("transactions-fencing")
+def transactions_fencing(ctx):
+    """A second producer with the same transactional_id fences the first; a transaction left open past its timeout
+    is aborted by the coordinator."""
+    a = admin(ctx)
+    t = ctx.topic("data")
+    create(a, t, 1)
+    tid = ctx.topic("tid")
+    old = txn_producer(ctx, tid, 60000)
+    new = txn_producer(ctx, tid, 60000)
+    slow = txn_producer(ctx, ctx.topic("slow"), 2000)
+    try:
+        old.init_transactions()
+        old.begin_transaction()
+        txn_send(ctx, old, t, [b"zombie"], 1, "send zombie")
+        new.init_transactions()  # fences old, aborts its transaction
+        new.begin_transaction()
+        txn_send(ctx, new, t, [b"new"], 1, "send new")
+        new.commit_transaction()
+        e = expect_error(old.commit_transaction, is_err(E.ProducerFencedError), "commit of the fenced producer")
+        ctx.log("fenced producer:", type(e).__name__, e)
+        check_eq(read_isolated(ctx, t, 1, "read_committed"), [(0, 2, b"new")], "only the new producer's record")
+
+        # Left open past transaction_timeout_ms: the coordinator aborts it (its periodic check runs every 10 s).
+        slow.init_transactions()
+        slow.begin_transaction()
+        txn_send(ctx, slow, t, [b"timed-out"], 1, "send timed-out")
+        eventually(lambda: end_offsets(ctx, t, 1, "read_committed") == end_offsets(ctx, t, 1, "read_uncommitted"),
+                   40, interval=0.5, what="the timed-out transaction aborted")
+        e = expect_error(slow.commit_transaction, lambda e: isinstance(e, E.KafkaError),
+                         "commit of the transaction aborted by its timeout")
+        ctx.log("timed-out producer:", type(e).__name__, e)
+        check_eq(read_isolated(ctx, t, 1, "read_committed"), [(0, 2, b"new")], "the timed-out record is gone")
+    finally:
+        for x in (old, new, slow):
+            x.close(timeout=2)
 
 
 if __name__ == "__main__":

@@ -340,6 +340,9 @@ var scenarios = map[string]func(*ctxT){
 	"acks0":                scAcks0,
 	"offsets-by-timestamp": scOffsetsByTimestamp,
 	"restart-durability":   scRestartDurability,
+	"transactions":         scTransactions,
+	"transactions-offsets": scTransactionsOffsets,
+	"transactions-fencing": scTransactionsFencing,
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -544,6 +544,10 @@ Object.assign(scenarios, {
   },
 })
 
+// Transactions (KIP-98): the scenarios and the helpers only they use are in transactions.js.
+Object.assign(scenarios, require('./transactions')({ Failure, check, checkEq, sleep, errorTypes, expectError,
+  describeTopic, CREATE_CLUSTER }))
+
 function oneLine(s) {
   s = String(s).replace(/\s+/g, ' ').trim()
   return s.length > 600 ? s.slice(0, 600) + '...' : s

@@ -1,6 +1,8 @@
 //! Fetch (v4–v18): whole batches from the partition logs, straight from the segment files without
-//! decoding records; long polling woken by appends (no polling loop); `max_bytes`, partition max bytes
-//! and KIP-74's "at least one batch" for the first partition with data.
+//! decoding records; long polling woken by appends and transaction markers (no polling loop);
+//! `max_bytes`, partition max bytes and KIP-74's "at least one batch" for the first partition with
+//! data. `isolation_level` READ_COMMITTED reads only below the last stable offset and returns the
+//! aborted transactions overlapping the records (null for READ_UNCOMMITTED, as Kafka sends).
 //!
 //! Fetch sessions (KIP-227) are served by [`super::fetch_session`]: full fetches, and incremental
 //! ones that answer only partitions with news.
@@ -8,18 +10,39 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::fetch_session::{FetchParams, PartitionKey, Plan, Sent};
 use super::partitions::{check_leader_epoch, find_log, find_topic, TopicKey};
 use super::ApiContext;
-use crate::log::LogError;
+use crate::log::{AbortedTxn, LogError, PartitionLog, ReadResult};
 
 /// Kafka's isolation level codes.
 const READ_COMMITTED: i8 = 1;
+
+/// Reads one partition at the request's isolation level: READ_COMMITTED gets the aborted
+/// transactions too (`Some`), READ_UNCOMMITTED none (`None`, null on the wire).
+fn read_at_level(
+    log: &PartitionLog,
+    isolation_level: i8,
+    offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+) -> Result<(ReadResult, Option<Vec<AbortedTransaction>>), LogError> {
+    if isolation_level != READ_COMMITTED {
+        return log.read(offset, max_bytes, min_one).map(|r| (r, None));
+    }
+    let (r, aborted) = log.read_committed(offset, max_bytes, min_one)?;
+    let wire = |t: &AbortedTxn| {
+        AbortedTransaction::default()
+            .with_producer_id(ProducerId(t.producer_id))
+            .with_first_offset(t.first_offset)
+    };
+    Ok((r, Some(aborted.iter().map(wire).collect())))
+}
 
 /// One partition's answer and what it told the client.
 struct PartitionResult {
@@ -71,9 +94,8 @@ fn read_pass(
             }
         };
         let limit = (params.max_bytes.max(0) as usize).min(budget);
-        let aborted = (req.isolation_level == READ_COMMITTED).then(Vec::new);
-        let result = match log.read(params.fetch_offset, limit, min_one) {
-            Ok(r) => {
+        let result = match read_at_level(&log, req.isolation_level, params.fetch_offset, limit, min_one) {
+            Ok((r, aborted)) => {
                 let n = r.records.len();
                 if n > 0 {
                     min_one = false;
@@ -81,7 +103,7 @@ fn read_pass(
                 }
                 let sent = Sent {
                     high_watermark: r.log_end_offset,
-                    last_stable_offset: r.log_end_offset,
+                    last_stable_offset: r.last_stable_offset,
                     log_start_offset: r.log_start_offset,
                 };
                 let data = base
@@ -93,15 +115,12 @@ fn read_pass(
                 PartitionResult { key: key.clone(), data, sent, bytes: n, error: false }
             }
             Err(LogError::OffsetOutOfRange { log_start, log_end, .. }) => {
-                let sent = Sent {
-                    high_watermark: log_end,
-                    last_stable_offset: log_end,
-                    log_start_offset: log_start,
-                };
+                // Kafka's ReplicaManager answers this error with no last stable offset (-1).
+                let sent =
+                    Sent { high_watermark: log_end, last_stable_offset: -1, log_start_offset: log_start };
                 let data = base
                     .with_error_code(ResponseError::OffsetOutOfRange.code())
                     .with_high_watermark(log_end)
-                    .with_last_stable_offset(log_end)
                     .with_log_start_offset(log_start);
                 PartitionResult { key: key.clone(), data, sent, bytes: 0, error: true }
             }

@@ -33,8 +33,9 @@ fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
-/// FindCoordinator key types.
+/// FindCoordinator key types: groups and transactions are coordinated here.
 const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
 
 pub async fn find_coordinator(
     ctx: &ApiContext,
@@ -43,8 +44,9 @@ pub async fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let config = &ctx.cluster.config;
     let node = ctx.cluster.node_id();
-    // Only group coordination is served; transactions and share groups are not (yet).
-    let error = (req.key_type != KEY_GROUP).then_some(ResponseError::CoordinatorNotAvailable);
+    // Share groups are not served (yet).
+    let error = (req.key_type != KEY_GROUP && req.key_type != KEY_TRANSACTION)
+        .then_some(ResponseError::CoordinatorNotAvailable);
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -258,18 +260,29 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// (topic, [(partition, offset, leader epoch, metadata)]) for one group.
-type FetchedTopics = Vec<(String, Vec<(i32, i64, i32, String)>)>;
+/// (topic, [(partition, offset, leader epoch, metadata, error code)]) for one group.
+type FetchedTopics = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
-fn fetch_group(ctx: &ApiContext, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> FetchedTopics {
+/// One group's committed offsets. With `require_stable` (OffsetFetch v7+, KIP-447), a partition
+/// with an offset pending in an ongoing transaction is UNSTABLE_OFFSET_COMMIT with offset -1, as
+/// Kafka answers it.
+fn fetch_group(
+    ctx: &ApiContext,
+    group: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> FetchedTopics {
     let list: Option<Vec<(String, i32)>> = wanted
         .map(|ts| ts.into_iter().flat_map(|(t, ps)| ps.into_iter().map(move |p| (t.clone(), p))).collect());
     let fetched = ctx.groups.fetch_offsets(group, list.as_deref());
     let mut out: FetchedTopics = Vec::new();
     for ((topic, partition), value) in fetched {
         let row = match value {
-            Some(o) => (partition, o.offset, o.leader_epoch, o.metadata),
-            None => (partition, -1, -1, String::new()),
+            _ if require_stable && ctx.groups.has_pending_txn_offset(group, &topic, partition) => {
+                (partition, -1, -1, String::new(), ResponseError::UnstableOffsetCommit.code())
+            }
+            Some(o) => (partition, o.offset, o.leader_epoch, o.metadata, 0),
+            None => (partition, -1, -1, String::new(), 0),
         };
         match out.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, rows)) => rows.push(row),
@@ -288,14 +301,15 @@ pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i1
                     let wanted = g.topics.as_ref().map(|ts| {
                         ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect()
                     });
-                    let topics = fetch_group(ctx, &g.group_id, wanted)
+                    let topics = fetch_group(ctx, &g.group_id, wanted, req.require_stable)
                         .into_iter()
                         .map(|(topic, rows)| {
                             let partitions = rows
                                 .into_iter()
-                                .map(|(p, offset, epoch, meta)| {
+                                .map(|(p, offset, epoch, meta, code)| {
                                     OffsetFetchResponsePartitions::default()
                                         .with_partition_index(p)
+                                        .with_error_code(code)
                                         .with_committed_offset(offset)
                                         .with_committed_leader_epoch(epoch)
                                         .with_metadata(Some(text(meta)))
@@ -315,14 +329,15 @@ pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i1
         .topics
         .as_ref()
         .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-    let topics = fetch_group(ctx, &req.group_id, wanted)
+    let topics = fetch_group(ctx, &req.group_id, wanted, version >= 7 && req.require_stable)
         .into_iter()
         .map(|(topic, rows)| {
             let partitions = rows
                 .into_iter()
-                .map(|(p, offset, epoch, meta)| {
+                .map(|(p, offset, epoch, meta, code)| {
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
+                        .with_error_code(code)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(text(meta)))

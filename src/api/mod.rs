@@ -19,11 +19,17 @@ pub mod partitions;
 pub mod produce;
 pub mod producer_id;
 pub mod topics;
+pub mod txn;
+pub mod txn_markers;
 pub mod versions;
 
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+};
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
@@ -43,6 +49,7 @@ pub struct ApiContext {
     pub groups: Arc<crate::group::GroupCoordinator>,
     pub fetch_sessions: fetch_session::FetchSessions,
     pub producer_ids: Arc<crate::txn::ProducerIdManager>,
+    pub txn: Arc<crate::txn::TransactionCoordinator>,
 }
 
 /// What the connection should do after a request.
@@ -228,6 +235,16 @@ async fn dispatch(
         ApiKey::DeleteRecords => call!(DeleteRecordsRequest, offsets::delete_records),
         ApiKey::OffsetForLeaderEpoch => call!(OffsetForLeaderEpochRequest, offsets::offset_for_leader_epoch),
         ApiKey::InitProducerId => call!(InitProducerIdRequest, producer_id::init_producer_id),
+        ApiKey::AddPartitionsToTxn => call!(AddPartitionsToTxnRequest, txn::add_partitions_to_txn),
+        ApiKey::AddOffsetsToTxn => call!(AddOffsetsToTxnRequest, txn::add_offsets_to_txn),
+        ApiKey::EndTxn => call!(EndTxnRequest, txn::end_txn),
+        ApiKey::TxnOffsetCommit => call!(TxnOffsetCommitRequest, txn::txn_offset_commit),
+        ApiKey::WriteTxnMarkers => call!(WriteTxnMarkersRequest, txn_markers::write_txn_markers),
+        ApiKey::DescribeTransactions => call!(DescribeTransactionsRequest, txn::describe_transactions),
+        ApiKey::ListTransactions => call!(ListTransactionsRequest, txn::list_transactions),
+        ApiKey::DescribeProducers => {
+            call!(kafka_protocol::messages::DescribeProducersRequest, txn::describe_producers)
+        }
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

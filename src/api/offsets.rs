@@ -1,4 +1,6 @@
-//! ListOffsets (v1–v10): earliest, latest, max timestamp and by timestamp; OffsetForLeaderEpoch
+//! ListOffsets (v1–v10): earliest, latest, max timestamp and by timestamp — with isolation level
+//! READ_COMMITTED (v2+), latest is the last stable offset and nothing at or past it is found by
+//! timestamp, as Kafka's `Partition.fetchOffsetForTimestamp`; OffsetForLeaderEpoch
 //! (v2–v4), which the Java consumer uses to validate its position (KIP-320); and DeleteRecords (v0–v2).
 
 use std::collections::HashSet;
@@ -30,6 +32,8 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// Kafka's isolation level code for READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
 
 /// (offset, timestamp) of the first record whose timestamp is ≥ `ts` in `batch` (records are decoded
 /// here: this is the one read path that needs per-record timestamps).
@@ -51,18 +55,23 @@ fn max_timestamp_record(log: &PartitionLog) -> Result<Option<(i64, i64)>, LogErr
     Ok(Some(found.map_or((batch_offset, ts), |(offset, _)| (offset, ts))))
 }
 
-fn lookup(log: &PartitionLog, timestamp: i64) -> Result<(i64, i64), LogError> {
+/// (timestamp, offset) for a ListOffsets `timestamp`. The last fetchable offset is the last stable
+/// offset for READ_COMMITTED and the high watermark (the log end) otherwise: "latest" answers it, and
+/// a record found by timestamp at or past it is not found (-1, -1).
+fn lookup(log: &PartitionLog, timestamp: i64, isolation_level: i8) -> Result<(i64, i64), LogError> {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
-    Ok(match timestamp {
-        LATEST => (-1, end),
-        EARLIEST | EARLIEST_LOCAL => (-1, start),
-        LATEST_TIERED => (-1, -1),
-        MAX_TIMESTAMP => max_timestamp_record(log)?.map_or((-1, -1), |(o, t)| (t, o)),
+    let last_fetchable = if isolation_level == READ_COMMITTED { log.last_stable_offset() } else { end };
+    let found = match timestamp {
+        LATEST => return Ok((-1, last_fetchable)),
+        EARLIEST | EARLIEST_LOCAL => return Ok((-1, start)),
+        LATEST_TIERED => return Ok((-1, -1)),
+        MAX_TIMESTAMP => max_timestamp_record(log)?.map(|(o, t)| (t, o)),
         ts => match log.batch_for_timestamp(ts)? {
-            Some(batch) => first_record_at_or_after(batch, ts, start).map_or((-1, -1), |(o, t)| (t, o)),
-            None => (-1, -1),
+            Some(batch) => first_record_at_or_after(batch, ts, start).map(|(o, t)| (t, o)),
+            None => None,
         },
-    })
+    };
+    Ok(found.filter(|(_, offset)| *offset < last_fetchable).unwrap_or((-1, -1)))
 }
 
 pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
@@ -87,7 +96,7 @@ pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i1
                     let found = topic.as_ref().map_err(|e| *e).and_then(|topic| {
                         check_leader_epoch(p.current_leader_epoch, topic.leader_epoch)?;
                         let log = find_log(ctx, topic, p.partition_index)?;
-                        lookup(&log, p.timestamp)
+                        lookup(&log, p.timestamp, req.isolation_level)
                             .map(|r| (r, topic.leader_epoch))
                             .map_err(|e| e.kafka_error())
                     });

@@ -19,6 +19,7 @@ use crate::log::batch::{self, BatchError, BatchHeader};
 use crate::log::decompress::CODEC_ZSTD;
 use crate::log::validator::{self, RecordProblem, RecordsError};
 use crate::log::{now_ms, AppendInfo, LogConfig, LogError, PartitionLog};
+use crate::txn::TxnError;
 
 /// Why a partition's batch was not appended, with every field Kafka fills in for it. Kafka sends
 /// an error message only for record-level refusals; elsewhere the text is for our log alone.
@@ -149,9 +150,6 @@ fn precheck(
             "Clients may not send control batches".to_string(),
             log,
         ));
-    }
-    if h.is_transactional() {
-        return Err(refuse(ResponseError::InvalidTxnState, "Transactions are not supported yet".to_string()));
     }
     if h.producer_id >= 0 && h.base_sequence < 0 {
         return Err(refuse_in_log(
@@ -307,12 +305,51 @@ fn append(log: &PartitionLog, records: &Bytes, header: BatchHeader, epoch: i32, 
     })
 }
 
+/// A transactional batch may only go to a partition of its producer's ongoing transaction
+/// (transaction verification, KIP-890 part 1, on by default in Kafka 4.x), with Kafka's
+/// ReplicaManager mapping of the coordinator's answer. Produce v12+ is transactions v2, where the
+/// partition is added to the transaction implicitly.
+fn verify_transactional(
+    ctx: &ApiContext,
+    transactional_id: Option<&str>,
+    topic: &Topic,
+    index: i32,
+    h: &BatchHeader,
+    version: i16,
+) -> Result<(), Refusal> {
+    let Some(id) = transactional_id else {
+        // Kafka authorizes transactional records by their request's transactional id.
+        return Err(refuse(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "no transactional id".to_string(),
+        ));
+    };
+    let partition = (topic.name.clone(), index);
+    let r = if version >= 12 {
+        ctx.txn.add_partitions(id, h.producer_id, h.producer_epoch, &[partition], now_ms())
+    } else {
+        ctx.txn.verify_partition(id, h.producer_id, h.producer_epoch, &partition)
+    };
+    r.map_err(|e| match e {
+        TxnError::TransactionAbortable if version <= 10 => {
+            let m = "Partition was not added to the transaction".to_string();
+            Refusal { message: Some(m.clone()), ..refuse(ResponseError::InvalidTxnState, m) }
+        }
+        TxnError::ProducerFenced => refuse(ResponseError::InvalidProducerEpoch, e.to_string()),
+        TxnError::ConcurrentTransactions | TxnError::Storage(_) => {
+            refuse(ResponseError::NotEnoughReplicas, e.to_string())
+        }
+        e => refuse(e.kafka_error(), e.to_string()),
+    })
+}
+
 async fn produce_partition(
     ctx: &ApiContext,
     topic: &Topic,
     index: i32,
     records: Option<&Bytes>,
     version: i16,
+    transactional_id: Option<&str>,
 ) -> Outcome {
     let log = find_log(ctx, topic, index).map_err(|e| refuse(e, None))?;
     let records = records
@@ -322,6 +359,9 @@ async fn produce_partition(
     let config = log.config();
     let records = &records.slice(..complete_batches(records)?);
     let header = precheck(records, version, &config, &log)?;
+    if header.is_transactional() {
+        verify_transactional(ctx, transactional_id, topic, index, &header, version)?;
+    }
     // Uncompressed records are walked in place at ~10 GB/s, and a compressed batch up to a few MiB
     // decompressed costs about a millisecond: both are validated here. A larger one moves to a
     // blocking thread (validate_compressed), so a bomb never holds up other clients' tasks.
@@ -399,7 +439,8 @@ pub async fn handle(ctx: &ApiContext, req: ProduceRequest, version: i16) -> Opti
                 (_, false) => Err(refuse(ResponseError::InvalidRequiredAcks, None)),
                 (Err(e), _) => Err(refuse(*e, None)),
                 (Ok(topic), true) => {
-                    produce_partition(ctx, topic, p.index, p.records.as_ref(), version).await
+                    let txn_id = req.transactional_id.as_ref().map(|t| &***t);
+                    produce_partition(ctx, topic, p.index, p.records.as_ref(), version, txn_id).await
                 }
             };
             appended |= outcome.as_ref().is_ok_and(|i| !i.duplicate);

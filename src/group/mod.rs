@@ -16,6 +16,7 @@ pub mod membership;
 pub mod model;
 pub mod offsets;
 pub mod store;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -95,14 +96,14 @@ impl Default for CoordinatorConfig {
 /// The coordinator of every group on this broker.
 pub struct GroupCoordinator {
     pub(crate) groups: Mutex<HashMap<String, Group>>,
-    pub(crate) log: Arc<dyn GroupLog>,
+    pub(crate) log: Arc<GroupLog>,
     pub(crate) config: CoordinatorConfig,
 }
 
 impl GroupCoordinator {
     /// Replays the internal log into memory.
     pub fn open(
-        log: Arc<dyn GroupLog>,
+        log: Arc<GroupLog>,
         config: CoordinatorConfig,
         now_ms: i64,
     ) -> std::io::Result<GroupCoordinator> {
@@ -149,6 +150,17 @@ impl GroupCoordinator {
                     partition: *partition,
                     value: Some(value.clone()),
                 });
+            }
+            for (producer_id, pending) in &g.pending_txn_offsets {
+                for ((topic, partition), value) in pending {
+                    live.push(GroupRecord::TxnOffset {
+                        group: g.id.clone(),
+                        producer_id: *producer_id,
+                        topic: topic.clone(),
+                        partition: *partition,
+                        value: value.clone(),
+                    });
+                }
             }
         }
         self.log.compact(&live)
@@ -208,6 +220,16 @@ fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
         }
         GroupRecord::Metadata { group, value: None } => {
             groups.remove(group);
+        }
+        GroupRecord::TxnOffset { group, producer_id, topic, partition, value } => {
+            let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
+            g.pending_txn_offsets
+                .entry(*producer_id)
+                .or_default()
+                .insert((topic.clone(), *partition), value.clone());
+        }
+        GroupRecord::TxnEnd { producer_id, commit } => {
+            txn_offsets::apply_txn_end(groups, *producer_id, *commit)
         }
     }
 }

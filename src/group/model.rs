@@ -62,6 +62,11 @@ pub enum GroupRecord {
     Offset { group: String, topic: String, partition: i32, value: Option<CommittedOffset> },
     /// A group's membership after a completed rebalance (`None`: the group is deleted).
     Metadata { group: String, value: Option<GroupMetadataRecord> },
+    /// An offset committed in producer `producer_id`'s ongoing transaction (TxnOffsetCommit).
+    TxnOffset { group: String, producer_id: i64, topic: String, partition: i32, value: CommittedOffset },
+    /// The end of producer `producer_id`'s transaction: its pending offsets become committed
+    /// (`commit`) or are dropped.
+    TxnEnd { producer_id: i64, commit: bool },
 }
 
 /// The membership part of a group, written when a generation becomes Stable or the group empties.
@@ -145,6 +150,9 @@ pub struct Group {
     pub empty_since_ms: Option<i64>,
     /// Members that joined during the current rebalance (they may not be expired by a missing rejoin).
     pub new_member_ids: HashSet<String>,
+    /// Offsets committed in ongoing transactions (TxnOffsetCommit): producer id → (topic, partition)
+    /// → offset; made visible by the transaction's COMMIT marker, dropped by its ABORT marker.
+    pub pending_txn_offsets: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 impl Group {
@@ -165,6 +173,7 @@ impl Group {
             offsets: BTreeMap::new(),
             empty_since_ms: Some(now_ms),
             new_member_ids: HashSet::new(),
+            pending_txn_offsets: BTreeMap::new(),
         }
     }
 

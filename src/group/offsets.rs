@@ -244,7 +244,8 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let mut dead = Vec::new();
         for g in groups.values_mut() {
-            if g.state != GroupState::Empty || !g.pending.is_empty() {
+            // Offsets pending in a transaction keep their group until the transaction ends.
+            if g.state != GroupState::Empty || !g.pending.is_empty() || !g.pending_txn_offsets.is_empty() {
                 continue;
             }
             let group_expired =

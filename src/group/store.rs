@@ -1,187 +1,29 @@
-//! The group coordinator's internal log: a narrow trait, a file implementation and an in-memory one
-//! for tests.
-//!
-//! File layout under `<data>/__strom_groups/`:
-//! - `snapshot`: every live record at the time of the last compaction, written crash-safely
-//!   ([`crate::durable_file`]).
-//! - `wal`: records appended since, each framed as `len u32 BE | crc32c u32 BE | JSON bytes`.
-//!
-//! Every record is an idempotent "set" or "delete", so replaying the WAL on top of a snapshot that
-//! already contains some of its records gives the same state. A crash can leave a torn last WAL frame:
-//! replay stops at the first frame whose length or CRC is wrong and truncates the file there.
-//! Compaction (snapshot rewrite, then WAL truncation) keeps start-up time independent of how many
-//! commits were ever made.
-
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-
-use parking_lot::Mutex;
+//! The group coordinator's internal log: a [`crate::coordinator_log`] of [`GroupRecord`]s under
+//! `<data>/__strom_groups/`.
 
 use super::model::GroupRecord;
-use crate::durable_file;
+use crate::coordinator_log::{FileRecordLog, MemoryRecordLog};
 
-/// Where the coordinator persists its records.
-pub trait GroupLog: Send + Sync {
-    /// Appends records; they must survive a crash of the process once this returns.
-    fn append(&self, records: &[GroupRecord]) -> io::Result<()>;
-    /// Every record to replay at start-up, in order.
-    fn replay(&self) -> io::Result<Vec<GroupRecord>>;
-    /// Replaces the whole log by `live` (the current state as records).
-    fn compact(&self, live: &[GroupRecord]) -> io::Result<()>;
-    /// Bytes appended since the last compaction.
-    fn uncompacted_bytes(&self) -> u64;
-    /// fsyncs appended records.
-    fn sync(&self) -> io::Result<()>;
-}
+pub use crate::coordinator_log::RecordLog;
 
-/// Largest WAL frame accepted on replay (a larger length is a torn or corrupt frame).
-const MAX_FRAME: u32 = 64 << 20;
+/// The directory of the group log under the data directory.
+pub const GROUP_LOG_DIR: &str = "__strom_groups";
 
-/// The file-backed log.
-pub struct FileGroupLog {
-    dir: PathBuf,
-    wal: Mutex<(File, u64)>,
-}
-
-impl FileGroupLog {
-    pub fn open(data_dir: &Path) -> io::Result<FileGroupLog> {
-        let dir = data_dir.join("__strom_groups");
-        std::fs::create_dir_all(&dir)?;
-        let file = OpenOptions::new().read(true).append(true).create(true).open(dir.join("wal"))?;
-        let len = file.metadata()?.len();
-        Ok(FileGroupLog { dir, wal: Mutex::new((file, len)) })
-    }
-
-    fn snapshot_path(&self) -> PathBuf {
-        self.dir.join("snapshot")
-    }
-}
-
-fn frame(r: &GroupRecord) -> io::Result<Vec<u8>> {
-    let body = serde_json::to_vec(r).map_err(io::Error::other)?;
-    let mut out = Vec::with_capacity(body.len() + 8);
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// Parses WAL frames; returns the records and the length of the valid prefix.
-fn parse_frames(bytes: &[u8]) -> (Vec<GroupRecord>, usize) {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(head) = bytes.get(pos..pos + 8) {
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        if len > MAX_FRAME {
-            break;
-        }
-        let Some(body) = bytes.get(pos + 8..pos + 8 + len as usize) else { break };
-        if crc32c::crc32c(body) != crc {
-            break;
-        }
-        match serde_json::from_slice(body) {
-            Ok(r) => out.push(r),
-            Err(_) => break,
-        }
-        pos += 8 + len as usize;
-    }
-    (out, pos)
-}
-
-impl GroupLog for FileGroupLog {
-    fn append(&self, records: &[GroupRecord]) -> io::Result<()> {
-        let mut buf = Vec::new();
-        for r in records {
-            buf.extend(frame(r)?);
-        }
-        let mut wal = self.wal.lock();
-        if let Err(e) = wal.0.write_all(&buf) {
-            // A partial frame (disk full) would sit in front of every later frame and end replay
-            // there: cut it, so the next append lands where replay will look for it.
-            let len = wal.1;
-            return Err(match wal.0.set_len(len) {
-                Ok(()) => e,
-                Err(cut) => {
-                    io::Error::other(format!("{e}; cutting the group log back to {len} bytes failed: {cut}"))
-                }
-            });
-        }
-        wal.1 += buf.len() as u64;
-        Ok(())
-    }
-
-    fn replay(&self) -> io::Result<Vec<GroupRecord>> {
-        let mut records: Vec<GroupRecord> =
-            durable_file::read_checked(&self.snapshot_path())?.unwrap_or_default();
-        let mut wal = self.wal.lock();
-        let mut bytes = Vec::new();
-        File::open(self.dir.join("wal"))?.read_to_end(&mut bytes)?;
-        let (tail, valid) = parse_frames(&bytes);
-        if valid < bytes.len() {
-            tracing::warn!(
-                file = %self.dir.join("wal").display(),
-                valid_bytes = valid,
-                dropped_bytes = bytes.len() - valid,
-                "truncating torn group log tail"
-            );
-            wal.0.set_len(valid as u64)?;
-            wal.0.sync_all()?;
-            wal.1 = valid as u64;
-        }
-        records.extend(tail);
-        Ok(records)
-    }
-
-    fn compact(&self, live: &[GroupRecord]) -> io::Result<()> {
-        let mut wal = self.wal.lock();
-        durable_file::write_atomic(&self.snapshot_path(), &live)?;
-        wal.0.set_len(0)?;
-        wal.0.sync_all()?;
-        wal.1 = 0;
-        Ok(())
-    }
-
-    fn uncompacted_bytes(&self) -> u64 {
-        self.wal.lock().1
-    }
-
-    fn sync(&self) -> io::Result<()> {
-        self.wal.lock().0.sync_data()
-    }
-}
-
-/// An in-memory log (tests).
-#[derive(Default)]
-pub struct MemoryGroupLog {
-    records: Mutex<Vec<GroupRecord>>,
-}
-
-impl GroupLog for MemoryGroupLog {
-    fn append(&self, records: &[GroupRecord]) -> io::Result<()> {
-        self.records.lock().extend_from_slice(records);
-        Ok(())
-    }
-    fn replay(&self) -> io::Result<Vec<GroupRecord>> {
-        Ok(self.records.lock().clone())
-    }
-    fn compact(&self, live: &[GroupRecord]) -> io::Result<()> {
-        *self.records.lock() = live.to_vec();
-        Ok(())
-    }
-    fn uncompacted_bytes(&self) -> u64 {
-        self.records.lock().len() as u64
-    }
-    fn sync(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
+/// Where the group coordinator persists its records.
+pub type GroupLog = dyn RecordLog<GroupRecord>;
+/// The file-backed group log (open it at `<data>/`[`GROUP_LOG_DIR`]).
+pub type FileGroupLog = FileRecordLog<GroupRecord>;
+/// An in-memory group log (tests).
+pub type MemoryGroupLog = MemoryRecordLog<GroupRecord>;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::group::model::CommittedOffset;
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
+    use crate::coordinator_log::RecordLog;
+    use crate::group::model::{CommittedOffset, GroupRecord};
+    use crate::group::store::{FileGroupLog, GROUP_LOG_DIR};
 
     fn commit(offset: i64) -> GroupRecord {
         GroupRecord::Offset {
@@ -196,7 +38,7 @@ mod tests {
     fn replays_snapshot_then_wal_and_truncates_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let log = FileGroupLog::open(dir.path()).unwrap();
+            let log = FileGroupLog::open(&dir.path().join(GROUP_LOG_DIR)).unwrap();
             log.append(&[commit(1), commit(2)]).unwrap();
             log.compact(&[commit(2)]).unwrap();
             log.append(&[commit(3)]).unwrap();
@@ -205,12 +47,12 @@ mod tests {
         let wal = dir.path().join("__strom_groups/wal");
         let mut f = OpenOptions::new().append(true).open(&wal).unwrap();
         f.write_all(&[0, 0, 0, 50, 1, 2, 3]).unwrap();
-        let log = FileGroupLog::open(dir.path()).unwrap();
+        let log = FileGroupLog::open(&dir.path().join(GROUP_LOG_DIR)).unwrap();
         let records = log.replay().unwrap();
         assert_eq!(records, vec![commit(2), commit(3)]);
         log.append(&[commit(4)]).unwrap();
         assert_eq!(
-            FileGroupLog::open(dir.path()).unwrap().replay().unwrap(),
+            FileGroupLog::open(&dir.path().join(GROUP_LOG_DIR)).unwrap().replay().unwrap(),
             vec![commit(2), commit(3), commit(4)]
         );
     }

@@ -277,3 +277,73 @@ async fn a_stable_group_survives_a_coordinator_restart() {
     c.tick(Instant::now(), 10_500);
     assert_eq!(state(&c), GroupState::Empty);
 }
+
+fn txn_commit(group: &str, producer_id: i64, offset: i64) -> super::txn_offsets::TxnCommitRequest {
+    super::txn_offsets::TxnCommitRequest {
+        group_id: group.into(),
+        producer_id,
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        offsets: vec![("t".into(), 0, offset, -1, None)],
+    }
+}
+
+fn committed(c: &GroupCoordinator, group: &str) -> Option<i64> {
+    c.fetch_offsets(group, Some(&[("t".into(), 0)]))[0].1.as_ref().map(|o| o.offset)
+}
+
+#[tokio::test(start_paused = true)]
+async fn transactional_offsets_are_visible_only_after_commit() {
+    let log = Arc::new(MemoryGroupLog::default());
+    let c = coordinator_on(log.clone(), 0);
+    assert_eq!(c.txn_commit(&txn_commit("g", 7, 10), 0), vec![Ok(())]);
+    assert_eq!(c.txn_commit(&txn_commit("g", 8, 99), 0), vec![Ok(())]);
+    assert_eq!(committed(&c, "g"), None, "pending offsets are not visible");
+    assert!(c.has_pending_txn_offset("g", "t", 0));
+    // Producer 8 aborts: its offset is dropped; producer 7 commits: its offset becomes visible.
+    c.complete_txn(8, false).unwrap();
+    assert_eq!(committed(&c, "g"), None);
+    c.complete_txn(7, true).unwrap();
+    assert_eq!(committed(&c, "g"), Some(10));
+    assert!(!c.has_pending_txn_offset("g", "t", 0));
+    // A second marker for the same producer changes nothing.
+    c.complete_txn(7, false).unwrap();
+    assert_eq!(committed(&c, "g"), Some(10));
+    // Pending offsets survive a restart (replayed and compacted), then commit.
+    assert_eq!(c.txn_commit(&txn_commit("g", 7, 20), 0), vec![Ok(())]);
+    drop(c);
+    let c = coordinator_on(log.clone(), 0);
+    assert_eq!(committed(&c, "g"), Some(10));
+    assert!(c.has_pending_txn_offset("g", "t", 0));
+    drop(c);
+    let c = coordinator_on(log, 0);
+    c.complete_txn(7, true).unwrap();
+    assert_eq!(committed(&c, "g"), Some(20));
+}
+
+#[tokio::test(start_paused = true)]
+async fn transactional_offset_commits_check_the_member_as_kafka_does() {
+    let c = coordinator(0);
+    // An unknown group with a generation: ILLEGAL_GENERATION; without one, a simple group is made.
+    let with_gen = super::txn_offsets::TxnCommitRequest {
+        generation: 1,
+        member_id: "m".into(),
+        ..txn_commit("x", 1, 1)
+    };
+    assert_eq!(c.txn_commit(&with_gen, 0), vec![Err(GroupError::IllegalGeneration)]);
+    assert_eq!(c.txn_commit(&txn_commit("x", 1, 1), 0), vec![Ok(())]);
+    // A live group: the member and generation must be current.
+    let (a, ja) = new_member(&c).await;
+    let r = ja.await.unwrap().unwrap();
+    let member = |gen: i32, id: &str| super::txn_offsets::TxnCommitRequest {
+        generation: gen,
+        member_id: id.into(),
+        ..txn_commit("g", 2, 5)
+    };
+    assert_eq!(c.txn_commit(&member(r.generation, "other"), 0), vec![Err(GroupError::UnknownMemberId)]);
+    assert_eq!(c.txn_commit(&member(r.generation + 1, &a), 0), vec![Err(GroupError::IllegalGeneration)]);
+    assert_eq!(c.txn_commit(&member(r.generation, &a), 0), vec![Ok(())]);
+    // No member information at all is accepted for transactional commits.
+    assert_eq!(c.txn_commit(&txn_commit("g", 3, 6), 0), vec![Ok(())]);
+}

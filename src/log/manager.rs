@@ -166,6 +166,8 @@ impl LogManager {
         let clean = self.clean_start && !self.recover.contains(&tp.dir_name());
         let log = PartitionLog::open(&dir, config, self.files.clone(), clean, now_ms())
             .map_err(|e| io::Error::new(e.kind(), format!("opening the log in {}: {e}", dir.display())))?;
+        // Transaction markers move the last stable offset: they wake long-polling fetches too.
+        log.notify_markers_to(self.appends.clone());
         let log = Arc::new(log);
         let mut logs = self.logs.write();
         Ok(logs.entry(tp.topic.clone()).or_default().entry(tp.partition).or_insert(log).clone())

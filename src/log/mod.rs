@@ -6,7 +6,10 @@
 //! - [`index`]: the sparse offset and time indexes (Kafka's on-disk formats).
 //! - [`segment`]: one `.log` file with its indexes; read, append, recovery.
 //! - [`partition`]: a partition's segments, offsets, retention, flushing and crash recovery.
-//! - [`producer_state`]: idempotent producers' sequences, duplicates and epochs.
+//! - [`producer_state`]: idempotent and transactional producers' sequences, duplicates, epochs and
+//!   ongoing transactions.
+//! - [`transactions`]: transaction markers, the last stable offset and the aborted transactions
+//!   `read_committed` fetches return.
 //! - [`file_cache`]: a bounded set of open files shared by all logs.
 //! - [`config`]: the settings one log runs with.
 //! - [`manager`]: every log of the broker, background duties, the clean-shutdown marker.
@@ -14,7 +17,8 @@
 //! On disk, per partition directory `<data>/<topic>-<partition>/`:
 //! `<20-digit base offset>.log` (batches exactly as on the wire), `.index` (8-byte entries: relative
 //! offset u32, position u32), `.timeindex` (12-byte entries: timestamp i64, relative offset u32), and
-//! the `recovery-point` and `log-start-offset` checkpoints.
+//! the `recovery-point` and `log-start-offset` checkpoints, and the `producer-state` snapshot (producer
+//! entries, ongoing and aborted transactions).
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,9 +32,12 @@ pub mod manager;
 pub mod partition;
 pub mod producer_state;
 pub mod segment;
+pub mod transactions;
 pub mod validator;
 
 pub use config::LogConfig;
 pub use file_cache::FileCache;
 pub use manager::{now_ms, LogManager, TopicPartition};
 pub use partition::{AppendInfo, LogError, PartitionLog, ReadResult};
+pub use producer_state::ProducerSummary;
+pub use transactions::AbortedTxn;

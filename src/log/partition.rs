@@ -5,6 +5,10 @@
 //! crash-safely (see [`crate::durable_file`]): `recovery-point` (every byte below this offset has been
 //! fsynced) and `log-start-offset` (records below it are deleted, e.g. by DeleteRecords).
 //!
+//! Producer state and transactions (snapshot and replay, markers, the last stable offset,
+//! `read_committed` reads) are in the child module `partition_txn.rs`; their rules in
+//! [`super::transactions`] and [`super::producer_state`].
+//!
 //! Thread-safety: one `RwLock` per partition. Appends take it for writing; reads share it. Different
 //! partitions never wait for each other.
 //!
@@ -26,7 +30,7 @@ use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -37,6 +41,7 @@ use super::file_cache::FileCache;
 use super::file_io;
 use super::producer_state::{self, ProducerError, ProducerStates, SequenceCheck};
 use super::segment::{self, Segment};
+use super::transactions::{self, AbortedTxns, TxnMarker};
 use crate::durable_file;
 
 /// Why a log operation failed.
@@ -52,6 +57,12 @@ pub enum LogError {
     OutOfOrderSequence(String),
     #[error("{0}")]
     InvalidProducerEpoch(String),
+    /// Kafka: INVALID_TXN_STATE (a non-transactional batch inside a producer's transaction).
+    #[error("{0}")]
+    InvalidTxnState(String),
+    /// Kafka: TRANSACTION_COORDINATOR_FENCED (a marker from an older coordinator epoch).
+    #[error("{0}")]
+    TransactionCoordinatorFenced(String),
 }
 
 impl From<ProducerError> for LogError {
@@ -59,6 +70,8 @@ impl From<ProducerError> for LogError {
         match e {
             ProducerError::OutOfOrder { .. } => LogError::OutOfOrderSequence(e.to_string()),
             ProducerError::FencedEpoch { .. } => LogError::InvalidProducerEpoch(e.to_string()),
+            ProducerError::NotTransactional { .. } => LogError::InvalidTxnState(e.to_string()),
+            ProducerError::CoordinatorFenced { .. } => LogError::TransactionCoordinatorFenced(e.to_string()),
         }
     }
 }
@@ -86,6 +99,8 @@ pub struct ReadResult {
     /// Offset after the last record (on one node, also the high watermark).
     pub log_end_offset: i64,
     pub log_start_offset: i64,
+    /// The last stable offset when read (see [`PartitionLog::last_stable_offset`]).
+    pub last_stable_offset: i64,
 }
 
 #[derive(Debug)]
@@ -101,8 +116,10 @@ struct State {
     /// Sealed segments not yet fsynced (base offsets).
     unsynced_sealed: Vec<i64>,
     config: LogConfig,
-    /// Idempotent producers' sequence state.
+    /// Idempotent and transactional producers' state, ongoing transactions included.
     producers: ProducerStates,
+    /// Aborted transactions with their markers at or above the log start (see [`transactions`]).
+    aborted: AbortedTxns,
 }
 
 /// A partition's log.
@@ -117,6 +134,9 @@ pub struct PartitionLog {
     unclean: AtomicBool,
     /// The last write failed for lack of space or descriptors (warned once, until one succeeds).
     short: AtomicBool,
+    /// Told of every transaction marker appended, so long-polling fetches see the last stable
+    /// offset move (set by the log manager; Produce tells it of data itself).
+    marker_listener: OnceLock<tokio::sync::watch::Sender<u64>>,
 }
 
 const RECOVERY_POINT: &str = "recovery-point";
@@ -223,58 +243,15 @@ impl PartitionLog {
                 unsynced_sealed: Vec::new(),
                 config,
                 producers: ProducerStates::default(),
+                aborted: AbortedTxns::default(),
             }),
             failed: AtomicBool::new(false),
             unclean: AtomicBool::new(false),
             short: AtomicBool::new(false),
+            marker_listener: OnceLock::new(),
         };
         log.restore_producer_state(now_ms)?;
         Ok(log)
-    }
-
-    /// Loads the producer-state snapshot and replays the batch headers after it.
-    fn restore_producer_state(&self, now_ms: i64) -> io::Result<()> {
-        let (start, end) = (self.log_start_offset(), self.log_end_offset());
-        let snapshot = durable_file::read_checked::<producer_state::Snapshot>(&self.dir.join(PRODUCER_STATE))
-            .ok()
-            .flatten();
-        let (mut states, from) = match snapshot {
-            Some(s) if s.offset <= end => (s.states, s.offset.max(start)),
-            _ => (ProducerStates::default(), start),
-        };
-        // Unreadable batches here mean the segments are not what the open assumed: reported as
-        // corrupt data, so a log opened as clean is recovered instead.
-        let corrupt = |e: String| {
-            let msg = format!("{}: replaying producer state from offset {from}: {e}", self.dir.display());
-            io::Error::new(io::ErrorKind::InvalidData, msg)
-        };
-        let mut offset = from;
-        while offset < end {
-            let r = self.read(offset, 1 << 20, true).map_err(|e| corrupt(e.to_string()))?;
-            if r.records.is_empty() {
-                break;
-            }
-            let ranges = batch::split_batches(&r.records).map_err(|e| corrupt(e.to_string()))?;
-            for range in ranges {
-                let Some(h) = r.records.get(range).and_then(BatchHeader::parse) else { break };
-                if h.last_offset() >= offset {
-                    states.record(&h, now_ms);
-                }
-                offset = offset.max(h.last_offset() + 1);
-            }
-        }
-        self.state.write().producers = states;
-        Ok(())
-    }
-
-    fn write_producer_snapshot(&self, st: &State) -> io::Result<()> {
-        let snap = producer_state::Snapshot { offset: st.next_offset, states: st.producers.clone() };
-        durable_file::write_atomic(&self.dir.join(PRODUCER_STATE), &snap)
-    }
-
-    /// The state of one producer in this partition (for tests and DescribeProducers).
-    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
-        self.state.read().producers.get(producer_id).map(|e| e.epoch)
     }
 
     pub fn dir(&self) -> &Path {
@@ -393,9 +370,11 @@ impl PartitionLog {
         if self.failed.load(Ordering::SeqCst) {
             return Err(LogError::Storage("log is offline after an I/O error".into()));
         }
+        let markers = transactions::markers_of(data, ranges, validated)?;
+        let marker_at = |i: usize| markers.as_ref().and_then(|m| m.get(i).copied().flatten());
         let mut st = self.state.write();
         let st = &mut *st;
-        if let Some(dup) = Self::check_sequences(st, validated)? {
+        if let Some(dup) = Self::check_sequences(st, validated, marker_at)? {
             return Ok(AppendInfo {
                 base_offset: dup.base_offset,
                 last_offset: dup.last_offset,
@@ -456,8 +435,8 @@ impl PartitionLog {
             .map_err(|e| self.fail(e))?;
         self.resumed();
         st.next_offset = next;
-        for (_, h) in &headers {
-            st.producers.record(h, now_ms);
+        for (i, (_, h)) in headers.iter().enumerate() {
+            transactions::apply(&mut st.producers, &mut st.aborted, h, marker_at(i), now_ms);
         }
         st.unflushed_records += records;
         st.oldest_unflushed_ms.get_or_insert(now_ms);
@@ -481,16 +460,22 @@ impl PartitionLog {
         })
     }
 
-    /// Checks idempotent-producer sequences of every batch. A single batch already appended is
-    /// reported as a duplicate; a duplicate inside a multi-batch append is refused as out of order.
+    /// Checks idempotent-producer sequences and transaction rules of every batch (`marker_at(i)`:
+    /// batch i's transaction marker). A single batch already appended is reported as a duplicate; a
+    /// duplicate inside a multi-batch append is refused as out of order.
     fn check_sequences(
         st: &State,
         headers: &[BatchHeader],
+        marker_at: impl Fn(usize) -> Option<TxnMarker>,
     ) -> Result<Option<producer_state::BatchMeta>, LogError> {
         let mut staged: Option<ProducerStates> = None;
         for (i, h) in headers.iter().enumerate() {
             let states = staged.as_ref().unwrap_or(&st.producers);
-            match states.check(h)? {
+            let check = states.check(h)?;
+            if let Some(m) = marker_at(i) {
+                states.check_marker(h.producer_id, &m)?;
+            }
+            match check {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate(meta) if headers.len() == 1 => return Ok(Some(meta)),
                 SequenceCheck::Duplicate(_) => {
@@ -500,7 +485,7 @@ impl PartitionLog {
                 }
             }
             if headers.len() > 1 {
-                staged.get_or_insert_with(|| st.producers.clone()).record(h, 0);
+                staged.get_or_insert_with(|| st.producers.clone()).record(h, marker_at(i), 0);
             }
         }
         Ok(None)
@@ -587,11 +572,6 @@ impl PartitionLog {
         durable_file::write_atomic(&self.dir.join(RECOVERY_POINT), &st.recovery_point)
     }
 
-    /// Forgets idempotent producers idle longer than `max_idle_ms`.
-    pub fn expire_producers(&self, now_ms: i64, max_idle_ms: i64) -> usize {
-        self.state.write().producers.expire(now_ms, max_idle_ms)
-    }
-
     /// Background duty: fsync sealed segments, and everything when `flush.ms` has passed.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
         let mut st = self.state.write();
@@ -606,19 +586,38 @@ impl PartitionLog {
     /// first batch is returned even when it is larger than `max_bytes` (KIP-74).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadResult, LogError> {
         let st = self.state.read();
+        self.read_locked(&st, offset, max_bytes, min_one, false)
+    }
+
+    /// [`Self::read`]; with `committed`, only the whole batches below the last stable offset.
+    fn read_locked(
+        &self,
+        st: &State,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        committed: bool,
+    ) -> Result<ReadResult, LogError> {
         let (log_start, log_end) = (st.log_start_offset, st.next_offset);
         if offset < log_start || offset > log_end {
             return Err(LogError::OffsetOutOfRange { offset, log_start, log_end });
         }
-        let empty =
-            ReadResult { records: Bytes::new(), log_end_offset: log_end, log_start_offset: log_start };
+        let lso = transactions::last_stable_offset(st.producers.first_unstable_offset(), log_start, log_end);
+        let upto = if committed { lso } else { log_end };
+        let empty = ReadResult {
+            records: Bytes::new(),
+            log_end_offset: log_end,
+            log_start_offset: log_start,
+            last_stable_offset: lso,
+        };
         // Nothing fits a zero budget unless one batch is owed (a fetch whose response is already full).
-        if offset == log_end || (max_bytes == 0 && !min_one) {
+        if offset >= upto || (max_bytes == 0 && !min_one) {
             return Ok(empty);
         }
         let start_key = st.segments.range(..=offset).next_back().map_or(offset, |(k, _)| *k);
         for seg in st.segments.range(start_key..).map(|(_, s)| s) {
             if let Some(records) = seg.read(&self.files, offset, max_bytes, min_one).map_err(storage)? {
+                let records = if upto < log_end { transactions::below(&records, upto) } else { records };
                 return Ok(ReadResult { records, ..empty });
             }
         }
@@ -686,6 +685,10 @@ impl PartitionLog {
     }
 
     fn delete_segments(&self, st: &mut State, bases: &[i64]) -> Result<(), LogError> {
+        if !bases.is_empty() {
+            // Producer state (ongoing transactions) must not depend on the batches about to go.
+            self.write_producer_snapshot(st).map_err(storage)?;
+        }
         for base in bases {
             if let Some(seg) = st.segments.remove(base) {
                 st.unsynced_sealed.retain(|b| b != base);
@@ -697,6 +700,7 @@ impl PartitionLog {
             st.log_start_offset = first;
             durable_file::write_atomic(&self.dir.join(LOG_START), &st.log_start_offset).map_err(storage)?;
         }
+        st.aborted.drop_below(st.log_start_offset);
         Ok(())
     }
 
@@ -716,7 +720,9 @@ impl PartitionLog {
         if target <= st.log_start_offset {
             return Ok(st.log_start_offset);
         }
-        // Checkpoint first: a write refused for lack of space then changes nothing.
+        // Snapshot and checkpoint first: a write refused for lack of space then changes nothing, and
+        // producer state no longer depends on the records below the new start.
+        self.write_producer_snapshot(st).map_err(storage)?;
         durable_file::write_atomic(&self.dir.join(LOG_START), &target).map_err(storage)?;
         st.log_start_offset = target;
         if target == st.next_offset {
@@ -742,6 +748,9 @@ impl PartitionLog {
         })
     }
 }
+
+#[path = "partition_txn.rs"]
+mod txn;
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

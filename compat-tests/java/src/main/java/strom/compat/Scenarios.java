@@ -45,6 +45,7 @@ final class Scenarios {
         m.put("acks0", Scenarios::acks0);
         m.put("offsets-by-timestamp", Scenarios::offsetsByTimestamp);
         m.put("restart-durability", Scenarios::restartDurability);
+        Transactions.register(m);
         return m;
     }
 

@@ -1,0 +1,171 @@
+//! The producer-state and transaction side of [`PartitionLog`] (Kafka's `UnifiedLog` methods over
+//! its `ProducerStateManager`): restoring and snapshotting producer state, transaction markers, the
+//! last stable offset, `read_committed` reads and DescribeProducers. The rules themselves are in
+//! [`super::transactions`] and [`super::producer_state`].
+
+use std::io;
+use std::path::Path;
+
+use super::batch::{self, BatchError, BatchHeader};
+use super::producer_state::{self, ProducerStates, ProducerSummary};
+use super::transactions::{self, AbortedTxn, AbortedTxns, TxnMarker};
+use super::{LogError, PartitionLog, ReadResult, State, PRODUCER_STATE};
+use crate::durable_file;
+
+impl PartitionLog {
+    /// Loads the producer-state snapshot and replays the batch headers (and transaction markers)
+    /// after it.
+    pub(super) fn restore_producer_state(&self, now_ms: i64) -> io::Result<()> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        let snapshot = durable_file::read_checked::<producer_state::Snapshot>(&self.dir.join(PRODUCER_STATE))
+            .ok()
+            .flatten();
+        let (mut states, mut aborted, from) = match snapshot {
+            Some(s) if s.offset <= end => (s.states, s.aborted, s.offset.max(start)),
+            _ => (ProducerStates::default(), AbortedTxns::default(), start),
+        };
+        // Unreadable batches here mean the segments are not what the open assumed: reported as
+        // corrupt data, so a log opened as clean is recovered instead.
+        let corrupt = |e: String| {
+            let msg = format!("{}: replaying producer state from offset {from}: {e}", self.dir.display());
+            io::Error::new(io::ErrorKind::InvalidData, msg)
+        };
+        let mut offset = from;
+        while offset < end {
+            let r = self.read(offset, 1 << 20, true).map_err(|e| corrupt(e.to_string()))?;
+            if r.records.is_empty() {
+                break;
+            }
+            let ranges = batch::split_batches(&r.records).map_err(|e| corrupt(e.to_string()))?;
+            for range in ranges {
+                let Some(bytes) = r.records.get(range) else { break };
+                let Some(h) = BatchHeader::parse(bytes) else { break };
+                if h.last_offset() >= offset {
+                    let marker = Self::replayed_marker(&self.dir, &h, bytes);
+                    transactions::apply(&mut states, &mut aborted, &h, marker, now_ms);
+                }
+                offset = offset.max(h.last_offset() + 1);
+            }
+        }
+        aborted.drop_below(start);
+        let mut st = self.state.write();
+        st.producers = states;
+        st.aborted = aborted;
+        Ok(())
+    }
+
+    /// The marker of a control batch met during replay; one that cannot be read is skipped (it was
+    /// valid when appended, so this is damage recovery did not see) with a warning.
+    fn replayed_marker(dir: &Path, h: &BatchHeader, bytes: &[u8]) -> Option<TxnMarker> {
+        if !h.is_control() {
+            return None;
+        }
+        transactions::parse_marker(bytes).unwrap_or_else(|e| {
+            tracing::warn!(dir = %dir.display(), offset = h.base_offset, error = %e, "skipping unreadable transaction marker");
+            None
+        })
+    }
+
+    pub(super) fn write_producer_snapshot(&self, st: &State) -> io::Result<()> {
+        let snap = producer_state::SnapshotRef {
+            offset: st.next_offset,
+            states: &st.producers,
+            aborted: &st.aborted,
+        };
+        durable_file::write_atomic(&self.dir.join(PRODUCER_STATE), &snap)
+    }
+
+    /// The state of one producer in this partition (for tests and DescribeProducers).
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.state.read().producers.get(producer_id).map(|e| e.epoch)
+    }
+
+    /// Forgets producers idle longer than `max_idle_ms` (ms), except those with a transaction
+    /// ongoing here (Kafka's `ProducerStateManager.removeExpiredProducers`).
+    pub fn expire_producers(&self, now_ms: i64, max_idle_ms: i64) -> usize {
+        self.state.write().producers.expire(now_ms, max_idle_ms)
+    }
+
+    /// Every producer known to this partition, for DescribeProducers (Kafka's
+    /// `UnifiedLog.activeProducers`), ordered by producer id.
+    pub fn producers(&self) -> Vec<ProducerSummary> {
+        let mut all = self.state.read().producers.summaries();
+        all.sort_by_key(|p| p.producer_id);
+        all
+    }
+
+    /// The last stable offset: the first offset of the oldest ongoing transaction, or the high
+    /// watermark (on one node, the log end offset) when none is ongoing; never below the log start.
+    pub fn last_stable_offset(&self) -> i64 {
+        let st = self.state.read();
+        transactions::last_stable_offset(
+            st.producers.first_unstable_offset(),
+            st.log_start_offset,
+            st.next_offset,
+        )
+    }
+
+    /// Ongoing transactions here as (first offset, producer id), oldest first.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.state.read().producers.ongoing().collect()
+    }
+
+    /// Reads for a `read_committed` consumer (Kafka's `FetchIsolation.TXN_COMMITTED`): as
+    /// [`Self::read`], but only whole batches below the last stable offset (nothing when `offset` is
+    /// at or past it), with the aborted transactions overlapping what is returned, ordered by first
+    /// offset: every aborted transaction whose marker is at or after `offset` and whose first offset
+    /// is below the offset after the last batch returned (Kafka's `collectAbortedTransactions`,
+    /// whose upper bound is that offset rounded up to an index entry; this one is exact).
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<(ReadResult, Vec<AbortedTxn>), LogError> {
+        let st = self.state.read();
+        let r = self.read_locked(&st, offset, max_bytes, min_one, true)?;
+        let aborted = match transactions::end_offset(&r.records) {
+            Some(upper) => st.aborted.collect(offset, upper),
+            None => Vec::new(),
+        };
+        Ok((r, aborted))
+    }
+
+    /// Writes a transaction marker for `producer_id` (Kafka's `UnifiedLog.appendAsLeader` of
+    /// `MemoryRecords.withEndTransactionMarker`, checked as `ProducerAppendInfo.appendEndTxnMarker`):
+    /// COMMIT (`commit`) or ABORT, stamped `now_ms` (ms), in leader epoch `leader_epoch`. Returns the
+    /// marker's offset.
+    ///
+    /// Refused with [`LogError::InvalidProducerEpoch`] when `producer_epoch` is older than the
+    /// producer's, and [`LogError::TransactionCoordinatorFenced`] when `coordinator_epoch` is older
+    /// than the last marker's. A marker for a producer with no transaction ongoing is written all the
+    /// same and only updates its state. Completing a transaction moves the last stable offset; waiting
+    /// fetches are woken through the log manager (see [`Self::notify_markers_to`]).
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, LogError> {
+        if producer_id < 0 {
+            return Err(LogError::Batch(BatchError::Invalid("transaction marker without a producer id")));
+        }
+        let marker = TxnMarker { commit, coordinator_epoch };
+        let bytes = transactions::marker_batch(producer_id, producer_epoch, marker, now_ms)?;
+        let header = batch::validate(&bytes)?;
+        let info = self.append_validated(&bytes, header, leader_epoch, now_ms)?;
+        if let Some(appends) = self.marker_listener.get() {
+            appends.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(info.base_offset)
+    }
+
+    /// Has every later transaction marker bump `appends` (the log manager's append counter that
+    /// long-polling fetches watch). Set once; later calls are ignored.
+    pub fn notify_markers_to(&self, appends: tokio::sync::watch::Sender<u64>) {
+        let _ = self.marker_listener.set(appends);
+    }
+}
