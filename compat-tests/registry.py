@@ -92,6 +92,10 @@ SCENARIOS = [
     ("transactions-fencing", "a second producer with the same transactional.id fences the first (fatal error, its "
                              "open transaction aborted); a transaction open past transaction.timeout.ms is aborted",
      _cells(READY, kcat=NA, kafka_cli=NA)),
+    ("transactions-restart", "the broker is SIGKILLed twice with a transaction open; the producer carries on: the "
+                             "first transaction commits, the second aborts, read_committed sees exactly Kafka's "
+                             "records at Kafka's offsets",
+     _cells(NOT_YET, confluent_kafka=READY, java=READY, kcat=NA, kafka_cli=NA)),
 ]
 
 
@@ -101,6 +105,7 @@ SCENARIOS = [
 TIMEOUT_FACTOR = {
     "produce-consume": 3,
     "transactions-fencing": 2,
+    "transactions-restart": 2,
 }
 
 

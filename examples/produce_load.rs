@@ -20,15 +20,17 @@
 //! `produced N records (U bytes uncompressed, W bytes on the wire) in T ms: R records/s, M MB/s`, where MB/s is
 //! 10^6 bytes of uncompressed record values per second, as rdkafka_performance counts them.
 
-use std::io::{Read, Write};
+mod load;
+
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::mpsc::sync_channel;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader, TopicName};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use strom::log::batch::testing::{compressed_batch, record};
 
 const PRODUCE_VERSION: i16 = 9;
@@ -49,12 +51,11 @@ struct Args {
 }
 
 fn usage(why: &str) -> ! {
-    eprintln!("produce_load: {why}");
-    eprintln!(
-        "usage: produce_load --bootstrap HOST:PORT --topic T [--partitions N] [--codec none|gzip|snappy|lz4|zstd] \
-         [--bytes N] [--acks 0|1|-1] [--connections N] [--in-flight N] [--batch-records N] [--record-size N]"
-    );
-    std::process::exit(2)
+    load::usage(
+        &format!("produce_load: {why}"),
+        "produce_load --bootstrap HOST:PORT --topic T [--partitions N] [--codec none|gzip|snappy|lz4|zstd] \
+         [--bytes N] [--acks 0|1|-1] [--connections N] [--in-flight N] [--batch-records N] [--record-size N]",
+    )
 }
 
 fn parse_args() -> Args {
@@ -70,11 +71,8 @@ fn parse_args() -> Args {
         batch_records: 128,
         record_size: 1024,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-        let num =
-            |v: &str| -> u64 { v.parse().unwrap_or_else(|_| usage(&format!("{flag}: not a number: {v}"))) };
+    for (flag, value) in load::flag_pairs(usage) {
+        let num = |v: &str| load::number(&flag, v, usage);
         match flag.as_str() {
             "--bootstrap" => a.bootstrap = value,
             "--topic" => a.topic = value,
@@ -166,42 +164,16 @@ fn request_body(a: &Args, partitions: &[i32], n: usize, batches: &[Bytes]) -> By
             .with_name(TopicName(StrBytes::from_string(a.topic.clone())))
             .with_partition_data(data),
     ]);
-    let mut buf = BytesMut::new();
-    if let Err(e) = req.encode(&mut buf, PRODUCE_VERSION) {
-        usage(&format!("encoding a Produce request: {e}"));
-    }
-    buf.freeze()
+    load::encode_body(&req, PRODUCE_VERSION).unwrap_or_else(|e| usage(&e))
 }
 
-fn frame(correlation_id: i32, body: &[u8]) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::Produce as i16)
-        .with_request_api_version(PRODUCE_VERSION)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("produce_load")));
-    let mut h = BytesMut::new();
-    if let Err(e) = header.encode(&mut h, ApiKey::Produce.request_header_version(PRODUCE_VERSION)) {
-        usage(&format!("encoding a request header: {e}"));
-    }
-    let mut out = Vec::with_capacity(4 + h.len() + body.len());
-    out.extend_from_slice(&((h.len() + body.len()) as i32).to_be_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(body);
-    out
+fn produce_frame(correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    load::frame(ApiKey::Produce, PRODUCE_VERSION, correlation_id, body).unwrap_or_else(|e| usage(&e))
 }
 
 /// Reads one response and returns the first partition error, if any: (partition, error code, message).
 fn read_response(sock: &mut TcpStream) -> Result<Option<(i32, i16, String)>, String> {
-    let mut len = [0u8; 4];
-    sock.read_exact(&mut len).map_err(|e| format!("reading a response: {e}"))?;
-    let mut buf = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
-    sock.read_exact(&mut buf).map_err(|e| format!("reading a response: {e}"))?;
-    let mut b = Bytes::from(buf);
-    let header_version = ApiKey::Produce.response_header_version(PRODUCE_VERSION);
-    kafka_protocol::messages::ResponseHeader::decode(&mut b, header_version)
-        .map_err(|e| format!("decoding a response header: {e}"))?;
-    let resp =
-        ProduceResponse::decode(&mut b, PRODUCE_VERSION).map_err(|e| format!("decoding a response: {e}"))?;
+    let resp: ProduceResponse = load::read_response(sock, ApiKey::Produce, PRODUCE_VERSION)?;
     for t in &resp.responses {
         for p in &t.partition_responses {
             if p.error_code != 0 {
@@ -225,7 +197,7 @@ fn expect_success(sock: &mut TcpStream) -> Result<(), String> {
 /// NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION (a topic just created may not have its leaders yet).
 fn preflight(sock: &mut TcpStream, body: &[u8]) -> Result<(), String> {
     for _ in 0..300 {
-        sock.write_all(&frame(-1, body)).map_err(|e| format!("sending: {e}"))?;
+        sock.write_all(&produce_frame(-1, body)).map_err(|e| format!("sending: {e}"))?;
         match read_response(sock)? {
             None => return Ok(()),
             Some((_, 3 | 6, _)) => std::thread::sleep(std::time::Duration::from_millis(100)),
@@ -264,7 +236,7 @@ fn run_connection(a: &Args, mut sock: TcpStream, requests: usize, bodies: &[Byte
             if slot_tx.send(()).is_err() {
                 break; // the reader stopped: its error is reported below
             }
-            let f = frame(n as i32, &bodies[n % bodies.len()]);
+            let f = produce_frame(n as i32, &bodies[n % bodies.len()]);
             if let Err(e) = sock.write_all(&f) {
                 let _ = sock.shutdown(std::net::Shutdown::Both);
                 return answers

@@ -568,6 +568,33 @@ def transactions_fencing(ctx):
     check_eq([k for _, _, k in read_isolated(ctx, t, 1, "read_committed")], [b"new"], "the timed-out record is gone")
 
 
+@scenario("transactions-restart")
+def transactions_restart(ctx):
+    """The broker is SIGKILLed with a transaction open, twice: the producer carries on with the same transaction,
+    which then commits (and, the second time, aborts) exactly as it would have without the crash."""
+    a = admin(ctx)
+    t = ctx.topic("data")
+    create(ctx, a, [NewTopic(t, num_partitions=1, replication_factor=1)])
+    p = producer(ctx, transactional_id=ctx.topic("tid"))
+    p.init_transactions(T(ctx))
+    keys = lambda tag, n: [("%s%d" % (tag, i)).encode() for i in range(n)]  # noqa: E731
+    p.begin_transaction()
+    txn_produce(p, t, keys("a", 10), 1)
+    ctx.restart_broker("kill")
+    txn_produce(p, t, keys("b", 10), 1)
+    p.commit_transaction(T(ctx))
+    p.begin_transaction()
+    txn_produce(p, t, keys("x", 5), 1)
+    ctx.restart_broker("kill")
+    p.abort_transaction(T(ctx))
+    p.begin_transaction()
+    txn_produce(p, t, keys("c", 3), 1)
+    p.commit_transaction(T(ctx))
+    want = [(0, i, k) for i, k in enumerate(keys("a", 10) + keys("b", 10))] + \
+           [(0, 27 + i, k) for i, k in enumerate(keys("c", 3))]
+    check_eq(read_isolated(ctx, t, 1, "read_committed"), want, "read_committed records after two crashes")
+    check_eq(high_end(ctx, t), 31, "high watermark (three markers)")
+
 def end_offset(ctx, topic, isolation):
     """Partition 0's end offset as ListOffsets latest answers it for `isolation` (READ_COMMITTED: the last stable
     offset; READ_UNCOMMITTED: the high watermark)."""

@@ -146,9 +146,15 @@ def kafka_python_member(a, stop):
                 continue
             if a.commit_metadata:
                 got = []
-                for p in sorted(nxt):
-                    om = c.committed(TopicPartition(a.topic, p), metadata=True)
-                    got.append("%d:%s:%s" % (p, om.offset if om else None, om.metadata if om else None))
+                try:
+                    for p in sorted(nxt):
+                        om = c.committed(TopicPartition(a.topic, p), metadata=True)
+                        got.append("%d:%s:%s" % (p, om.offset if om else None, om.metadata if om else None))
+                except Exception as e:  # noqa: BLE001
+                    # The broker may be restarting (the scenario restarts it): kafka-python raises a connection
+                    # error here instead of retrying. The commit itself succeeded; the next batch checks again.
+                    out("RETRY", "committed: %s: %s" % (type(e).__name__, e))
+                    continue
                 out("COMMITTED", *got)
     c.close()
     out("CLOSED")

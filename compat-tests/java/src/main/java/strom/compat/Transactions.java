@@ -25,6 +25,7 @@ final class Transactions {
         m.put("transactions", Transactions::transactions);
         m.put("transactions-offsets", Transactions::offsets);
         m.put("transactions-fencing", Transactions::fencing);
+        m.put("transactions-restart", Transactions::restart);
     }
 
     static KafkaProducer<byte[], byte[]> txnProducer(Ctx ctx, String id, int timeoutMs) {
@@ -192,5 +193,32 @@ final class Transactions {
             ctx.log("timed-out producer: " + e);
         }
         checkEq(read(ctx, t, 1, "read_committed", 2000), List.of("0:2:new"), "the timed-out record is gone");
+    }
+
+    /** The broker is SIGKILLed with a transaction open, twice: the producer carries on with the same transaction. */
+    static void restart(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        String t = ctx.topic("data");
+        Scenarios.create(ctx, admin, new NewTopic(t, 1, (short) 1));
+        KafkaProducer<byte[], byte[]> p = txnProducer(ctx, ctx.topic("tid"), 60000);
+        p.initTransactions();
+        p.beginTransaction();
+        send(p, t, keys("a", 10), 1);
+        ctx.restartBroker("kill");
+        send(p, t, keys("b", 10), 1);
+        p.commitTransaction();
+        p.beginTransaction();
+        send(p, t, keys("x", 5), 1);
+        ctx.restartBroker("kill");
+        p.abortTransaction();
+        p.beginTransaction();
+        send(p, t, keys("c", 3), 1);
+        p.commitTransaction();
+        List<String> want = new ArrayList<>();
+        for (int i = 0; i < 10; i++) want.add("0:" + i + ":a" + i);
+        for (int i = 0; i < 10; i++) want.add("0:" + (10 + i) + ":b" + i);
+        for (int i = 0; i < 3; i++) want.add("0:" + (27 + i) + ":c" + i);
+        Collections.sort(want);
+        checkEq(read(ctx, t, 1, "read_committed", 3000), want, "read_committed records after two crashes");
     }
 }
