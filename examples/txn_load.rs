@@ -5,11 +5,13 @@
 //!          [--connections 4] [--record-size 1024]
 //! ```
 //!
-//! Each of `--connections` producers (one connection each, its own transactional id) runs transactions
+//! Each of `--connections` producers (one connection each, its own transactional id; FindCoordinator
+//! and InitProducerId first, untimed) runs transactions
 //! one after the other: AddPartitionsToTxn (v3) of `--txn-partitions` partitions (producer `c` uses
 //! partitions `c*K .. c*K+K` modulo `--partitions`), one Produce (v9, acks=all) holding one
 //! transactional batch of one record per partition, EndTxn (v3, commit). That is the request sequence
-//! of a transactions-v1 client (librdkafka, or the Java client without `transaction.version` 2). The
+//! of a transactions-v1 client (librdkafka, or the Java client without `transaction.version` 2), with
+//! the Java client's 20 ms retry of an AddPartitionsToTxn answered CONCURRENT_TRANSACTIONS. The
 //! batches are built in advance; only their sequence numbers (and so CRC32C) change per transaction.
 //!
 //! Every answer must be a success (exit status 1 otherwise). The last line printed is
@@ -25,8 +27,8 @@ use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnT
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
-    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
-    TransactionalId,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use strom::log::batch::testing::{batch_with, record};
@@ -100,7 +102,19 @@ impl TxnProducer {
             .with_transaction_timeout_ms(60_000)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        // A fresh broker may still be loading its coordinator: retry what Kafka calls retriable here.
+        // FindCoordinator first: Kafka creates __transaction_state on the first lookup of a transactional
+        // id, and answers InitProducerId NOT_COORDINATOR until then.
+        let find = FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
+        for _ in 0..300 {
+            let r: FindCoordinatorResponse = load::call(&mut sock, ApiKey::FindCoordinator, 4, 0, &find)?;
+            if r.coordinators.first().is_some_and(|c| c.error_code == 0) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // A fresh coordinator may still be loading: retry what Kafka calls retriable here.
         for _ in 0..300 {
             let r: InitProducerIdResponse = load::call(&mut sock, ApiKey::InitProducerId, 4, 0, &req)?;
             match r.error_code {
@@ -139,12 +153,22 @@ impl TxnProducer {
             .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
                 .with_name(topic.clone())
                 .with_partitions(self.partitions.clone())]);
-        let corr = self.next_correlation();
-        let r: AddPartitionsToTxnResponse =
-            load::call(&mut self.sock, ApiKey::AddPartitionsToTxn, 3, corr, &add)?;
-        for t in &r.results_by_topic_v3_and_below {
-            if let Some(p) = t.results_by_partition.iter().find(|p| p.partition_error_code != 0) {
-                return Err(format!("AddPartitionsToTxn answered error {}", p.partition_error_code));
+        // Kafka answers EndTxn before the markers are written and CONCURRENT_TRANSACTIONS until they are:
+        // retry as the Java client does (TransactionManager: 20 ms for AddPartitionsToTxn).
+        for attempt in 0.. {
+            let corr = self.next_correlation();
+            let r: AddPartitionsToTxnResponse =
+                load::call(&mut self.sock, ApiKey::AddPartitionsToTxn, 3, corr, &add)?;
+            let error = r
+                .results_by_topic_v3_and_below
+                .iter()
+                .flat_map(|t| t.results_by_partition.iter())
+                .map(|p| p.partition_error_code)
+                .find(|e| *e != 0);
+            match error {
+                None => break,
+                Some(51) if attempt < 1000 => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Some(e) => return Err(format!("AddPartitionsToTxn answered error {e}")),
             }
         }
         let data = self
