@@ -283,3 +283,47 @@ async fn an_open_transaction_survives_a_crash_and_is_aborted_by_its_timeout() {
     );
     assert_eq!(end(&mut c, "crash", pid, epoch, true, 3).await, ResponseError::ProducerFenced.code());
 }
+
+#[tokio::test]
+async fn markers_with_old_epochs_are_refused_and_deleted_topics_do_not_block_a_commit() {
+    use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+    use kafka_protocol::messages::{DeleteTopicsRequest, WriteTxnMarkersRequest};
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "keep", 1).await;
+    create_topic(&mut c, "doomed", 1).await;
+    init(&mut c, "m", 60_000).await;
+    let (_, pid, epoch) = init(&mut c, "m", 60_000).await;
+    assert_eq!(epoch, 1);
+    let both = [("keep", 0), ("doomed", 0)];
+    assert!(add(&mut c, "m", pid, epoch, &both, 3).await.iter().all(|x| x.2 == NONE));
+    for (t, _) in both {
+        assert_eq!(txn_produce(&mut c, "m", t, 0, txn_batch(&["v"], pid, epoch, 0), 9).await.0, NONE);
+    }
+    // A marker from an older epoch than the partition has seen is refused (Kafka: INVALID_PRODUCER_EPOCH).
+    let marker = |epoch: i16| {
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_transaction_result(false)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(tn("keep"))
+                .with_partition_indexes(vec![0])])])
+    };
+    let r = c.call(&marker(0), 1).await;
+    assert_eq!(r.markers[0].topics[0].partitions[0].error_code, ResponseError::InvalidProducerEpoch.code());
+    assert_eq!(
+        b.broker().cluster.logs.partition("keep", 0).unwrap().log_end_offset(),
+        1,
+        "no marker written"
+    );
+    // A topic of the transaction is deleted: the commit still completes on the others.
+    let del = c.call(&DeleteTopicsRequest::default().with_topic_names(vec![tn("doomed")]), 4).await;
+    assert_eq!(del.responses[0].error_code, NONE);
+    assert_eq!(end(&mut c, "m", pid, epoch, true, 3).await, NONE);
+    let log = b.broker().cluster.logs.partition("keep", 0).unwrap();
+    assert_eq!((log.log_end_offset(), log.last_stable_offset()), (2, 2), "record and commit marker");
+    let d = c.call(&DescribeTransactionsRequest::default().with_transactional_ids(vec![tid("m")]), 0).await;
+    assert_eq!(d.transaction_states[0].transaction_state.as_str(), "CompleteCommit");
+}
