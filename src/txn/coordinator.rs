@@ -326,12 +326,9 @@ impl TransactionCoordinator {
     }
 
     /// The partition of `__consumer_offsets` that holds `group_id`'s offsets (Kafka's
-    /// `Utils.abs(groupId.hashCode) % offsets.topic.num.partitions`).
+    /// `GroupCoordinatorService.partitionFor`).
     pub fn offsets_partition(&self, group_id: &str) -> i32 {
-        let hash = group_id.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-        // Kafka's Utils.abs maps i32::MIN to 0.
-        let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-        abs % self.config.offsets_partitions.max(1)
+        partition_for(group_id, self.config.offsets_partitions)
     }
 
     /// EndTxn: commits or aborts the ongoing transaction (blocking: writes the markers).
@@ -501,4 +498,12 @@ impl TransactionCoordinator {
             }
         }
     }
+}
+
+/// Kafka's `Utils.abs(key.hashCode()) % partitions`: Java's String hash over UTF-16 code units, with
+/// `Integer.MIN_VALUE` mapped to 0. Used for `__consumer_offsets` and `__transaction_state`.
+pub fn partition_for(key: &str, partitions: i32) -> i32 {
+    let hash = key.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
 }
