@@ -4,8 +4,10 @@
 //! - [`model`]: transactional ids, their states, the records the coordinator persists.
 //! - [`coordinator`]: the state machine (InitProducerId, AddPartitionsToTxn, EndTxn, timeouts) and
 //!   its log; markers are written through a [`MarkerWriter`] the broker provides.
+//! - `end_txn`: EndTxn, transactions v1 (EndTxn v0–v4) and v2 (v5+, KIP-890 part 2).
 
 pub mod coordinator;
+mod end_txn;
 pub mod model;
 pub mod producer_ids;
 
