@@ -34,12 +34,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    // Transactions v1 (KIP-98/447). The transactions-v2 versions (EndTxn v5, TxnOffsetCommit v5,
-    // AddPartitionsToTxn v5) come with the `transaction.version` feature.
-    (ApiKey::AddPartitionsToTxn, 0, 4),
+    // Transactions (KIP-98/447), v2 (KIP-890 part 2) with EndTxn v5, TxnOffsetCommit v5 and
+    // AddPartitionsToTxn v5, as the finalized `transaction.version` 2 tells clients.
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
