@@ -73,22 +73,6 @@ async fn end(c: &mut Client, id: &str, pid: i64, epoch: i16, commit: bool, versi
     c.call(&req, version).await.error_code
 }
 
-/// A transactional batch of `values` from `pid`/`epoch` starting at `seq`.
-fn txn_batch(values: &[&str], pid: i64, epoch: i16, seq: i32) -> Bytes {
-    let v: Vec<&[u8]> = values.iter().map(|s| s.as_bytes()).collect();
-    let b = record_batch_with(
-        &v,
-        None,
-        Producer::idempotent(pid, epoch, seq),
-        kafka_protocol::records::Compression::None,
-    );
-    let mut b = b.to_vec();
-    let attrs = i16::from_be_bytes([b[21], b[22]]) | 0x10;
-    b[21..23].copy_from_slice(&attrs.to_be_bytes());
-    restamp_crc(&mut b);
-    Bytes::from(b)
-}
-
 async fn txn_produce(
     c: &mut Client,
     id: &str,

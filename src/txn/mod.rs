@@ -6,8 +6,10 @@
 //!   its log; markers are written through a [`MarkerWriter`] the broker provides.
 //! - [`topic_log`], [`log_format`]: that log as Kafka keeps it, the internal topic
 //!   `__transaction_state` in Kafka's record format.
+//! - `end_txn`: EndTxn, transactions v1 (EndTxn v0–v4) and v2 (v5+, KIP-890 part 2).
 
 pub mod coordinator;
+mod end_txn;
 pub mod log_format;
 pub mod model;
 pub mod producer_ids;
