@@ -92,6 +92,12 @@ SCENARIOS = [
     ("transactions-fencing", "a second producer with the same transactional.id fences the first (fatal error, its "
                              "open transaction aborted); a transaction open past transaction.timeout.ms is aborted",
      _cells(READY, kcat=NA, kafka_cli=NA)),
+    # --- Kafka Streams (drivers/streams.py; the application is compat-tests/streams) ----------------------------
+    ("streams-eos", "Kafka Streams app (kafka-streams of the reference version, exactly_once_v2, repartition topic, "
+                    "RocksDB count store with changelog) over 3,000 fixed records, SIGKILLed and restarted on the "
+                    "same state dir twice: read_committed output per word is exactly 1, 2, ..., n, no duplicate, "
+                    "no gap",
+     _cells(NA, java=READY)),
 ]
 
 
