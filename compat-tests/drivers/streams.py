@@ -134,7 +134,9 @@ def create_topics(ctx, topics):
 
 
 def produce_input(ctx, topic):
-    p = Producer({"bootstrap.servers": ctx.bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    # Small batches, so that the app's small fetches interleave input and repartition records (see CountApp).
+    p = Producer({"bootstrap.servers": ctx.bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+                  "batch.num.messages": 20})
     errors = []
 
     def cb(err, _msg):

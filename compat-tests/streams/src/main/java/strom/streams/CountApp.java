@@ -59,8 +59,11 @@ public final class CountApp {
         // A SIGKILLed member leaves the group only by its session timeout: keep it at the broker's minimum.
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6000);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1000);
-        // Small polls: many transactions per run, so a kill lands in the middle of one.
+        // Small polls: many transactions per run, so a kill lands in the middle of one. Small fetches (the input
+        // comes in small batches): otherwise the whole input is buffered first and the counting side only starts
+        // once it is drained, so a kill would never interrupt both sides at once.
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 100);
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG), 1024);
 
         AtomicLong seen = new AtomicLong();
         long delay = delayMs;
