@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 N = 3000  # input records
 VOCAB = 50  # words w0..w49; 7 is prime to 50, so each word gets N / 50 records
 PARTITIONS = 3  # record i goes to input partition i % 3: a word is on every partition, hence the repartition
-PHASE_TIMEOUT = 90.0  # one app run reaching its kill point (includes a rebalance after the previous kill)
+PHASE_TIMEOUT = 60.0  # one app run reaching its kill point (includes a rebalance after the previous kill)
 
 _T0 = time.monotonic()
 

@@ -24,7 +24,7 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * new count written to the output topic (key = word, value = count as a decimal string).
  *
  * <pre>java -cp ... strom.streams.CountApp --bootstrap H:P --app-id ID --input T --output T --state-dir D
- *          [--delay-ms 2]</pre>
+ *          [--delay-ms 2] [--config key=value]...</pre>
  *
  * Prints {@code STATE <new> <old>}, {@code PROCESSED <n>} (records seen by this process, every 250) and
  * {@code ERROR <exception>} on stdout. Closes cleanly (exit 0) on a {@code close} line or EOF on stdin; exits 1 if
@@ -34,6 +34,7 @@ public final class CountApp {
     public static void main(String[] args) throws Exception {
         String bootstrap = null, appId = null, input = null, output = null, stateDir = null;
         long delayMs = 2;
+        Properties extra = new Properties();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--bootstrap" -> bootstrap = args[++i];
@@ -42,6 +43,10 @@ public final class CountApp {
                 case "--output" -> output = args[++i];
                 case "--state-dir" -> stateDir = args[++i];
                 case "--delay-ms" -> delayMs = Long.parseLong(args[++i]);
+                case "--config" -> { // extra StreamsConfig key=value, applied last (for experiments)
+                    String[] kv = args[++i].split("=", 2);
+                    extra.put(kv[0], kv[1]);
+                }
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -64,6 +69,7 @@ public final class CountApp {
         // once it is drained, so a kill would never interrupt both sides at once.
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 100);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG), 1024);
+        p.putAll(extra);
 
         AtomicLong seen = new AtomicLong();
         long delay = delayMs;
