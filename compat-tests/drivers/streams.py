@@ -205,8 +205,10 @@ def verify(out, want):
         if got != list(range(1, want[w] + 1)):
             dup = sorted({c for c in got if got.count(c) > 1})
             gap = sorted(set(range(1, want[w] + 1)) - set(got))
-            raise AssertionError("word %s: counts read_committed %s, expected 1..%d (duplicates %s, missing %s)" % (
-                w, _short(got), want[w], dup[:10], gap[:10]))
+            raise AssertionError("word %s: %d committed counts, last %s, expected exactly 1..%d (repeated %s, missing "
+                                 "%s, beyond %d: %d): %s" % (w, len(got), got[-1] if got else None, want[w], dup[:10],
+                                                             gap[:10], want[w], sum(c > want[w] for c in got),
+                                                             _short(got)))
     extra = sorted(set(out.counts) - set(want))
     check(not extra, "output has words that were never input: %s", extra[:10])
     check_eq(len(out.records), N, "committed output records")
