@@ -57,6 +57,7 @@ class App:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr)
         self.lines = []
         self.state = None
+        self.processed = 0  # input records this process has seen (its PROCESSED lines, every 250)
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
 
@@ -67,6 +68,8 @@ class App:
             self.lines = (self.lines + [line])[-20:]
             if line.startswith("STATE "):
                 self.state = line.split()[1]
+            elif line.startswith("PROCESSED "):
+                self.processed = int(line.split()[1])
 
     def check_alive(self):
         if self.proc.poll() is not None:
@@ -169,7 +172,10 @@ def streams_eos(ctx):
         for run, kill_at in ((1, N // 3), (2, 2 * N // 3), (3, None)):
             app = App("app-run%d" % run, argv)
             deadline = time.monotonic() + PHASE_TIMEOUT
-            while not (len(out.records) >= kill_at if kill_at is not None else out.complete(want)):
+            # Killed mid-way through its input: at the output mark, or once this run has seen 1,000 input records
+            # (the committed output can become visible in a burst, once a stuck transaction is aborted).
+            while not ((len(out.records) >= kill_at or app.processed >= N // 3) if kill_at is not None
+                       else out.complete(want)):
                 app.check_alive()
                 check(time.monotonic() < deadline, "run %d: %d committed output records after %.0fs, waiting for "
                       "%s (app state %s, last lines: %s)", run, len(out.records), PHASE_TIMEOUT,
@@ -178,7 +184,8 @@ def streams_eos(ctx):
             if kill_at is not None:
                 app.kill()
                 # A kill after the last commit would exercise no recovery: the run must have been mid-way.
-                check(len(out.records) < N, "run %d had already committed all output when killed", run)
+                check(app.processed < N and not out.complete(want), "run %d had already processed all input "
+                      "(%d records seen, %d committed output records) when killed", run, app.processed, len(out.records))
                 log("run %d killed at %d committed output records" % (run, len(out.records)))
         # Done once every word's committed count reached its input count; a short tail catches anything extra.
         out.poll(2.0)
