@@ -12,16 +12,13 @@ use crate::api::txn_markers::BrokerMarkers;
 use crate::api::ApiContext;
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::coordinator_log::FileRecordLog;
 use crate::descriptors::Budget;
 use crate::dir_lock::DirLock;
 use crate::group::store::FileGroupLog;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
+use crate::txn::topic_log::TopicTxnLog;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
-
-/// The directory of the transaction coordinator's log under the data directory.
-const TXN_LOG_DIR: &str = "__strom_transactions";
 
 use crate::server::{connection::ConnLimits, listener};
 
@@ -109,9 +106,13 @@ impl Broker {
                 ..TxnConfig::default()
             };
             let markers = Arc::new(BrokerMarkers { cluster: cluster.clone(), groups: groups.clone() });
-            let (data_dir, producer_ids) = (config.data_dir.clone(), producer_ids.clone());
+            let log = Arc::new(TopicTxnLog::new(
+                cluster.clone(),
+                config.number("transaction.state.log.num.partitions") as i32,
+                tokio::runtime::Handle::current(),
+            ));
+            let producer_ids = producer_ids.clone();
             tokio::task::spawn_blocking(move || -> std::io::Result<TransactionCoordinator> {
-                let log = Arc::new(FileRecordLog::open(&data_dir.join(TXN_LOG_DIR))?);
                 TransactionCoordinator::open(log, producer_ids, markers, txn_config)
             })
             .await?

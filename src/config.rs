@@ -186,6 +186,7 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "transaction.max.timeout.ms", kind: int(1, I32MAX), default: Some("900000") },
     KeyDef { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", kind: int(1, I32MAX), default: Some("10000") },
     KeyDef { name: "offsets.topic.num.partitions", kind: int(1, I32MAX), default: Some("50") },
+    KeyDef { name: "transaction.state.log.num.partitions", kind: int(1, I32MAX), default: Some("50") },
 ];
 
 /// Where a configuration value came from.

@@ -122,3 +122,34 @@ async fn invalid_client_software_name_or_version_is_invalid_request() {
     }
     broker.stop().await;
 }
+
+/// `transaction.version` as Kafka 4.4 reports it by default: finalized at 2 (clients then use
+/// transactions v2), supported 0–2 — the supported range only from v4, since Kafka leaves features
+/// whose lowest level is 0 out of older answers (KAFKA-17011).
+#[tokio::test]
+async fn transaction_version_is_finalized_at_2() {
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    for v in 0..=4 {
+        let resp = c.call(&request(v), v).await;
+        let finalized: Vec<(String, i16, i16)> = resp
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+            .collect();
+        let supported: Vec<(String, i16, i16)> = resp
+            .supported_features
+            .iter()
+            .map(|f| (f.name.to_string(), f.min_version, f.max_version))
+            .collect();
+        if v < 3 {
+            assert!(finalized.is_empty() && supported.is_empty(), "v{v} has no feature fields");
+            continue;
+        }
+        assert_eq!(finalized, vec![("transaction.version".to_string(), 2, 2)], "v{v}");
+        assert!(resp.finalized_features_epoch >= 0, "v{v}: clients ignore features at epoch -1");
+        let expected = if v >= 4 { vec![("transaction.version".to_string(), 0, 2)] } else { vec![] };
+        assert_eq!(supported, expected, "v{v}");
+    }
+    broker.stop().await;
+}

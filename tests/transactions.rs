@@ -73,22 +73,6 @@ async fn end(c: &mut Client, id: &str, pid: i64, epoch: i16, commit: bool, versi
     c.call(&req, version).await.error_code
 }
 
-/// A transactional batch of `values` from `pid`/`epoch` starting at `seq`.
-fn txn_batch(values: &[&str], pid: i64, epoch: i16, seq: i32) -> Bytes {
-    let v: Vec<&[u8]> = values.iter().map(|s| s.as_bytes()).collect();
-    let b = record_batch_with(
-        &v,
-        None,
-        Producer::idempotent(pid, epoch, seq),
-        kafka_protocol::records::Compression::None,
-    );
-    let mut b = b.to_vec();
-    let attrs = i16::from_be_bytes([b[21], b[22]]) | 0x10;
-    b[21..23].copy_from_slice(&attrs.to_be_bytes());
-    restamp_crc(&mut b);
-    Bytes::from(b)
-}
-
 async fn txn_produce(
     c: &mut Client,
     id: &str,
@@ -237,17 +221,21 @@ async fn coordinator_apis_answer_as_kafka_does() {
     assert_eq!(end(&mut c, "unknown", pid, 2, true, 3).await, ResponseError::InvalidProducerIdMapping.code());
 }
 
+/// A transactional id longer than Kafka's transaction-log key can hold (an int16-length string): Kafka's
+/// `TransactionLog.keyToBytes` throws and the request is answered UNKNOWN_SERVER_ERROR; nothing is
+/// kept, and every other id is served.
 #[tokio::test]
-async fn a_huge_transactional_id_is_served_and_harms_no_one() {
+async fn a_huge_transactional_id_is_refused_and_harms_no_one() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     let big = "x".repeat(100 * 1024);
-    let (e, pid, epoch) = init(&mut c, &big, 60_000).await;
-    assert_eq!((e, epoch), (NONE, 0));
-    assert_eq!(end(&mut c, &big, pid, epoch, true, 3).await, ResponseError::InvalidTxnState.code());
-    let (e2, pid2, _) = init(&mut c, "small", 60_000).await;
-    assert_eq!(e2, NONE);
-    assert_ne!(pid, pid2);
+    assert_eq!(init(&mut c, &big, 60_000).await, (ResponseError::UnknownServerError.code(), -1, -1));
+    assert_eq!(end(&mut c, &big, 0, 0, true, 3).await, ResponseError::InvalidProducerIdMapping.code());
+    let (e2, _, epoch) = init(&mut c, "small", 60_000).await;
+    assert_eq!((e2, epoch), (NONE, 0));
+    // Just below the bound is fine.
+    let (e3, _, _) = init(&mut c, &"y".repeat(32_767), 60_000).await;
+    assert_eq!(e3, NONE);
 }
 
 #[tokio::test]
@@ -326,4 +314,56 @@ async fn markers_with_old_epochs_are_refused_and_deleted_topics_do_not_block_a_c
     assert_eq!((log.log_end_offset(), log.last_stable_offset()), (2, 2), "record and commit marker");
     let d = c.call(&DescribeTransactionsRequest::default().with_transactional_ids(vec![tid("m")]), 0).await;
     assert_eq!(d.transaction_states[0].transaction_state.as_str(), "CompleteCommit");
+}
+
+#[tokio::test]
+async fn the_coordinator_state_is_the_internal_topic_transaction_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start_in(dir.path(), &[("transaction.state.log.num.partitions", "3")]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "t", 1).await;
+    // Created on the first use of a transactional id, as Kafka does.
+    assert!(metadata_all(&mut c)
+        .await
+        .topics
+        .iter()
+        .all(|t| t.name.as_ref().map(|n| n.as_str()) != Some("__transaction_state")));
+    let (_, pid, epoch) = init(&mut c, "app", 60_000).await;
+    assert_eq!(add(&mut c, "app", pid, epoch, &[("t", 0)], 3).await[0].2, NONE);
+    let md = metadata_all(&mut c).await;
+    let ts = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("__transaction_state"))
+        .expect("listed");
+    assert!(ts.is_internal);
+    assert_eq!(ts.partitions.len(), 3);
+    // Clients may not write to it.
+    let r = c.call(&produce_request("__transaction_state", 0, record_batch(&["x"]), -1), 9).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, ResponseError::InvalidTopicException.code());
+    // Its records are Kafka's: key = version 0 + "app"; the last value says Ongoing with partition t-0.
+    let p = strom::txn::coordinator::partition_for("app", 3);
+    let log = b.broker().cluster.logs.partition("__transaction_state", p).unwrap();
+    let read = log.read(log.log_start_offset(), 1 << 20, true).unwrap();
+    let mut buf = read.records.clone();
+    let recs: Vec<_> = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.records)
+        .collect();
+    let last = recs.last().unwrap();
+    assert_eq!(last.key.as_deref(), Some(&b"\x00\x00\x00\x03app"[..]));
+    let v = last.value.clone().unwrap();
+    assert_eq!(v[2 + 8 + 2 + 4], 1, "state byte Ongoing");
+    // A restart replays the topic.
+    drop(c);
+    b.stop().await;
+    let b = TestBroker::start_in(dir.path(), &[("transaction.state.log.num.partitions", "3")]).await;
+    let mut c = b.client().await;
+    let d = c.call(&DescribeTransactionsRequest::default().with_transactional_ids(vec![tid("app")]), 0).await;
+    assert_eq!(
+        (d.transaction_states[0].transaction_state.as_str(), d.transaction_states[0].producer_id.0),
+        ("Ongoing", pid)
+    );
+    assert_eq!(end(&mut c, "app", pid, epoch, false, 3).await, NONE);
 }

@@ -30,6 +30,7 @@ pub fn describe_topic(t: &Topic, node: i32, with_ops: bool) -> MetadataResponseT
     let topic = MetadataResponseTopic::default()
         .with_name(Some(topic_name(&t.name)))
         .with_topic_id(t.id)
+        .with_is_internal(crate::cluster::names::is_internal(&t.name))
         .with_partitions(partitions);
     if with_ops {
         topic.with_topic_authorized_operations(authorized_ops::TOPIC)

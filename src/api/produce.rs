@@ -438,6 +438,11 @@ pub async fn handle(ctx: &ApiContext, req: ProduceRequest, version: i16) -> Opti
             let outcome = match (&topic, valid_acks) {
                 (_, false) => Err(refuse(ResponseError::InvalidRequiredAcks, None)),
                 (Err(e), _) => Err(refuse(*e, None)),
+                // Kafka's ReplicaManager: "Cannot append to internal topic".
+                (Ok(t), _) if crate::cluster::names::is_internal(&t.name) => Err(refuse(
+                    ResponseError::InvalidTopicException,
+                    format!("Cannot append to internal topic {}", t.name),
+                )),
                 (Ok(topic), true) => {
                     let txn_id = req.transactional_id.as_ref().map(|t| &***t);
                     produce_partition(ctx, topic, p.index, p.records.as_ref(), version, txn_id).await

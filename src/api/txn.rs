@@ -1,6 +1,11 @@
 //! The transaction APIs (KIP-98, KIP-447): AddPartitionsToTxn (v0–v5), AddOffsetsToTxn (v0–v4),
-//! EndTxn (v0–v4), TxnOffsetCommit (v0–v5), DescribeTransactions (v0), ListTransactions (v0–v1),
+//! EndTxn (v0–v5), TxnOffsetCommit (v0–v5), DescribeTransactions (v0), ListTransactions (v0–v1),
 //! over `txn::TransactionCoordinator` and, for offsets, the group coordinator.
+//!
+//! Transactions v2 (KIP-890 part 2) are chosen per request version, as Kafka does: EndTxn v5+ bumps
+//! the epoch and answers the producer id and epoch to go on with; TxnOffsetCommit v5+ adds the
+//! group's offsets partition to the transaction itself (no AddOffsetsToTxn); AddPartitionsToTxn v4+
+//! is the broker-to-broker form (v5 only allows TRANSACTION_ABORTABLE in its answers).
 //!
 //! Coordinator calls that may write markers or allocate producer ids run on a blocking thread.
 
@@ -172,12 +177,26 @@ pub async fn end_txn(ctx: &ApiContext, req: EndTxnRequest, version: i16) -> EndT
     let txn = ctx.txn.clone();
     let (id, pid, epoch, commit) =
         (req.transactional_id.to_string(), req.producer_id.0, req.producer_epoch, req.committed);
-    // Transactions v1: the v5 producer id and epoch fields stay -1 whatever the outcome.
-    let r = blocking(move || txn.end_txn(&id, pid, epoch, commit, now_ms())).await;
+    // Kafka's `TransactionVersion.transactionVersionForEndTxn`: v5+ is transactions v2.
+    let v2 = version >= 5;
+    let r = blocking(move || {
+        if v2 {
+            txn.end_txn_v2(&id, pid, epoch, commit, now_ms())
+        } else {
+            txn.end_txn(&id, pid, epoch, commit, now_ms())
+        }
+    })
+    .await;
+    // The v5 producer id and epoch: the ones to go on with after a v2 success, else -1.
+    let (code, (pid, epoch)) = match r {
+        Ok(next) if v2 => (0, next),
+        Ok(_) => (0, (-1, -1)),
+        Err(e) => (txn_error(&e, version, 2).code(), (-1, -1)),
+    };
     EndTxnResponse::default()
-        .with_error_code(r.err().map_or(0, |e| txn_error(&e, version, 2).code()))
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1)
+        .with_error_code(code)
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
 }
 
 pub async fn txn_offset_commit(
@@ -210,14 +229,17 @@ pub async fn txn_offset_commit(
         return respond(&|_, _, _| ResponseError::InvalidGroupId.code());
     }
     // The group's offsets partition must be in the transaction (AddOffsetsToTxn first), checked as
-    // Kafka's group coordinator verifies it with the transaction coordinator.
+    // Kafka's group coordinator verifies it with the transaction coordinator; from v5 (transactions
+    // v2) the check adds it instead, as AddOffsetsToTxn would.
     let offsets_partition = (OFFSETS_TOPIC.to_string(), ctx.txn.offsets_partition(&req.group_id));
-    if let Err(e) = ctx.txn.verify_partition(
-        &req.transactional_id,
-        req.producer_id.0,
-        req.producer_epoch,
-        &offsets_partition,
-    ) {
+    let (id, pid, epoch) = (req.transactional_id.to_string(), req.producer_id.0, req.producer_epoch);
+    let checked = if version >= 5 {
+        let txn = ctx.txn.clone();
+        blocking(move || txn.add_partitions(&id, pid, epoch, &[offsets_partition], now_ms())).await
+    } else {
+        ctx.txn.verify_partition(&id, pid, epoch, &offsets_partition)
+    };
+    if let Err(e) = checked {
         let code = match e {
             TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
             TxnError::TransactionAbortable if version < 4 => ResponseError::InvalidTxnState,

@@ -2,9 +2,20 @@
 //! dispatcher refuses anything outside it, so a client can never pick a version we do not handle.
 //! (Not `ApiKey::valid_versions()`: it overstates three APIs, see shared/design/PROTOCOL.md.)
 
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use crate::txn::model::TV_2;
+
+/// The feature that selects transactions v1 or v2 in clients (KIP-890, Kafka's `TransactionVersion`).
+pub const TRANSACTION_VERSION: &str = "transaction.version";
+
+/// `finalized_features_epoch` (ApiVersions v3+): Kafka reports the metadata offset the features were
+/// read at; clients only need it to be at least 0 (the Java client keeps the features of the highest
+/// epoch it has seen, starting from -1; franz-go ignores features at -1). The features never change.
+pub const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
 /// (API, lowest version served, highest version served).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -34,12 +45,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    // Transactions v1 (KIP-98/447). The transactions-v2 versions (EndTxn v5, TxnOffsetCommit v5,
-    // AddPartitionsToTxn v5) come with the `transaction.version` feature.
-    (ApiKey::AddPartitionsToTxn, 0, 4),
+    // Transactions (KIP-98/447), v2 (KIP-890 part 2) with EndTxn v5, TxnOffsetCommit v5 and
+    // AddPartitionsToTxn v5, as the finalized `transaction.version` 2 tells clients.
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
@@ -86,7 +97,27 @@ pub fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     {
         return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
     }
-    ApiVersionsResponse::default().with_api_keys(api_keys())
+    ApiVersionsResponse::default()
+        .with_api_keys(api_keys())
+        .with_supported_features(supported_features(version))
+        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+        .with_finalized_features(vec![FinalizedFeatureKey::default()
+            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
+            .with_min_version_level(TV_2)
+            .with_max_version_level(TV_2)])
+}
+
+/// The features this broker supports: `transaction.version` 0–2. As Kafka's
+/// `ApiVersionsResponse.maybeFilterSupportedFeatureKeys`, a request below v4 is not told of features
+/// whose lowest level is 0 (older clients fail to read them, KAFKA-17011).
+fn supported_features(version: i16) -> Vec<SupportedFeatureKey> {
+    if version < 4 {
+        return Vec::new();
+    }
+    vec![SupportedFeatureKey::default()
+        .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
+        .with_min_version(0)
+        .with_max_version(TV_2)]
 }
 
 /// The answer to an ApiVersions request of a version we do not know: encoded as v0, error

@@ -31,6 +31,15 @@ pub fn collision_key(name: &str) -> String {
     name.replace('.', "_")
 }
 
+/// Kafka's internal topics (`Topic.isInternal`): listed with `is_internal` in Metadata; clients may
+/// not produce to them.
+pub const INTERNAL_TOPICS: [&str; 3] = ["__consumer_offsets", "__transaction_state", "__share_group_state"];
+
+/// Whether `name` is one of Kafka's internal topics.
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

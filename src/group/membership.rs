@@ -505,15 +505,23 @@ impl GroupCoordinator {
         for group in groups.values_mut() {
             group.pending.retain(|_, expiry| *expiry > now);
             match group.state {
-                GroupState::PreparingRebalance => self.check_join_complete(group, now, now_ms),
-                GroupState::CompletingRebalance | GroupState::Stable => {
+                GroupState::PreparingRebalance | GroupState::CompletingRebalance | GroupState::Stable => {
+                    // Kafka's heartbeat expiry runs in every live state: a member parked in JoinGroup or
+                    // SyncGroup is kept alive; any other member (one that died and will not rejoin) is
+                    // removed once its session timeout passes, which also lets a pending rebalance
+                    // complete without waiting for the rebalance timeout.
                     let expired: Vec<String> = group
                         .members
                         .values()
-                        .filter(|m| m.awaiting_sync.is_none() && m.session_deadline() <= now)
+                        .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none())
+                        .filter(|m| m.session_deadline() <= now)
                         .map(|m| m.id.clone())
                         .collect();
-                    if !expired.is_empty() {
+                    if expired.is_empty() {
+                        if group.state == GroupState::PreparingRebalance {
+                            self.check_join_complete(group, now, now_ms);
+                        }
+                    } else {
                         for id in &expired {
                             tracing::info!(group = %group.id, member = %id, "member session expired");
                             remove_member(group, id);

@@ -347,3 +347,24 @@ async fn transactional_offset_commits_check_the_member_as_kafka_does() {
     // No member information at all is accepted for transactional commits.
     assert_eq!(c.txn_commit(&txn_commit("g", 3, 6), 0), vec![Ok(())]);
 }
+
+/// A member that died (no heartbeat, no rejoin) while a rebalance is pending is removed after its
+/// session timeout, as Kafka does, so the rebalance completes long before the rebalance timeout
+/// (Kafka Streams restarted after a SIGKILL waits on exactly this).
+#[tokio::test(start_paused = true)]
+async fn a_dead_member_expires_during_a_pending_rebalance() {
+    let c = coordinator(0);
+    let (a, ja) = new_member(&c).await;
+    ja.await.unwrap().unwrap();
+    c.sync(sync_req(&a, 1, vec![(a.clone(), Bytes::from_static(b"all"))])).await.unwrap();
+    // A new member joins; the old one never heartbeats or rejoins again.
+    let (b, jb) = new_member(&c).await;
+    settle().await;
+    assert_eq!(state(&c), GroupState::PreparingRebalance);
+    // Past a's 10 s session timeout, far before the 30 s rebalance timeout.
+    tokio::time::advance(Duration::from_millis(10_500)).await;
+    c.tick(Instant::now(), 10_500);
+    let rb = tokio::time::timeout(Duration::from_secs(1), jb).await.expect("join answered").unwrap().unwrap();
+    assert_eq!((rb.generation, rb.leader.as_str(), rb.members.len()), (2, b.as_str(), 1));
+    assert!(c.describe("g").unwrap().members.iter().all(|m| m.0 != a), "the dead member is gone");
+}

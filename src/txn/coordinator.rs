@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::model::{TxnMetadata, TxnPartition, TxnRecord, TxnState};
+use super::model::{TxnMetadata, TxnPartition, TxnRecord, TxnState, TV_2};
 use super::ProducerIdManager;
 use crate::coordinator_log::RecordLog;
 
@@ -89,9 +89,9 @@ impl Default for TxnConfig {
 
 /// The transaction coordinator of this broker.
 pub struct TransactionCoordinator {
-    ids: Mutex<HashMap<String, TxnMetadata>>,
+    pub(super) ids: Mutex<HashMap<String, TxnMetadata>>,
     log: Arc<dyn RecordLog<TxnRecord>>,
-    producer_ids: Arc<ProducerIdManager>,
+    pub(super) producer_ids: Arc<ProducerIdManager>,
     markers: Arc<dyn MarkerWriter>,
     pub config: TxnConfig,
 }
@@ -100,7 +100,7 @@ pub struct TransactionCoordinator {
 pub type ProducerIdAndEpoch = (i64, i16);
 
 /// What the caller of an epoch-changing step must do next.
-enum Next {
+pub(super) enum Next {
     Done(Result<ProducerIdAndEpoch, TxnError>),
     /// Write markers, then complete; then answer with the inner result.
     WriteMarkers {
@@ -151,7 +151,7 @@ impl TransactionCoordinator {
 
     /// Applies `change` to a copy of `id`'s metadata, persists it, then makes it current: the log
     /// never lags what was answered, and a failed write changes nothing.
-    fn update(
+    pub(super) fn update(
         &self,
         ids: &mut HashMap<String, TxnMetadata>,
         m: &TxnMetadata,
@@ -214,12 +214,7 @@ impl TransactionCoordinator {
         if m.state == TxnState::Ongoing {
             // Fence the old producer: bump the epoch and abort its transaction with the new epoch;
             // this request is answered CONCURRENT_TRANSACTIONS, and its retry bumps again.
-            let fenced = self.update(ids, &m, |n| {
-                n.producer_epoch = n.producer_epoch.saturating_add(1);
-                n.last_producer_epoch = -1;
-                n.state = TxnState::PrepareAbort;
-                n.last_update_ms = now_ms;
-            })?;
+            let fenced = self.update(ids, &m, |n| fence(n, now_ms))?;
             return Ok(Next::WriteMarkers {
                 id: fenced.transactional_id,
                 result: Err(TxnError::ConcurrentTransactions),
@@ -259,7 +254,7 @@ impl TransactionCoordinator {
     }
 
     /// Checks that a request's producer id and epoch are the id's current ones.
-    fn check_producer(m: &TxnMetadata, producer_id: i64, epoch: i16) -> Result<(), TxnError> {
+    pub(super) fn check_producer(m: &TxnMetadata, producer_id: i64, epoch: i16) -> Result<(), TxnError> {
         if producer_id != m.producer_id {
             return Err(TxnError::InvalidProducerIdMapping);
         }
@@ -326,49 +321,12 @@ impl TransactionCoordinator {
     }
 
     /// The partition of `__consumer_offsets` that holds `group_id`'s offsets (Kafka's
-    /// `Utils.abs(groupId.hashCode) % offsets.topic.num.partitions`).
+    /// `GroupCoordinatorService.partitionFor`).
     pub fn offsets_partition(&self, group_id: &str) -> i32 {
-        let hash = group_id.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-        // Kafka's Utils.abs maps i32::MIN to 0.
-        let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-        abs % self.config.offsets_partitions.max(1)
+        partition_for(group_id, self.config.offsets_partitions)
     }
 
-    /// EndTxn: commits or aborts the ongoing transaction (blocking: writes the markers).
-    pub fn end_txn(
-        &self,
-        transactional_id: &str,
-        producer_id: i64,
-        epoch: i16,
-        commit: bool,
-        now_ms: i64,
-    ) -> Result<ProducerIdAndEpoch, TxnError> {
-        let next = {
-            let mut ids = self.ids.lock();
-            let m = ids.get(transactional_id).cloned().ok_or(TxnError::InvalidProducerIdMapping)?;
-            Self::check_producer(&m, producer_id, epoch)?;
-            let done = Ok((m.producer_id, m.producer_epoch));
-            match (m.state, commit) {
-                (TxnState::Ongoing, _) => {
-                    self.update(&mut ids, &m, |n| {
-                        n.state = if commit { TxnState::PrepareCommit } else { TxnState::PrepareAbort };
-                        n.last_update_ms = now_ms;
-                    })?;
-                    Next::WriteMarkers { id: m.transactional_id, result: done }
-                }
-                // A retry of an EndTxn that completed.
-                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Next::Done(done),
-                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                    Next::Done(Err(TxnError::ConcurrentTransactions))
-                }
-                (TxnState::PrepareEpochFence, _) => Next::Done(Err(TxnError::ConcurrentTransactions)),
-                _ => Next::Done(Err(TxnError::InvalidTxnState)),
-            }
-        };
-        self.finish(next, now_ms)
-    }
-
-    fn finish(&self, next: Next, now_ms: i64) -> Result<ProducerIdAndEpoch, TxnError> {
+    pub(super) fn finish(&self, next: Next, now_ms: i64) -> Result<ProducerIdAndEpoch, TxnError> {
         match next {
             Next::Done(r) => r,
             Next::WriteMarkers { id, result } => {
@@ -398,6 +356,14 @@ impl TransactionCoordinator {
                 n.partitions.clear();
                 n.txn_start_ms = -1;
                 n.last_update_ms = now_ms;
+                // Transactions v2: the commit or abort that exhausted the epoch moves the id to the
+                // producer id allocated for it, at epoch 0 (Kafka's `prepareComplete`).
+                if n.client_txn_version >= TV_2 && n.next_producer_id >= 0 {
+                    n.last_producer_id = n.producer_id;
+                    n.producer_id = n.next_producer_id;
+                    n.producer_epoch = 0;
+                }
+                n.next_producer_id = -1;
             })
             .map_err(|e| e.to_string())?;
         }
@@ -418,12 +384,7 @@ impl TransactionCoordinator {
                     TxnState::Ongoing if now_ms - m.txn_start_ms > i64::from(m.timeout_ms) => {
                         tracing::info!(transactional_id = %m.transactional_id, producer_id = m.producer_id,
                             "aborting a transaction open past its timeout");
-                        let r = self.update(&mut ids, &m, |n| {
-                            n.last_producer_epoch = -1;
-                            n.producer_epoch = n.producer_epoch.saturating_add(1);
-                            n.state = TxnState::PrepareAbort;
-                            n.last_update_ms = now_ms;
-                        });
+                        let r = self.update(&mut ids, &m, |n| fence(n, now_ms));
                         if r.is_ok() {
                             pending.push(m.transactional_id);
                         }
@@ -501,4 +462,24 @@ impl TransactionCoordinator {
             }
         }
     }
+}
+
+/// Kafka's epoch fence of an ongoing transaction (InitProducerId from a new producer, a timeout):
+/// `prepareFenceProducerEpoch`, then the abort the coordinator sends itself with its own
+/// `transaction.version` (2 in Kafka 4.x): PrepareAbort at the next epoch, the fenced one kept as
+/// the last epoch.
+fn fence(n: &mut TxnMetadata, now_ms: i64) {
+    n.last_producer_epoch = n.producer_epoch;
+    n.producer_epoch = n.producer_epoch.saturating_add(1);
+    n.state = TxnState::PrepareAbort;
+    n.client_txn_version = TV_2;
+    n.last_update_ms = now_ms;
+}
+
+/// Kafka's `Utils.abs(key.hashCode()) % partitions`: Java's String hash over UTF-16 code units, with
+/// `Integer.MIN_VALUE` mapped to 0. Used for `__consumer_offsets` and `__transaction_state`.
+pub fn partition_for(key: &str, partitions: i32) -> i32 {
+    let hash = key.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
 }

@@ -63,6 +63,10 @@ pub const ALL_STATES: [TxnState; 8] = [
     TxnState::PrepareEpochFence,
 ];
 
+/// `transaction.version` 2 (KIP-890 part 2), at which EndTxn bumps the epoch (Kafka's
+/// `TransactionVersion.TV_2`); the level strom finalizes.
+pub const TV_2: i16 = 2;
+
 /// A topic partition in a transaction.
 pub type TxnPartition = (String, i32);
 
@@ -85,6 +89,18 @@ pub struct TxnMetadata {
     pub txn_start_ms: i64,
     /// Broker time (ms) of the last state change.
     pub last_update_ms: i64,
+    /// Transactions v2 (KIP-890): the producer id the id moves to when the transaction being ended
+    /// exhausted the epoch; -1 (Kafka's `nextProducerId`).
+    #[serde(default = "no_producer_id")]
+    pub next_producer_id: i64,
+    /// The `transaction.version` the last EndTxn was served with: 2 for EndTxn v5+ and the
+    /// coordinator's own aborts, else 0 (Kafka's `clientTransactionVersion`).
+    #[serde(default)]
+    pub client_txn_version: i16,
+}
+
+fn no_producer_id() -> i64 {
+    -1
 }
 
 impl TxnMetadata {
@@ -101,6 +117,8 @@ impl TxnMetadata {
             partitions: BTreeSet::new(),
             txn_start_ms: -1,
             last_update_ms: now_ms,
+            next_producer_id: -1,
+            client_txn_version: 0,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::coordinator::{MarkerWriter, TransactionCoordinator, TxnConfig, TxnError};
+use super::coordinator::{MarkerWriter, TransactionCoordinator, TxnConfig, TxnError, EXHAUSTED_EPOCH};
 use super::model::{TxnPartition, TxnRecord, TxnState};
 use super::ProducerIdManager;
 use crate::coordinator_log::{MemoryRecordLog, RecordLog};
@@ -206,4 +206,135 @@ fn offsets_partition_is_kafkas() {
     assert_eq!(f.c.offsets_partition("my-group"), 12);
     // "polygenelubricants".hashCode() is Integer.MIN_VALUE, which Kafka's Utils.abs maps to 0.
     assert_eq!(f.c.offsets_partition("polygenelubricants"), 0);
+}
+
+// Transactions v2 (EndTxn v5+, KIP-890 part 2).
+
+#[test]
+fn v2_commit_and_abort_bump_the_epoch_and_markers_carry_it() {
+    let f = fixture();
+    let (pid, e) = f.c.init_producer_id("t", 60_000, None, 0).unwrap();
+    f.c.add_partitions("t", pid, e, &[tp("a", 0)], 1).unwrap();
+    assert_eq!(f.c.end_txn_v2("t", pid, e, true, 2), Ok((pid, e + 1)));
+    assert_eq!(*f.markers.written.lock(), vec![(vec![tp("a", 0)], pid, e + 1, true)]);
+    let m = f.c.describe("t").unwrap();
+    assert_eq!((m.state, m.producer_epoch, m.last_producer_epoch), (TxnState::CompleteCommit, e + 1, e));
+    assert_eq!(m.client_txn_version, 2);
+    // The old epoch is fenced from the next transaction; its EndTxn retry is answered as done.
+    assert_eq!(f.c.add_partitions("t", pid, e, &[tp("a", 0)], 3), Err(TxnError::ProducerFenced));
+    assert_eq!(f.c.end_txn_v2("t", pid, e, true, 3), Ok((pid, e + 1)));
+    assert_eq!(f.markers.written.lock().len(), 1, "a retry writes nothing");
+    // The next transaction runs at the bumped epoch; its abort bumps again.
+    f.c.add_partitions("t", pid, e + 1, &[tp("b", 2)], 4).unwrap();
+    assert_eq!(f.c.end_txn_v2("t", pid, e + 1, false, 5), Ok((pid, e + 2)));
+    assert_eq!(f.markers.written.lock()[1], (vec![tp("b", 2)], pid, e + 2, false));
+    assert_eq!(f.c.describe("t").unwrap().state, TxnState::CompleteAbort);
+    // Errors: another producer id, an epoch neither current nor a retry.
+    assert_eq!(f.c.end_txn_v2("t", pid + 1, e + 2, true, 6), Err(TxnError::InvalidProducerIdMapping));
+    assert_eq!(f.c.end_txn_v2("t", pid, e, false, 6), Err(TxnError::ProducerFenced));
+    assert_eq!(f.c.end_txn_v2("t", pid, e + 3, false, 6), Err(TxnError::ProducerFenced));
+    assert_eq!(f.c.end_txn_v2("nope", pid, e, false, 6), Err(TxnError::InvalidProducerIdMapping));
+}
+
+#[test]
+fn v2_table_for_empty_and_completed_transactions() {
+    let f = fixture();
+    f.c.init_producer_id("t", 60_000, None, 0).unwrap();
+    let (pid, e) = f.c.init_producer_id("t", 60_000, None, 1).unwrap();
+    assert_eq!(e, 1);
+    let end = |epoch: i16, commit: bool| f.c.end_txn_v2("t", pid, epoch, commit, 10);
+    // Empty: a retry is fenced, a commit is an invalid state, an abort bumps (no partitions).
+    assert_eq!(end(e - 1, false), Err(TxnError::ProducerFenced));
+    assert_eq!(end(e - 1, true), Err(TxnError::ProducerFenced));
+    assert_eq!(end(e, true), Err(TxnError::InvalidTxnState));
+    assert_eq!(end(e, false), Ok((pid, e + 1)));
+    assert_eq!(*f.markers.written.lock(), vec![(vec![], pid, e + 1, false)]);
+    let m = f.c.describe("t").unwrap();
+    assert_eq!((m.state, m.producer_epoch, m.txn_start_ms), (TxnState::CompleteAbort, e + 1, -1));
+    // CompleteAbort at e+1: abort retry NONE (no bump), commits invalid, abort current bumps.
+    let e = e + 1;
+    assert_eq!(end(e - 1, false), Ok((pid, e)));
+    assert_eq!(end(e - 1, true), Err(TxnError::InvalidTxnState));
+    assert_eq!(end(e, true), Err(TxnError::InvalidTxnState));
+    assert_eq!(end(e, false), Ok((pid, e + 1)));
+    // CompleteCommit at e+1 (after a committed transaction).
+    let e = e + 1;
+    f.c.add_partitions("t", pid, e, &[tp("a", 0)], 11).unwrap();
+    assert_eq!(end(e, true), Ok((pid, e + 1)));
+    let e = e + 1;
+    assert_eq!(end(e - 1, true), Ok((pid, e)));
+    assert_eq!(end(e - 1, false), Err(TxnError::InvalidTxnState));
+    assert_eq!(end(e, true), Err(TxnError::InvalidTxnState));
+    assert_eq!(end(e, false), Ok((pid, e + 1)));
+    assert_eq!(f.c.describe("t").unwrap().state, TxnState::CompleteAbort);
+}
+
+#[test]
+fn v2_while_markers_are_pending() {
+    let f = fixture();
+    let (pid, e) = f.c.init_producer_id("t", 60_000, None, 0).unwrap();
+    f.c.add_partitions("t", pid, e, &[tp("a", 0)], 1).unwrap();
+    *f.markers.fail.lock() = true;
+    // PrepareCommit is durable at the bumped epoch: answered with it.
+    assert_eq!(f.c.end_txn_v2("t", pid, e, true, 2), Ok((pid, e + 1)));
+    assert_eq!(f.c.describe("t").unwrap().state, TxnState::PrepareCommit);
+    // A retry waits; the other outcome is invalid; the bumped epoch itself is no retry: fenced.
+    assert_eq!(f.c.end_txn_v2("t", pid, e, true, 3), Err(TxnError::ConcurrentTransactions));
+    assert_eq!(f.c.end_txn_v2("t", pid, e, false, 3), Err(TxnError::InvalidTxnState));
+    assert_eq!(f.c.end_txn_v2("t", pid, e + 1, true, 3), Err(TxnError::ProducerFenced));
+    assert_eq!(f.c.add_partitions("t", pid, e + 1, &[tp("a", 0)], 3), Err(TxnError::ConcurrentTransactions));
+    *f.markers.fail.lock() = false;
+    f.c.tick(4);
+    let m = f.c.describe("t").unwrap();
+    assert_eq!((m.state, m.producer_epoch), (TxnState::CompleteCommit, e + 1));
+    assert_eq!(*f.markers.written.lock(), vec![(vec![tp("a", 0)], pid, e + 1, true)]);
+}
+
+#[test]
+fn v2_epoch_exhaustion_moves_to_a_new_producer_id() {
+    let f = fixture();
+    let (pid, _) = f.c.init_producer_id("t", 60_000, None, 0).unwrap();
+    // The id as it would be after 32766 transactions, with one ongoing.
+    let mut m = f.c.describe("t").unwrap();
+    m.producer_epoch = EXHAUSTED_EPOCH;
+    m.state = TxnState::Ongoing;
+    m.partitions.insert(tp("a", 0));
+    m.txn_start_ms = 5;
+    f.log.append(&[TxnRecord::Set(m)]).unwrap();
+    let c = f.reopen();
+    let (new_pid, epoch) = c.end_txn_v2("t", pid, EXHAUSTED_EPOCH, true, 10).unwrap();
+    assert_ne!(new_pid, pid);
+    assert_eq!(epoch, 0);
+    // The markers close the old producer id's transaction at the epoch kept for the coordinator.
+    assert_eq!(*f.markers.written.lock(), vec![(vec![tp("a", 0)], pid, i16::MAX, true)]);
+    let m = c.describe("t").unwrap();
+    assert_eq!((m.state, m.producer_id, m.producer_epoch), (TxnState::CompleteCommit, new_pid, 0));
+    assert_eq!((m.last_producer_id, m.last_producer_epoch, m.next_producer_id), (pid, EXHAUSTED_EPOCH, -1));
+    // A retry with the old id and epoch gets the new ones; the other outcome is invalid.
+    assert_eq!(c.end_txn_v2("t", pid, EXHAUSTED_EPOCH, true, 11), Ok((new_pid, 0)));
+    assert_eq!(c.end_txn_v2("t", pid, EXHAUSTED_EPOCH, false, 11), Err(TxnError::InvalidTxnState));
+    assert_eq!(c.end_txn_v2("t", pid, 0, false, 11), Err(TxnError::InvalidProducerIdMapping));
+    c.add_partitions("t", new_pid, 0, &[tp("a", 0)], 12).unwrap();
+    assert_eq!(c.end_txn_v2("t", new_pid, 0, false, 13), Ok((new_pid, 1)));
+    assert_eq!(f.reopen().describe("t").unwrap().producer_id, new_pid, "the rotation is persisted");
+}
+
+#[test]
+fn fences_keep_the_fenced_epoch_as_the_last_one() {
+    // Kafka 4.x aborts a fenced transaction with its own transaction.version (2): PrepareAbort at
+    // the next epoch with the fenced epoch as the last one, so the fenced producer's KIP-360 retry
+    // is answered with the current epoch.
+    let f = fixture();
+    let (pid, e) = f.c.init_producer_id("t", 60_000, None, 0).unwrap();
+    f.c.add_partitions("t", pid, e, &[tp("a", 0)], 1).unwrap();
+    assert_eq!(f.c.init_producer_id("t", 60_000, Some((pid, e)), 2), Err(TxnError::ConcurrentTransactions));
+    let m = f.c.describe("t").unwrap();
+    assert_eq!((m.state, m.producer_epoch, m.last_producer_epoch), (TxnState::CompleteAbort, e + 1, e));
+    assert_eq!(f.c.init_producer_id("t", 60_000, Some((pid, e)), 3), Ok((pid, e + 1)));
+    // A timeout fences the same way.
+    f.c.add_partitions("t", pid, e + 1, &[tp("a", 0)], 4).unwrap();
+    f.c.tick(4 + 60_001);
+    let m = f.c.describe("t").unwrap();
+    assert_eq!((m.state, m.producer_epoch, m.last_producer_epoch), (TxnState::CompleteAbort, e + 2, e + 1));
+    assert_eq!(f.c.end_txn("t", pid, e + 1, false, 70_000), Err(TxnError::ProducerFenced));
 }

@@ -655,6 +655,23 @@ pub fn record_batch(values: &[&str]) -> Bytes {
     record_batch_with(&v, None, Producer::NONE, kafka_protocol::records::Compression::None)
 }
 
+/// A transactional batch (attribute bit 4) of these string values from producer `pid` at `epoch`,
+/// its first record at sequence `seq`, timestamped now.
+pub fn txn_batch(values: &[&str], pid: i64, epoch: i16, seq: i32) -> Bytes {
+    let v: Vec<&[u8]> = values.iter().map(|s| s.as_bytes()).collect();
+    let b = record_batch_with(
+        &v,
+        None,
+        Producer::idempotent(pid, epoch, seq),
+        kafka_protocol::records::Compression::None,
+    );
+    let mut b = b.to_vec();
+    let attrs = i16::from_be_bytes([b[21], b[22]]) | 0x10;
+    b[21..23].copy_from_slice(&attrs.to_be_bytes());
+    restamp_crc(&mut b);
+    Bytes::from(b)
+}
+
 /// Recomputes a batch's CRC32C (bytes 21..) after a test edited fields it covers.
 pub fn restamp_crc(batch: &mut [u8]) {
     let crc = crc32c::crc32c(&batch[21..]);
