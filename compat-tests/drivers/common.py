@@ -18,6 +18,7 @@ Python drivers register scenario functions with @scenario("name"); each gets a C
 
 import argparse
 import select
+import subprocess
 import sys
 import threading
 import time
@@ -69,6 +70,20 @@ def restart_broker(mode, timeout=240.0):
     if not line.startswith("RESTARTED"):
         raise AssertionError("broker restart (%s) failed: %s" % (mode, line or "harness closed stdin"))
     return line.split(" ", 1)[1] if " " in line else None
+
+
+def close_via_stdin(proc, timeout):
+    """Asks a child driven over stdin (group members, the Streams app) to close cleanly with a `close` line;
+    returns its exit code, or None if it did not exit within `timeout` seconds (the caller kills it)."""
+    try:
+        proc.stdin.write(b"close\n")
+        proc.stdin.flush()
+    except OSError:
+        pass
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def check(cond, msg, *fmt):

@@ -105,14 +105,7 @@ class Member:
 
     def close(self, timeout):
         """Clean close: the member leaves the group."""
-        try:
-            self.proc.stdin.write(b"close\n")
-            self.proc.stdin.flush()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        if common.close_via_stdin(self.proc, timeout) is None:
             self.kill()
             raise AssertionError("member %s did not close within %.0fs" % (self.name, timeout))
         self.t.join(5)

@@ -83,17 +83,11 @@ class App:
 
     def close(self, timeout):
         """Asks for a clean close (stdin); returns the exit code (None if it had to be killed)."""
-        try:
-            self.proc.stdin.write(b"close\n")
-            self.proc.stdin.flush()
-        except OSError:
-            pass
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        code = common.close_via_stdin(self.proc, timeout)
+        if code is None:
             self.proc.kill()
             self.proc.wait(30)
-            return None
+        return code
 
 
 class Output:

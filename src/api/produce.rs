@@ -309,7 +309,7 @@ fn append(log: &PartitionLog, records: &Bytes, header: BatchHeader, epoch: i32, 
 /// (transaction verification, KIP-890 part 1, on by default in Kafka 4.x), with Kafka's
 /// ReplicaManager mapping of the coordinator's answer. Produce v12+ is transactions v2, where the
 /// partition is added to the transaction implicitly.
-fn verify_transactional(
+async fn verify_transactional(
     ctx: &ApiContext,
     transactional_id: Option<&str>,
     topic: &Topic,
@@ -325,11 +325,15 @@ fn verify_transactional(
         ));
     };
     let partition = (topic.name.clone(), index);
-    let r = if version >= 12 {
-        ctx.txn.add_partitions(id, h.producer_id, h.producer_epoch, &[partition], now_ms())
-    } else {
-        ctx.txn.verify_partition(id, h.producer_id, h.producer_epoch, &partition)
-    };
+    let mut r = ctx.txn.verify_partition(id, h.producer_id, h.producer_epoch, &partition);
+    if version >= 12 && r == Err(TxnError::TransactionAbortable) {
+        // The first batch of the transaction here: the add writes the coordinator's log, off the
+        // async workers (as the coordinator APIs do).
+        let (txn, id, (pid, epoch)) = (ctx.txn.clone(), id.to_string(), (h.producer_id, h.producer_epoch));
+        r = tokio::task::spawn_blocking(move || txn.add_partitions(&id, pid, epoch, &[partition], now_ms()))
+            .await
+            .unwrap_or_else(|e| Err(TxnError::Storage(e.to_string())));
+    }
     r.map_err(|e| match e {
         TxnError::TransactionAbortable if version <= 10 => {
             let m = "Partition was not added to the transaction".to_string();
@@ -360,7 +364,7 @@ async fn produce_partition(
     let records = &records.slice(..complete_batches(records)?);
     let header = precheck(records, version, &config, &log)?;
     if header.is_transactional() {
-        verify_transactional(ctx, transactional_id, topic, index, &header, version)?;
+        verify_transactional(ctx, transactional_id, topic, index, &header, version).await?;
     }
     // Uncompressed records are walked in place at ~10 GB/s, and a compressed batch up to a few MiB
     // decompressed costs about a millisecond: both are validated here. A larger one moves to a

@@ -17,11 +17,29 @@ pub struct CommitRequest {
     pub generation: i32,
     pub member_id: String,
     pub instance_id: Option<String>,
-    /// (topic, partition, offset, leader epoch, metadata)
-    pub offsets: Vec<(String, i32, i64, i32, Option<String>)>,
+    pub offsets: Vec<RequestedOffset>,
     /// OffsetCommit v9+: a generation for a group that does not exist is GROUP_ID_NOT_FOUND
     /// (ILLEGAL_GENERATION for older versions).
     pub unknown_group_is_not_found: bool,
+}
+
+/// One offset of a commit: (topic, partition, offset, leader epoch, metadata).
+pub type RequestedOffset = (String, i32, i64, i32, Option<String>);
+
+/// A requested offset as it is stored, or OFFSET_METADATA_TOO_LARGE: the one rule both OffsetCommit
+/// and TxnOffsetCommit apply per offset.
+pub(crate) fn stored_offset(
+    requested: &RequestedOffset,
+    max_metadata_bytes: usize,
+    now_ms: i64,
+) -> Result<((String, i32), CommittedOffset), GroupError> {
+    let (topic, partition, offset, leader_epoch, metadata) = requested;
+    let metadata = metadata.clone().unwrap_or_default();
+    if metadata.len() > max_metadata_bytes {
+        return Err(GroupError::OffsetMetadataTooLarge);
+    }
+    let value = CommittedOffset { offset: *offset, leader_epoch: *leader_epoch, metadata, commit_ms: now_ms };
+    Ok(((topic.clone(), *partition), value))
 }
 
 /// A group as DescribeGroups reports it.
@@ -83,22 +101,20 @@ impl GroupCoordinator {
         }
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(req.offsets.len());
-        for (topic, partition, offset, leader_epoch, metadata) in &req.offsets {
-            let metadata = metadata.clone().unwrap_or_default();
-            if metadata.len() > self.config.max_metadata_bytes {
-                results.push(Err(GroupError::OffsetMetadataTooLarge));
-                continue;
+        for requested in &req.offsets {
+            match stored_offset(requested, self.config.max_metadata_bytes, now_ms) {
+                Ok(((topic, partition), value)) => {
+                    records.push(GroupRecord::Offset {
+                        group: group.id.clone(),
+                        topic: topic.clone(),
+                        partition,
+                        value: Some(value.clone()),
+                    });
+                    group.offsets.insert((topic, partition), value);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
             }
-            let value =
-                CommittedOffset { offset: *offset, leader_epoch: *leader_epoch, metadata, commit_ms: now_ms };
-            records.push(GroupRecord::Offset {
-                group: group.id.clone(),
-                topic: topic.clone(),
-                partition: *partition,
-                value: Some(value.clone()),
-            });
-            group.offsets.insert((topic.clone(), *partition), value);
-            results.push(Ok(()));
         }
         if let Err(e) = self.persist(&records) {
             return all(e);

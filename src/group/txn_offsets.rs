@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::model::{CommittedOffset, Group, GroupRecord, GroupState};
+use super::model::{Group, GroupRecord, GroupState};
+use super::offsets::{stored_offset, RequestedOffset};
 use super::{GroupCoordinator, GroupError};
 
 /// A TxnOffsetCommit request in domain terms.
@@ -16,8 +17,7 @@ pub struct TxnCommitRequest {
     pub generation: i32,
     pub member_id: String,
     pub instance_id: Option<String>,
-    /// (topic, partition, offset, leader epoch, metadata)
-    pub offsets: Vec<(String, i32, i64, i32, Option<String>)>,
+    pub offsets: Vec<RequestedOffset>,
 }
 
 /// Moves `producer_id`'s pending offsets of every group into its committed offsets (`commit`) or
@@ -76,23 +76,21 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(req.offsets.len());
         let mut accepted = Vec::new();
-        for (topic, partition, offset, leader_epoch, metadata) in &req.offsets {
-            let metadata = metadata.clone().unwrap_or_default();
-            if metadata.len() > self.config.max_metadata_bytes {
-                results.push(Err(GroupError::OffsetMetadataTooLarge));
-                continue;
+        for requested in &req.offsets {
+            match stored_offset(requested, self.config.max_metadata_bytes, now_ms) {
+                Ok(((topic, partition), value)) => {
+                    records.push(GroupRecord::TxnOffset {
+                        group: group.id.clone(),
+                        producer_id: req.producer_id,
+                        topic: topic.clone(),
+                        partition,
+                        value: value.clone(),
+                    });
+                    accepted.push(((topic, partition), value));
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
             }
-            let value =
-                CommittedOffset { offset: *offset, leader_epoch: *leader_epoch, metadata, commit_ms: now_ms };
-            records.push(GroupRecord::TxnOffset {
-                group: group.id.clone(),
-                producer_id: req.producer_id,
-                topic: topic.clone(),
-                partition: *partition,
-                value: value.clone(),
-            });
-            accepted.push(((topic.clone(), *partition), value));
-            results.push(Ok(()));
         }
         if let Err(e) = self.persist(&records) {
             return all(e);

@@ -124,10 +124,12 @@ impl PartitionLog {
     ) -> Result<(ReadResult, Vec<AbortedTxn>), LogError> {
         let st = self.state.read();
         let r = self.read_locked(&st, offset, max_bytes, min_one, true)?;
-        let aborted = match transactions::end_offset(&r.records) {
-            Some(upper) => st.aborted.collect(offset, upper),
-            None => Vec::new(),
-        };
+        // The bound needs a walk over the returned batch headers: only when an abort can be in range.
+        let aborted =
+            match st.aborted.any_from(offset).then(|| transactions::end_offset(&r.records)).flatten() {
+                Some(upper) => st.aborted.collect(offset, upper),
+                None => Vec::new(),
+            };
         Ok((r, aborted))
     }
 

@@ -35,7 +35,7 @@ use kafka_protocol::records::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::batch::{self, BatchError, BatchHeader};
+use super::batch::{BatchError, BatchHeader};
 use super::producer_state::ProducerStates;
 
 /// ControlRecordType ids of the two transaction markers.
@@ -97,6 +97,12 @@ impl AbortedTxns {
                 last_stable_offset: oldest_ongoing.unwrap_or(txn.last_offset + 1),
             });
         }
+    }
+
+    /// Whether any aborted transaction has its marker at or after `fetch_offset` (entries are in
+    /// marker order), i.e. whether [`Self::collect`] can return anything.
+    pub fn any_from(&self, fetch_offset: i64) -> bool {
+        self.entries.back().is_some_and(|t| t.last_offset >= fetch_offset)
     }
 
     /// Aborted transactions overlapping `[fetch_offset, upper_bound)`: marker at or after the fetch
@@ -195,11 +201,17 @@ pub fn below(records: &Bytes, lso: i64) -> Bytes {
     records.slice(..end)
 }
 
-/// Offset after the last batch of `records` (whole batches), if there is one.
+/// Offset after the last whole batch of `records`, if there is one (headers only, no allocation).
 pub fn end_offset(records: &[u8]) -> Option<i64> {
-    let ranges = batch::split_batches(records).ok()?;
-    let last = ranges.last()?;
-    records.get(last.clone()).and_then(BatchHeader::parse).map(|h| h.last_offset() + 1)
+    let (mut pos, mut end) = (0, None);
+    while let Some(h) = records.get(pos..).and_then(BatchHeader::parse) {
+        if pos + h.total_len() > records.len() {
+            break;
+        }
+        end = Some(h.last_offset() + 1);
+        pos += h.total_len();
+    }
+    end
 }
 
 /// The marker batch Kafka's `MemoryRecords.withEndTransactionMarker` builds: magic 2, control and

@@ -37,10 +37,10 @@ fn txn(pid: i64, seq: i32, count: i32) -> Vec<u8> {
 
 /// (base offset, last offset, is control) of every batch in `records`.
 fn shape(records: &[u8]) -> Vec<(i64, i64, bool)> {
-    batch::split_batches(records)
+    crate::log::batch::split_batches(records)
         .unwrap()
         .into_iter()
-        .map(|r| batch::validate(&records[r]).unwrap())
+        .map(|r| crate::log::batch::validate(&records[r]).unwrap())
         .map(|h| (h.base_offset, h.last_offset(), h.is_control()))
         .collect()
 }
@@ -60,14 +60,14 @@ fn aborts_seen(log: &PartitionLog) -> Vec<AbortedTxn> {
 #[test]
 fn the_marker_has_kafkas_bytes_and_parses_back() {
     let b = marker_batch(77, 3, TxnMarker { commit: true, coordinator_epoch: 0x0102_0304 }, 1234).unwrap();
-    let h = batch::validate(&b).unwrap();
-    assert_eq!(h.attributes, batch::ATTR_CONTROL | ATTR_TRANSACTIONAL);
+    let h = crate::log::batch::validate(&b).unwrap();
+    assert_eq!(h.attributes, crate::log::batch::ATTR_CONTROL | ATTR_TRANSACTIONAL);
     assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (77, 3, -1));
     assert_eq!((h.record_count, h.last_offset_delta, h.max_timestamp, h.base_timestamp), (1, 0, 1234, 1234));
     // One record: length 16, attributes 0, timestamp and offset deltas 0, key (4 bytes: version 0,
     // type 1 = COMMIT), value (6 bytes: version 0, coordinator epoch), no headers (varints zigzag).
     let record = [32, 0, 0, 0, 8, 0, 0, 0, 1, 12, 0, 0, 1, 2, 3, 4, 0];
-    assert_eq!(&b[batch::HEADER_LEN..], &record[..]);
+    assert_eq!(&b[crate::log::batch::HEADER_LEN..], &record[..]);
     assert_eq!(parse_marker(&b), Ok(Some(TxnMarker { commit: true, coordinator_epoch: 0x0102_0304 })));
     let abort = marker_batch(1, 0, TxnMarker { commit: false, coordinator_epoch: -1 }, 5).unwrap();
     assert_eq!(parse_marker(&abort), Ok(Some(TxnMarker { commit: false, coordinator_epoch: -1 })));

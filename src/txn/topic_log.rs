@@ -22,7 +22,7 @@ use kafka_protocol::records::{
 use super::coordinator::partition_for;
 use super::log_format;
 use super::model::TxnRecord;
-use crate::cluster::{Cluster, NewTopic};
+use crate::cluster::{Cluster, NewTopic, Topic};
 use crate::coordinator_log::RecordLog;
 use crate::log::{now_ms, PartitionLog};
 
@@ -47,66 +47,63 @@ impl TopicTxnLog {
         TopicTxnLog { cluster, partitions: partitions.max(1), runtime, appended: AtomicU64::new(0) }
     }
 
-    /// The topic's partition logs, creating the topic (Kafka's configs for it) if it does not exist.
-    fn logs(&self, create: bool) -> io::Result<Option<Vec<Arc<PartitionLog>>>> {
-        let existing = self.cluster.snapshot().get(TRANSACTION_STATE_TOPIC).cloned();
-        let topic =
-            match existing {
-                Some(t) => t,
-                None if !create => return Ok(None),
-                None => {
-                    let spec = NewTopic {
-                        name: TRANSACTION_STATE_TOPIC.to_string(),
-                        num_partitions: self.partitions,
-                        replication_factor: -1,
-                        assignments: Vec::new(),
-                        configs: vec![
-                            ("cleanup.policy".into(), Some("compact".into())),
-                            ("compression.type".into(), Some("uncompressed".into())),
-                            ("segment.bytes".into(), Some("104857600".into())),
-                            ("unclean.leader.election.enable".into(), Some("false".into())),
-                        ],
-                    };
-                    let cluster = self.cluster.clone();
-                    let created =
-                        self.runtime.block_on(async move { cluster.create_topics(&[spec], false).await });
-                    match created.into_iter().next() {
-                        Some(Ok(t)) => t,
-                        // Created meanwhile by another writer.
-                        _ => self.cluster.snapshot().get(TRANSACTION_STATE_TOPIC).cloned().ok_or_else(
-                            || other(format!("{TRANSACTION_STATE_TOPIC} could not be created")),
-                        )?,
-                    }
-                }
-            };
-        (0..topic.partitions)
-            .map(|p| {
-                self.cluster
-                    .logs
-                    .partition(TRANSACTION_STATE_TOPIC, p)
-                    .ok_or_else(|| other(format!("{TRANSACTION_STATE_TOPIC}-{p} has no log")))
-            })
-            .collect::<io::Result<Vec<_>>>()
-            .map(Some)
-    }
-
-    fn partition_of(&self, r: &TxnRecord, partitions: usize) -> usize {
-        let id = match r {
-            TxnRecord::Set(m) => &m.transactional_id,
-            TxnRecord::Delete(id) => id,
+    /// The topic, created (with Kafka's configs for it) if `create` and it does not exist. Blocking:
+    /// call from a blocking thread, as the coordinator's callers do.
+    fn topic(&self, create: bool) -> io::Result<Option<Arc<Topic>>> {
+        if let Some(t) = self.cluster.snapshot().get(TRANSACTION_STATE_TOPIC) {
+            return Ok(Some(t.clone()));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let spec = NewTopic {
+            name: TRANSACTION_STATE_TOPIC.to_string(),
+            num_partitions: self.partitions,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: vec![
+                ("cleanup.policy".into(), Some("compact".into())),
+                ("compression.type".into(), Some("uncompressed".into())),
+                ("segment.bytes".into(), Some("104857600".into())),
+                ("unclean.leader.election.enable".into(), Some("false".into())),
+            ],
         };
-        partition_for(id, partitions as i32) as usize
+        let cluster = self.cluster.clone();
+        let created = self.runtime.block_on(async move { cluster.create_topics(&[spec], false).await });
+        match created.into_iter().next() {
+            Some(Ok(t)) => Ok(Some(t)),
+            // Created meanwhile by another writer.
+            _ => self
+                .cluster
+                .snapshot()
+                .get(TRANSACTION_STATE_TOPIC)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| other(format!("{TRANSACTION_STATE_TOPIC} could not be created"))),
+        }
     }
 
-    /// Appends `records` (already grouped by partition) as one batch per partition.
-    fn write(&self, logs: &[Arc<PartitionLog>], records: &[TxnRecord]) -> io::Result<u64> {
-        let mut by_partition: BTreeMap<usize, Vec<Record>> = BTreeMap::new();
+    /// The log of partition `p` of the topic.
+    fn log(&self, p: i32) -> io::Result<Arc<PartitionLog>> {
+        self.cluster
+            .logs
+            .partition(TRANSACTION_STATE_TOPIC, p)
+            .ok_or_else(|| other(format!("{TRANSACTION_STATE_TOPIC}-{p} has no log")))
+    }
+
+    /// Appends `records` as one batch per partition of `partitions` they fall in.
+    fn write(&self, partitions: i32, records: &[TxnRecord]) -> io::Result<u64> {
+        let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
         let now = now_ms();
         for r in records {
             let Some((key, value)) = log_format::encode(r) else {
                 return Err(other("a transactional id too long for the transaction log"));
             };
-            let batch = by_partition.entry(self.partition_of(r, logs.len())).or_default();
+            let id = match r {
+                TxnRecord::Set(m) => &m.transactional_id,
+                TxnRecord::Delete(id) => id,
+            };
+            let batch = by_partition.entry(partition_for(id, partitions)).or_default();
             batch.push(Record {
                 transactional: false,
                 control: false,
@@ -132,8 +129,7 @@ impl TopicTxnLog {
                 &RecordEncodeOptions { version: 2, compression: Compression::None },
             )
             .map_err(other)?;
-            let log = logs.get(p).ok_or_else(|| other("partition out of range"))?;
-            log.append(&buf, 0, now).map_err(other)?;
+            self.log(p)?.append(&buf, 0, now).map_err(other)?;
             bytes += buf.len() as u64;
         }
         Ok(bytes)
@@ -142,17 +138,18 @@ impl TopicTxnLog {
 
 impl RecordLog<TxnRecord> for TopicTxnLog {
     fn append(&self, records: &[TxnRecord]) -> io::Result<()> {
-        let Some(logs) = self.logs(true)? else { return Err(other("no transaction log")) };
-        let n = self.write(&logs, records)?;
+        let Some(topic) = self.topic(true)? else { return Err(other("no transaction log")) };
+        let n = self.write(topic.partitions, records)?;
         self.appended.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 
     fn replay(&self) -> io::Result<Vec<TxnRecord>> {
-        let Some(logs) = self.logs(false)? else { return Ok(Vec::new()) };
+        let Some(topic) = self.topic(false)? else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         let mut skipped = 0usize;
-        for log in &logs {
+        for p in 0..topic.partitions {
+            let log = self.log(p)?;
             let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
             while offset < end {
                 let r = log.read(offset, 1 << 20, true).map_err(other)?;
@@ -187,9 +184,10 @@ impl RecordLog<TxnRecord> for TopicTxnLog {
     }
 
     fn compact(&self, live: &[TxnRecord]) -> io::Result<()> {
-        let Some(logs) = self.logs(false)? else { return Ok(()) };
+        let Some(topic) = self.topic(false)? else { return Ok(()) };
+        let logs = (0..topic.partitions).map(|p| self.log(p)).collect::<io::Result<Vec<_>>>()?;
         let ends: Vec<i64> = logs.iter().map(|l| l.log_end_offset()).collect();
-        self.write(&logs, live)?;
+        self.write(topic.partitions, live)?;
         for (log, end) in logs.iter().zip(ends) {
             if end > log.log_start_offset() {
                 log.delete_records(end, now_ms()).map_err(other)?;
@@ -204,8 +202,8 @@ impl RecordLog<TxnRecord> for TopicTxnLog {
     }
 
     fn sync(&self) -> io::Result<()> {
-        match self.logs(false)? {
-            Some(logs) => logs.iter().try_for_each(|l| l.flush()),
+        match self.topic(false)? {
+            Some(topic) => (0..topic.partitions).try_for_each(|p| self.log(p)?.flush()),
             None => Ok(()),
         }
     }
