@@ -9,16 +9,17 @@
 //! - [`producer_state`]: idempotent and transactional producers' sequences, duplicates, epochs and
 //!   ongoing transactions.
 //! - [`transactions`]: transaction markers, the last stable offset and the aborted transactions
-//!   `read_committed` fetches return.
+//!   `read_committed` fetches return; [`txn_index`] the per-segment aborted-transaction index.
 //! - [`file_cache`]: a bounded set of open files shared by all logs.
 //! - [`config`]: the settings one log runs with.
 //! - [`manager`]: every log of the broker, background duties, the clean-shutdown marker.
 //!
 //! On disk, per partition directory `<data>/<topic>-<partition>/`:
 //! `<20-digit base offset>.log` (batches exactly as on the wire), `.index` (8-byte entries: relative
-//! offset u32, position u32), `.timeindex` (12-byte entries: timestamp i64, relative offset u32), and
+//! offset u32, position u32), `.timeindex` (12-byte entries: timestamp i64, relative offset u32),
+//! `.txnindex` (34-byte entries of the aborted transactions whose markers are in the segment), and
 //! the `recovery-point` and `log-start-offset` checkpoints, and the `producer-state` snapshot (producer
-//! entries, ongoing and aborted transactions).
+//! entries with their ongoing transactions).
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +34,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod segment;
 pub mod transactions;
+pub mod txn_index;
 pub mod validator;
 
 pub use config::LogConfig;

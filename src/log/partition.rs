@@ -41,7 +41,7 @@ use super::file_cache::FileCache;
 use super::file_io;
 use super::producer_state::{self, ProducerError, ProducerStates, SequenceCheck};
 use super::segment::{self, Segment};
-use super::transactions::{self, AbortedTxns, TxnMarker};
+use super::transactions::{self, TxnMarker};
 use crate::durable_file;
 
 /// Why a log operation failed.
@@ -118,8 +118,9 @@ struct State {
     config: LogConfig,
     /// Idempotent and transactional producers' state, ongoing transactions included.
     producers: ProducerStates,
-    /// Aborted transactions with their markers at or above the log start (see [`transactions`]).
-    aborted: AbortedTxns,
+    /// Offset of the last ABORT marker in the segments' `.txnindex` files (-1: none), so
+    /// `read_committed` reads past it look at no index.
+    last_abort_marker: i64,
 }
 
 /// A partition's log.
@@ -243,7 +244,7 @@ impl PartitionLog {
                 unsynced_sealed: Vec::new(),
                 config,
                 producers: ProducerStates::default(),
-                aborted: AbortedTxns::default(),
+                last_abort_marker: -1,
             }),
             failed: AtomicBool::new(false),
             unclean: AtomicBool::new(false),
@@ -436,7 +437,12 @@ impl PartitionLog {
         self.resumed();
         st.next_offset = next;
         for (i, (_, h)) in headers.iter().enumerate() {
-            transactions::apply(&mut st.producers, &mut st.aborted, h, marker_at(i), now_ms);
+            if let Some(abort) = transactions::apply(&mut st.producers, h, marker_at(i), now_ms) {
+                st.last_abort_marker = abort.last_offset;
+                if let Some(active) = st.segments.values_mut().next_back() {
+                    active.txn_index_mut().append(abort);
+                }
+            }
         }
         st.unflushed_records += records;
         st.oldest_unflushed_ms.get_or_insert(now_ms);
@@ -700,7 +706,6 @@ impl PartitionLog {
             st.log_start_offset = first;
             durable_file::write_atomic(&self.dir.join(LOG_START), &st.log_start_offset).map_err(storage)?;
         }
-        st.aborted.drop_below(st.log_start_offset);
         Ok(())
     }
 
@@ -743,7 +748,7 @@ impl PartitionLog {
     /// Flushes everything and snapshots producer state (clean shutdown).
     pub fn close(&self) -> io::Result<()> {
         let mut st = self.state.write();
-        self.flush_locked(&mut st).and_then(|()| self.write_producer_snapshot(&st)).inspect_err(|e| {
+        self.flush_locked(&mut st).and_then(|()| self.write_producer_snapshot(&mut st)).inspect_err(|e| {
             self.note_failure(e);
         })
     }

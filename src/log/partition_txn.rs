@@ -3,27 +3,44 @@
 //! last stable offset, `read_committed` reads and DescribeProducers. The rules themselves are in
 //! [`super::transactions`] and [`super::producer_state`].
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
 use super::batch::{self, BatchError, BatchHeader};
 use super::producer_state::{self, ProducerStates, ProducerSummary};
-use super::transactions::{self, AbortedTxn, AbortedTxns, TxnMarker};
-use super::{LogError, PartitionLog, ReadResult, State, PRODUCER_STATE};
+use super::segment::Segment;
+use super::transactions::{self, AbortedTxn, TxnMarker};
+use super::{storage, LogError, PartitionLog, ReadResult, State, PRODUCER_STATE};
 use crate::durable_file;
 
 impl PartitionLog {
     /// Loads the producer-state snapshot and replays the batch headers (and transaction markers)
-    /// after it.
+    /// after it. The `.txnindex` entries at or after the snapshot's offset are dropped first and
+    /// re-made by the replay, so after a crash they are exactly what the surviving markers say.
     pub(super) fn restore_producer_state(&self, now_ms: i64) -> io::Result<()> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         let snapshot = durable_file::read_checked::<producer_state::Snapshot>(&self.dir.join(PRODUCER_STATE))
             .ok()
             .flatten();
-        let (mut states, mut aborted, from) = match snapshot {
-            Some(s) if s.offset <= end => (s.states, s.aborted, s.offset.max(start)),
-            _ => (ProducerStates::default(), AbortedTxns::default(), start),
+        let (mut states, legacy, from) = match snapshot {
+            Some(s) if s.offset <= end => (s.states, s.aborted.entries, s.offset.max(start)),
+            _ => (ProducerStates::default(), Vec::new(), start),
         };
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let first_key = st.segments.range(..=from).next_back().map_or(from, |(k, _)| *k);
+        for seg in st.segments.range_mut(first_key..).map(|(_, s)| s) {
+            seg.txn_index_mut().truncate_from(&self.files, from)?;
+        }
+        if !legacy.is_empty()
+            && st.segments.values().all(|s| s.txn_index().last_marker(&self.files).ok().flatten().is_none())
+        {
+            // A snapshot of a version that kept the aborted list itself: its entries move to the files.
+            for t in legacy.into_iter().filter(|t| t.last_offset >= start && t.last_offset < from) {
+                Self::index_abort(&mut st.segments, t);
+            }
+        }
         // Unreadable batches here mean the segments are not what the open assumed: reported as
         // corrupt data, so a log opened as clean is recovered instead.
         let corrupt = |e: String| {
@@ -32,7 +49,7 @@ impl PartitionLog {
         };
         let mut offset = from;
         while offset < end {
-            let r = self.read(offset, 1 << 20, true).map_err(|e| corrupt(e.to_string()))?;
+            let r = self.read_locked(st, offset, 1 << 20, true, false).map_err(|e| corrupt(e.to_string()))?;
             if r.records.is_empty() {
                 break;
             }
@@ -42,16 +59,33 @@ impl PartitionLog {
                 let Some(h) = BatchHeader::parse(bytes) else { break };
                 if h.last_offset() >= offset {
                     let marker = Self::replayed_marker(&self.dir, &h, bytes);
-                    transactions::apply(&mut states, &mut aborted, &h, marker, now_ms);
+                    if let Some(t) = transactions::apply(&mut states, &h, marker, now_ms) {
+                        Self::index_abort(&mut st.segments, t);
+                    }
                 }
                 offset = offset.max(h.last_offset() + 1);
             }
         }
-        aborted.drop_below(start);
-        let mut st = self.state.write();
         st.producers = states;
-        st.aborted = aborted;
+        st.last_abort_marker = -1;
+        let last = st.segments.len().saturating_sub(1);
+        for (i, seg) in st.segments.values_mut().enumerate().rev() {
+            // Sealed segments take no more entries: theirs go to the file now.
+            if i < last {
+                seg.txn_index_mut().sync(&self.files)?;
+            }
+            if st.last_abort_marker < 0 {
+                st.last_abort_marker = seg.txn_index().last_marker(&self.files)?.unwrap_or(-1);
+            }
+        }
         Ok(())
+    }
+
+    /// Adds `t` to the index of the segment holding its marker (the last one starting at or before it).
+    fn index_abort(segments: &mut BTreeMap<i64, Segment>, t: AbortedTxn) {
+        if let Some((_, seg)) = segments.range_mut(..=t.last_offset).next_back() {
+            seg.txn_index_mut().append(t);
+        }
     }
 
     /// The marker of a control batch met during replay; one that cannot be read is skipped (it was
@@ -66,12 +100,13 @@ impl PartitionLog {
         })
     }
 
-    pub(super) fn write_producer_snapshot(&self, st: &State) -> io::Result<()> {
-        let snap = producer_state::SnapshotRef {
-            offset: st.next_offset,
-            states: &st.producers,
-            aborted: &st.aborted,
-        };
+    /// Saves producer state as of the log end. Every `.txnindex` entry below it is written and
+    /// fsynced first: the next start trusts the files below the snapshot's offset.
+    pub(super) fn write_producer_snapshot(&self, st: &mut State) -> io::Result<()> {
+        for seg in st.segments.values_mut() {
+            seg.txn_index_mut().sync(&self.files)?;
+        }
+        let snap = producer_state::SnapshotRef { offset: st.next_offset, states: &st.producers };
         durable_file::write_atomic(&self.dir.join(PRODUCER_STATE), &snap)
     }
 
@@ -125,11 +160,20 @@ impl PartitionLog {
         let st = self.state.read();
         let r = self.read_locked(&st, offset, max_bytes, min_one, true)?;
         // The bound needs a walk over the returned batch headers: only when an abort can be in range.
-        let aborted =
-            match st.aborted.any_from(offset).then(|| transactions::end_offset(&r.records)).flatten() {
-                Some(upper) => st.aborted.collect(offset, upper),
-                None => Vec::new(),
-            };
+        let mut aborted = Vec::new();
+        if let Some(upper) =
+            (st.last_abort_marker >= offset).then(|| transactions::end_offset(&r.records)).flatten()
+        {
+            // Markers at or after `offset` are in its segment or later ones (Kafka's
+            // `LocalLog.collectAbortedTransactions`).
+            let first_key = st.segments.range(..=offset).next_back().map_or(offset, |(k, _)| *k);
+            for seg in st.segments.range(first_key..).map(|(_, s)| s) {
+                if seg.txn_index().collect(&self.files, offset, upper, &mut aborted).map_err(storage)? {
+                    break;
+                }
+            }
+            aborted.sort_by_key(|t| t.first_offset);
+        }
         Ok((r, aborted))
     }
 

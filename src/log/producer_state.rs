@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::batch::BatchHeader;
-use super::transactions::{AbortedTxns, CompletedTxn, TxnMarker};
+use super::transactions::{AbortedTxn, CompletedTxn, TxnMarker};
 
 /// Batches remembered per producer.
 pub const MAX_BATCHES: usize = 5;
@@ -128,17 +128,24 @@ pub struct ProducerStates {
 pub struct Snapshot {
     pub offset: i64,
     pub states: ProducerStates,
-    /// Aborted transactions whose markers are below `offset` (absent in snapshots of older versions).
+    /// Aborted transactions whose markers are below `offset`, as snapshots written before the
+    /// per-segment `.txnindex` files held them (read to migrate them; never written).
     #[serde(default)]
-    pub aborted: AbortedTxns,
+    pub aborted: LegacyAborted,
 }
 
-/// [`Snapshot`] as written: borrowed, so the aborted list is not copied to be saved.
+/// The aborted list of older snapshots (`{"entries": [...]}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LegacyAborted {
+    #[serde(default)]
+    pub entries: Vec<AbortedTxn>,
+}
+
+/// [`Snapshot`] as written: borrowed, so the states are not copied to be saved.
 #[derive(Serialize)]
 pub struct SnapshotRef<'a> {
     pub offset: i64,
     pub states: &'a ProducerStates,
-    pub aborted: &'a AbortedTxns,
 }
 
 impl ProducerStates {

@@ -24,6 +24,7 @@ use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use super::file_cache::FileCache;
 use super::file_io;
 use super::index::{self, OffsetEntry, TimeEntry};
+use super::txn_index::TxnIndex;
 use crate::durable_file;
 
 /// File name stem of a segment: the base offset in 20 digits.
@@ -73,6 +74,8 @@ pub struct Segment {
     time_entries: u64,
     /// Wall-clock time (ms) of the first append, for time-based rolling.
     pub created_ms: i64,
+    /// The aborted transactions whose ABORT markers are in this segment (`.txnindex`).
+    txn_index: TxnIndex,
 }
 
 /// Result of scanning a segment during recovery.
@@ -107,6 +110,10 @@ impl Segment {
         )
     }
 
+    fn txn_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+        TxnIndex::path_for(dir, &file_stem(base_offset))
+    }
+
     /// Creates a new, empty, active segment. On failure no file of it is left behind.
     pub fn create(dir: &Path, base_offset: i64, files: &FileCache, now_ms: i64) -> io::Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
@@ -120,7 +127,14 @@ impl Segment {
                 return Err(e);
             }
         }
+        let txn_path = Self::txn_index_path(dir, base_offset);
+        files.forget(&txn_path);
+        match std::fs::remove_file(&txn_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         Ok(Segment {
+            txn_index: TxnIndex::open(txn_path)?,
             base_offset,
             log_path,
             index_path,
@@ -201,7 +215,9 @@ impl Segment {
     fn unscanned(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         let size = std::fs::metadata(&log_path).map_err(|e| in_file(&log_path, e))?.len();
+        let txn_path = Self::txn_index_path(dir, base_offset);
         Ok(Segment {
+            txn_index: TxnIndex::open(txn_path.clone()).map_err(|e| in_file(&txn_path, e))?,
             base_offset,
             log_path,
             index_path,
@@ -473,6 +489,7 @@ impl Segment {
             return Ok(());
         }
         self.persist_indexes(files)?;
+        self.txn_index.persist(files)?;
         let last_ts = self.last_time_entry().map_or(-1, |t| t.timestamp);
         if self.max_timestamp > last_ts {
             let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
@@ -496,7 +513,18 @@ impl Segment {
         self.persist_indexes(files)?;
         durable_file::fdatasync(&*files.get(&self.log_path)?)?;
         durable_file::fdatasync(&*files.get(&self.index_path)?)?;
-        durable_file::fdatasync(&*files.get(&self.time_path)?)
+        durable_file::fdatasync(&*files.get(&self.time_path)?)?;
+        self.txn_index.sync(files)
+    }
+
+    /// The aborted transactions whose ABORT markers are in this segment (`.txnindex`). Entries
+    /// appended are written at the next flush, seal or [`TxnIndex::sync`].
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+
+    pub fn txn_index_mut(&mut self) -> &mut TxnIndex {
+        &mut self.txn_index
     }
 
     /// Where a scan for `offset` starts: the position of the last indexed batch at or before it, and
@@ -635,16 +663,17 @@ impl Segment {
 
     /// Deletes the segment's files.
     pub fn delete(&self, files: &FileCache) -> io::Result<()> {
-        Self::delete_files_at([&self.log_path, &self.index_path, &self.time_path], files)
+        let txn = self.txn_index.path().to_path_buf();
+        Self::delete_files_at([&self.log_path, &self.index_path, &self.time_path, &txn], files)
     }
 
     /// Deletes the files of the segment at `base_offset` in `dir` without reading them.
     pub fn delete_files(dir: &Path, base_offset: i64, files: &FileCache) -> io::Result<()> {
         let (log, index, time) = Self::paths(dir, base_offset);
-        Self::delete_files_at([&log, &index, &time], files)
+        Self::delete_files_at([&log, &index, &time, &Self::txn_index_path(dir, base_offset)], files)
     }
 
-    fn delete_files_at(paths: [&PathBuf; 3], files: &FileCache) -> io::Result<()> {
+    fn delete_files_at(paths: [&PathBuf; 4], files: &FileCache) -> io::Result<()> {
         for p in paths {
             files.forget(p);
             match std::fs::remove_file(p) {

@@ -19,13 +19,10 @@
 //!   watermark (on one node: the log end offset) when none is ongoing; never below the log start.
 //!
 //! Durability: like all producer state, a function of the log. Ongoing transactions live in the
-//! producer entries and the aborted list beside them; both are saved in the producer-state snapshot
-//! (written at each roll and at close) and rebuilt from the batches after it at start-up, markers
-//! parsed from their bytes. Kafka keeps aborted transactions in per-segment `.txnindex` files; here
-//! they are kept in memory and in the snapshot, bounded only by retention: entries whose marker is
-//! below the log start offset are dropped when retention, DeleteRecords or a start-up moves it.
-
-use std::collections::VecDeque;
+//! producer entries, saved in the producer-state snapshot (written at each roll and at close) and
+//! rebuilt from the batches after it at start-up, markers parsed from their bytes. Aborted
+//! transactions are kept as Kafka keeps them, in the `.txnindex` of the segment holding their
+//! marker ([`super::txn_index`]), so they go with their segment under retention and DeleteRecords.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::EndTxnMarker;
@@ -78,85 +75,24 @@ pub struct AbortedTxn {
     pub last_stable_offset: i64,
 }
 
-/// The aborted transactions of a partition, in marker order (so ascending `last_offset`), as
-/// Kafka's `TransactionIndex` holds them across segments.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AbortedTxns {
-    entries: VecDeque<AbortedTxn>,
-}
-
-impl AbortedTxns {
-    /// Records the completion of a transaction; only aborts are kept. `last_stable_offset` is the
-    /// first offset of the oldest transaction still ongoing after it, if any.
-    pub fn complete(&mut self, txn: CompletedTxn, oldest_ongoing: Option<i64>) {
-        if txn.aborted {
-            self.entries.push_back(AbortedTxn {
-                producer_id: txn.producer_id,
-                first_offset: txn.first_offset,
-                last_offset: txn.last_offset,
-                last_stable_offset: oldest_ongoing.unwrap_or(txn.last_offset + 1),
-            });
-        }
-    }
-
-    /// Whether any aborted transaction has its marker at or after `fetch_offset` (entries are in
-    /// marker order), i.e. whether [`Self::collect`] can return anything.
-    pub fn any_from(&self, fetch_offset: i64) -> bool {
-        self.entries.back().is_some_and(|t| t.last_offset >= fetch_offset)
-    }
-
-    /// Aborted transactions overlapping `[fetch_offset, upper_bound)`: marker at or after the fetch
-    /// offset and first offset below the bound (Kafka's `TransactionIndex.collectAbortedTxns`),
-    /// ordered by first offset.
-    pub fn collect(&self, fetch_offset: i64, upper_bound: i64) -> Vec<AbortedTxn> {
-        let from = self.entries.partition_point(|t| t.last_offset < fetch_offset);
-        let mut out = Vec::new();
-        for t in self.entries.range(from..) {
-            if t.first_offset < upper_bound {
-                out.push(*t);
-            }
-            // Every later transaction starts at or after this one's last stable offset.
-            if t.last_stable_offset >= upper_bound {
-                break;
-            }
-        }
-        out.sort_by_key(|t| t.first_offset);
-        out
-    }
-
-    /// Drops the entries whose marker is below `log_start` (no fetch can need them).
-    pub fn drop_below(&mut self, log_start: i64) {
-        let n = self.entries.partition_point(|t| t.last_offset < log_start);
-        self.entries.drain(..n);
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Every entry, in marker order.
-    pub fn iter(&self) -> impl Iterator<Item = &AbortedTxn> {
-        self.entries.iter()
-    }
-}
-
 /// Records an appended (or replayed) batch in the producer state (`marker`: a control batch's
-/// parsed marker) and, when it was an ABORT marker completing a transaction, in the aborted list
-/// (Kafka's `ProducerStateManager.update` / `completeTxn` with `TransactionIndex.append`).
+/// parsed marker). Returns the aborted transaction when it was an ABORT marker completing one, for
+/// the segment's `.txnindex` (Kafka's `ProducerStateManager.update` / `completeTxn`, whose
+/// `lastStableOffset` is the first offset of the oldest transaction still ongoing, or the marker's
+/// offset + 1).
 pub fn apply(
     producers: &mut ProducerStates,
-    aborted: &mut AbortedTxns,
     h: &BatchHeader,
     marker: Option<TxnMarker>,
     now_ms: i64,
-) {
-    if let Some(done) = producers.record(h, marker, now_ms) {
-        aborted.complete(done, producers.first_unstable_offset());
-    }
+) -> Option<AbortedTxn> {
+    let done = producers.record(h, marker, now_ms)?;
+    done.aborted.then(|| AbortedTxn {
+        producer_id: done.producer_id,
+        first_offset: done.first_offset,
+        last_offset: done.last_offset,
+        last_stable_offset: producers.first_unstable_offset().unwrap_or(done.last_offset + 1),
+    })
 }
 
 /// The markers of the control batches among `headers` (batches at `ranges` of `data`), by batch

@@ -172,6 +172,16 @@ fn a_marker_appended_as_a_plain_batch_counts_too() {
     assert_eq!(log.read_committed(0, 1000, true).unwrap().1.len(), 1);
 }
 
+/// Six transactions of producer 1 (2 records, a plain batch in between, then the marker), the
+/// rounds where `commit` says so committed, the others aborted. Rolls several segments.
+fn six_transactions(log: &PartitionLog, commit: impl Fn(i32) -> bool) {
+    for round in 0..6 {
+        log.append(&txn(1, round * 2, 2), 0, 1).unwrap();
+        log.append(&batch(1, 150, 1), 0, 1).unwrap();
+        log.append_txn_marker(1, 0, 0, commit(round), 0, 1).unwrap();
+    }
+}
+
 #[test]
 fn transactions_survive_restarts_clean_and_unclean() {
     for clean in [true, false] {
@@ -180,13 +190,7 @@ fn transactions_survive_restarts_clean_and_unclean() {
         {
             let log = open(dir.path(), false);
             // Enough batches to roll several segments: snapshots and replay are both involved.
-            let mut seq = 0;
-            for round in 0..6 {
-                log.append(&txn(1, seq, 2), 0, 1).unwrap();
-                seq += 2;
-                log.append(&batch(1, 150, 1), 0, 1).unwrap();
-                log.append_txn_marker(1, 0, 0, round % 2 == 0, 0, 1).unwrap();
-            }
+            six_transactions(&log, |round| round % 2 == 0);
             log.append(&txn(2, 0, 1), 0, 1).unwrap(); // left ongoing
             log.append(&batch(1, 150, 1), 0, 1).unwrap();
             assert!(log.segment_count() > 2);
@@ -256,25 +260,99 @@ fn producers_with_an_ongoing_transaction_never_expire() {
     assert_eq!(log.producers()[0].current_txn_start_offset, 0);
 }
 
+/// Every `.txnindex` entry of the log's directory, file by file in base-offset order.
+fn txn_index_files(dir: &Path) -> Vec<(String, Vec<AbortedTxn>)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".txnindex"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).unwrap();
+            assert_eq!(bytes.len() % crate::log::txn_index::ENTRY, 0, "{n}: whole entries");
+            let entries =
+                bytes.chunks(crate::log::txn_index::ENTRY).map(|c| crate::log::txn_index::decode(c).unwrap());
+            (n, entries.collect())
+        })
+        .collect()
+}
+
 #[test]
-fn collect_stops_early_only_when_nothing_later_can_match() {
-    let mut list = AbortedTxns::default();
-    // Interleaved transactions: (first, marker, LSO after it).
-    for (pid, first, last, lso) in [(1, 0, 5, 3), (2, 3, 7, 8), (3, 8, 9, 10)] {
-        list.entries.push_back(AbortedTxn {
-            producer_id: pid,
-            first_offset: first,
-            last_offset: last,
-            last_stable_offset: lso,
-        });
+fn aborts_are_kept_in_each_segments_txnindex_and_go_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), false);
+    six_transactions(&log, |round| round % 3 == 0);
+    log.flush().unwrap();
+    let files = txn_index_files(dir.path());
+    let on_disk: Vec<AbortedTxn> = files.iter().flat_map(|(_, e)| e.clone()).collect();
+    assert_eq!(on_disk, aborts_seen(&log), "the files hold every abort, in marker order");
+    assert_eq!(on_disk.len(), 4);
+    assert!(files.len() > 1, "spread over the segments holding the markers: {files:?}");
+    for (name, entries) in &files {
+        let base: i64 = name[..20].parse().unwrap();
+        assert!(entries.iter().all(|t| t.last_offset >= base), "{name}: markers in this segment");
     }
-    let pids = |v: Vec<AbortedTxn>| v.iter().map(|t| t.producer_id).collect::<Vec<_>>();
-    assert_eq!(pids(list.collect(0, 1)), vec![1]);
-    assert_eq!(pids(list.collect(0, 4)), vec![1, 2]);
-    assert_eq!(pids(list.collect(6, 20)), vec![2, 3]);
-    assert_eq!(pids(list.collect(10, 20)), Vec::<i64>::new());
-    list.drop_below(6);
-    assert_eq!(list.len(), 2);
+    // Retention of the first segments takes their index files with them.
+    let first_file = files[0].0.clone();
+    let past = files[0].1.last().unwrap().last_offset + 1;
+    log.delete_records(past, 1).unwrap();
+    log.set_config(LogConfig { retention_bytes: 1, ..config() });
+    log.enforce_retention(1).unwrap();
+    assert!(!dir.path().join(&first_file).exists(), "{first_file} deleted with its segment");
+    assert!(aborts_seen(&log).iter().all(|t| t.last_offset >= log.log_start_offset()));
+}
+
+#[test]
+fn a_crash_drops_index_entries_the_log_does_not_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, lso);
+    {
+        let log = open(dir.path(), false);
+        log.append(&txn(1, 0, 1), 0, 1).unwrap(); // 0
+        log.append_txn_marker(1, 0, 0, false, 0, 1).unwrap(); // 1
+        log.close().unwrap(); // snapshot at 2: the abort at 1 is trusted from the file
+        let log = open(dir.path(), true);
+        log.append(&txn(1, 1, 1), 0, 1).unwrap(); // 2
+        log.append_txn_marker(1, 0, 0, false, 0, 1).unwrap(); // 3
+        log.flush().unwrap();
+        before = aborts_seen(&log);
+        lso = log.last_stable_offset();
+        assert_eq!(before.len(), 2);
+    }
+    // An index entry past the log end (a torn write of the log after its index reached the disk).
+    let name = txn_index_files(dir.path())[0].0.clone();
+    let stale = AbortedTxn { producer_id: 9, first_offset: 4, last_offset: 50, last_stable_offset: 51 };
+    let mut bytes = std::fs::read(dir.path().join(&name)).unwrap();
+    bytes.extend_from_slice(&crate::log::txn_index::encode(&stale));
+    bytes.extend_from_slice(&[0, 0, 1]); // and a torn entry
+    std::fs::write(dir.path().join(&name), bytes).unwrap();
+    let log = open(dir.path(), false);
+    assert_eq!(aborts_seen(&log), before);
+    assert_eq!(log.last_stable_offset(), lso);
+    assert_eq!(
+        txn_index_files(dir.path())[0].1,
+        before[..1],
+        "truncated to the snapshot; the replay is in memory"
+    );
+    log.flush().unwrap();
+    assert_eq!(txn_index_files(dir.path())[0].1, before, "and written at the next flush");
+    // A snapshot whose index file is gone (older strom kept the list in the snapshot): migrated.
+    drop(log);
+    std::fs::remove_file(dir.path().join(&name)).unwrap();
+    let snap_path = dir.path().join("producer-state");
+    let mut snap: serde_json::Value = crate::durable_file::read_checked(&snap_path).unwrap().unwrap();
+    snap["aborted"] = serde_json::json!({ "entries": [before[0]] });
+    crate::durable_file::write_atomic(&snap_path, &snap).unwrap();
+    let offset = snap["offset"].as_i64().unwrap();
+    let log = open(dir.path(), false);
+    let expected: Vec<AbortedTxn> = before.iter().filter(|t| t.last_offset < offset).copied().collect();
+    assert_eq!(
+        aborts_seen(&log),
+        [expected, before.iter().filter(|t| t.last_offset >= offset).copied().collect()].concat()
+    );
 }
 
 #[derive(Debug, Clone)]
