@@ -143,25 +143,32 @@ impl GroupCoordinator {
         let mut live = Vec::new();
         for g in groups.values() {
             live.push(g.metadata_record());
+            // Offset records in the order they were applied, so replay orders them the same.
+            let mut offsets: Vec<(u64, GroupRecord)> = Vec::new();
             for ((topic, partition), value) in &g.offsets {
-                live.push(GroupRecord::Offset {
+                let order = g.offset_order.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
+                let record = GroupRecord::Offset {
                     group: g.id.clone(),
                     topic: topic.clone(),
                     partition: *partition,
                     value: Some(value.clone()),
-                });
+                };
+                offsets.push((order, record));
             }
             for (producer_id, pending) in &g.pending_txn_offsets {
-                for ((topic, partition), value) in pending {
-                    live.push(GroupRecord::TxnOffset {
+                for ((topic, partition), (order, value)) in pending {
+                    let record = GroupRecord::TxnOffset {
                         group: g.id.clone(),
                         producer_id: *producer_id,
                         topic: topic.clone(),
                         partition: *partition,
                         value: value.clone(),
-                    });
+                    };
+                    offsets.push((*order, record));
                 }
             }
+            offsets.sort_by_key(|(order, _)| *order);
+            live.extend(offsets.into_iter().map(|(_, r)| r));
         }
         self.log.compact(&live)
     }
@@ -204,11 +211,9 @@ fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
         GroupRecord::Offset { group, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
             match value {
-                Some(v) => {
-                    g.offsets.insert((topic.clone(), *partition), v.clone());
-                }
+                Some(v) => g.commit_offset((topic.clone(), *partition), v.clone()),
                 None => {
-                    g.offsets.remove(&(topic.clone(), *partition));
+                    g.remove_offset(&(topic.clone(), *partition));
                 }
             }
         }
@@ -223,10 +228,7 @@ fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
         }
         GroupRecord::TxnOffset { group, producer_id, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
-            g.pending_txn_offsets
-                .entry(*producer_id)
-                .or_default()
-                .insert((topic.clone(), *partition), value.clone());
+            g.add_txn_offset(*producer_id, (topic.clone(), *partition), value.clone());
         }
         GroupRecord::TxnEnd { producer_id, commit } => {
             txn_offsets::apply_txn_end(groups, *producer_id, *commit)

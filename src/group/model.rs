@@ -42,6 +42,9 @@ pub struct CommittedOffset {
     pub commit_ms: i64,
 }
 
+/// One transaction's pending offsets of a group: (topic, partition) → (record order, offset).
+pub type PendingOffsets = BTreeMap<(String, i32), (u64, CommittedOffset)>;
+
 /// A persisted member (what survives a restart).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRecord {
@@ -151,8 +154,16 @@ pub struct Group {
     /// Members that joined during the current rebalance (they may not be expired by a missing rejoin).
     pub new_member_ids: HashSet<String>,
     /// Offsets committed in ongoing transactions (TxnOffsetCommit): producer id → (topic, partition)
-    /// → offset; made visible by the transaction's COMMIT marker, dropped by its ABORT marker.
-    pub pending_txn_offsets: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
+    /// → (record order, offset); made visible by the transaction's COMMIT marker unless a later
+    /// record committed that partition, dropped by its ABORT marker.
+    pub pending_txn_offsets: BTreeMap<i64, PendingOffsets>,
+    /// The record order of each committed offset: Kafka compares the log offsets of an offset's
+    /// records to decide which one a transaction's commit may replace (`OffsetMetadataManager.
+    /// replayEndTransactionMarker`). Counted per group as records are applied, so replay counts the
+    /// same, and the group log's compaction writes records in this order.
+    pub offset_order: HashMap<(String, i32), u64>,
+    /// The order given to the group's last offset record.
+    pub last_order: u64,
 }
 
 impl Group {
@@ -174,6 +185,47 @@ impl Group {
             empty_since_ms: Some(now_ms),
             new_member_ids: HashSet::new(),
             pending_txn_offsets: BTreeMap::new(),
+            offset_order: HashMap::new(),
+            last_order: 0,
+        }
+    }
+
+    fn next_order(&mut self) -> u64 {
+        self.last_order += 1;
+        self.last_order
+    }
+
+    /// Applies a committed offset record (OffsetCommit, or its replay).
+    pub fn commit_offset(&mut self, key: (String, i32), value: CommittedOffset) {
+        let order = self.next_order();
+        self.offset_order.insert(key.clone(), order);
+        self.offsets.insert(key, value);
+    }
+
+    /// Applies an offset deletion record.
+    pub fn remove_offset(&mut self, key: &(String, i32)) -> Option<CommittedOffset> {
+        self.offset_order.remove(key);
+        self.offsets.remove(key)
+    }
+
+    /// Applies a TxnOffsetCommit record of `producer_id`'s ongoing transaction.
+    pub fn add_txn_offset(&mut self, producer_id: i64, key: (String, i32), value: CommittedOffset) {
+        let order = self.next_order();
+        self.pending_txn_offsets.entry(producer_id).or_default().insert(key, (order, value));
+    }
+
+    /// Applies the end of `producer_id`'s transaction: on commit, each pending offset replaces the
+    /// committed one unless that was recorded later.
+    pub fn end_txn(&mut self, producer_id: i64, commit: bool) {
+        let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else { return };
+        if !commit {
+            return;
+        }
+        for (key, (order, value)) in pending {
+            if self.offset_order.get(&key).is_none_or(|o| *o < order) {
+                self.offset_order.insert(key.clone(), order);
+                self.offsets.insert(key, value);
+            }
         }
     }
 

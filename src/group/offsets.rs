@@ -110,7 +110,7 @@ impl GroupCoordinator {
                         partition,
                         value: Some(value.clone()),
                     });
-                    group.offsets.insert((topic, partition), value);
+                    group.commit_offset((topic, partition), value);
                     results.push(Ok(()));
                 }
                 Err(e) => results.push(Err(e)),
@@ -238,7 +238,7 @@ impl GroupCoordinator {
                 if active_topics.contains(t) {
                     return Err(GroupError::GroupSubscribedToTopic);
                 }
-                if g.offsets.remove(&(t.clone(), *p)).is_some() {
+                if g.remove_offset(&(t.clone(), *p)).is_some() {
                     records.push(GroupRecord::Offset {
                         group: group_id.to_string(),
                         topic: t.clone(),
@@ -275,7 +275,7 @@ impl GroupCoordinator {
                 .map(|(tp, _)| tp.clone())
                 .collect();
             for (t, p) in expired {
-                g.offsets.remove(&(t.clone(), p));
+                g.remove_offset(&(t.clone(), p));
                 records.push(GroupRecord::Offset {
                     group: g.id.clone(),
                     topic: t,

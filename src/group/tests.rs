@@ -368,3 +368,34 @@ async fn a_dead_member_expires_during_a_pending_rebalance() {
     assert_eq!((rb.generation, rb.leader.as_str(), rb.members.len()), (2, b.as_str(), 1));
     assert!(c.describe("g").unwrap().members.iter().all(|m| m.0 != a), "the dead member is gone");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transactions_commit_keeps_an_offset_recorded_after_its_own() {
+    let log = Arc::new(MemoryGroupLog::default());
+    let c = coordinator_on(log.clone(), 0);
+    let plain = CommitRequest {
+        group_id: "g".into(),
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        offsets: vec![("t".into(), 0, 7, -1, None)],
+        unknown_group_is_not_found: false,
+    };
+    assert_eq!(c.txn_commit(&txn_commit("g", 1, 5), 0), vec![Ok(())]);
+    assert_eq!(c.commit(&plain, 0), vec![Ok(())]);
+    assert_eq!(c.txn_commit(&txn_commit("g", 2, 9), 0), vec![Ok(())]);
+    assert_eq!(c.txn_commit(&txn_commit("g", 3, 11), 0), vec![Ok(())]);
+    assert_eq!(c.txn_commit(&txn_commit("g", 4, 12), 0), vec![Ok(())]);
+    // The order survives the group log's compaction and a restart.
+    c.compact().unwrap();
+    drop(c);
+    let c = coordinator_on(log, 0);
+    assert_eq!(committed(&c, "g"), Some(7));
+    c.complete_txn(1, true).unwrap();
+    assert_eq!(committed(&c, "g"), Some(7), "the plain commit was recorded after producer 1's offset");
+    c.complete_txn(2, true).unwrap();
+    assert_eq!(committed(&c, "g"), Some(9), "producer 2's offset was recorded after the plain commit");
+    c.complete_txn(4, true).unwrap();
+    c.complete_txn(3, true).unwrap();
+    assert_eq!(committed(&c, "g"), Some(12), "the later record wins whatever order the commits come in");
+}

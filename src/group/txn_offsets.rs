@@ -24,11 +24,7 @@ pub struct TxnCommitRequest {
 /// drops them: the one path for both serving and replay.
 pub(crate) fn apply_txn_end(groups: &mut HashMap<String, Group>, producer_id: i64, commit: bool) {
     for g in groups.values_mut() {
-        if let Some(pending) = g.pending_txn_offsets.remove(&producer_id) {
-            if commit {
-                g.offsets.extend(pending);
-            }
-        }
+        g.end_txn(producer_id, commit);
     }
 }
 
@@ -95,7 +91,9 @@ impl GroupCoordinator {
         if let Err(e) = self.persist(&records) {
             return all(e);
         }
-        group.pending_txn_offsets.entry(req.producer_id).or_default().extend(accepted);
+        for (key, value) in accepted {
+            group.add_txn_offset(req.producer_id, key, value);
+        }
         results
     }
 
