@@ -171,6 +171,25 @@ async fn coordinator_apis_answer_as_kafka_does() {
         .await;
     assert_eq!(listed.transaction_states.len(), 1);
     assert_eq!(listed.unknown_state_filters.iter().map(|s| s.to_string()).collect::<Vec<_>>(), vec!["Bogus"]);
+    // v2 (KIP-1152): the pattern must match the whole id (Kafka 4.4: "tx" lists nothing for "tx-a");
+    // an invalid one is INVALID_REGULAR_EXPRESSION; empty is no filter.
+    for (pattern, ids, error) in [
+        ("x", vec!["x"], NONE),
+        ("", vec!["x"], NONE),
+        ("(?i)X", vec!["x"], NONE),
+        ("x.+", vec![], NONE),
+        ("[", vec![], ResponseError::InvalidRegularExpression.code()),
+    ] {
+        let req = ListTransactionsRequest::default().with_transactional_id_pattern(Some(common::s(pattern)));
+        let listed = c.call(&req, 2).await;
+        let got: Vec<String> =
+            listed.transaction_states.iter().map(|t| t.transactional_id.to_string()).collect();
+        assert_eq!(
+            (got, listed.error_code),
+            (ids.iter().map(|s| s.to_string()).collect(), error),
+            "{pattern}"
+        );
+    }
 
     // DescribeProducers: the producer's transaction started at offset 0 of partition 0.
     let dp = c

@@ -1,5 +1,5 @@
 //! The transaction APIs (KIP-98, KIP-447): AddPartitionsToTxn (v0–v5), AddOffsetsToTxn (v0–v4),
-//! EndTxn (v0–v5), TxnOffsetCommit (v0–v5), DescribeTransactions (v0), ListTransactions (v0–v1),
+//! EndTxn (v0–v5), TxnOffsetCommit (v0–v5), DescribeTransactions (v0), ListTransactions (v0–v2),
 //! over `txn::TransactionCoordinator` and, for offsets, the group coordinator.
 //!
 //! Transactions v2 (KIP-890 part 2) are chosen per request version, as Kafka does: EndTxn v5+ bumps
@@ -346,11 +346,24 @@ pub async fn list_transactions(
             None => unknown.push(f.clone()),
         }
     }
+    // v2 (KIP-1152): ids matching the pattern as a whole (RE2 syntax, as Kafka's RE2J `matches()`);
+    // null or empty is no filter, an invalid pattern INVALID_REGULAR_EXPRESSION.
+    let pattern = match req.transactional_id_pattern.as_deref().filter(|p| version >= 2 && !p.is_empty()) {
+        None => None,
+        Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
+            Ok(re) => Some(re),
+            Err(_) => {
+                return ListTransactionsResponse::default()
+                    .with_error_code(ResponseError::InvalidRegularExpression.code())
+            }
+        },
+    };
     let now = now_ms();
     let listed = ctx
         .txn
         .list()
         .into_iter()
+        .filter(|m| pattern.as_ref().is_none_or(|re| re.is_match(&m.transactional_id)))
         .filter(|m| states.is_empty() || states.contains(&m.state))
         .filter(|m| {
             req.producer_id_filters.is_empty() || req.producer_id_filters.contains(&ProducerId(m.producer_id))
