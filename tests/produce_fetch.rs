@@ -36,6 +36,7 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_REQUIRED_ACKS: i16 = 21;
 const INVALID_TIMESTAMP: i16 = 32;
+const UNSUPPORTED_VERSION: i16 = 35;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -663,10 +664,26 @@ async fn list_offsets_and_offset_for_leader_epoch() {
         ] {
             let p = list_offset(&mut c, "times", 0, target, version).await;
             assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, offset, ts), "v{version} at {target}");
+            // Nothing found: every field -1, the leader epoch too (Kafka 4.4).
+            let epoch_found = if offset >= 0 { epoch_expected } else { -1 };
+            assert_eq!(p.leader_epoch, epoch_found, "v{version} at {target}");
         }
         // An empty partition: earliest = latest = 0, nothing by time.
         assert_eq!(list_offset(&mut c, "times", 1, -1, version).await.offset, 0, "v{version}");
         assert_eq!(list_offset(&mut c, "times", 1, 1000, version).await.offset, -1, "v{version}");
+        // Special timestamps below the version that introduced them: UNSUPPORTED_VERSION, all -1;
+        // from it on, max timestamp of an empty partition and latest tiered find nothing (Kafka 4.4.0).
+        for (special, since) in [(-3, 7), (-4, 8), (-5, 9)] {
+            let p = list_offset(&mut c, "times", 1, special, version).await;
+            let error = if version < since { UNSUPPORTED_VERSION } else { NONE };
+            let offset = if special == -4 && version >= since { 0 } else { -1 };
+            let epoch_found = if offset == 0 { epoch_expected } else { -1 };
+            assert_eq!(
+                (p.error_code, p.offset, p.timestamp, p.leader_epoch),
+                (error, offset, -1, epoch_found),
+                "v{version} special {special}"
+            );
+        }
         if version >= 7 {
             // KIP-734: the record with the largest timestamp.
             let p = list_offset(&mut c, "times", 0, -3, version).await;
@@ -692,6 +709,10 @@ async fn list_offsets_and_offset_for_leader_epoch() {
                 OffsetForLeaderPartition::default().with_partition(7).with_leader_epoch(epoch),
                 // An epoch the broker never had: undefined epoch and offset, no error.
                 OffsetForLeaderPartition::default().with_partition(0).with_leader_epoch(epoch + 1),
+                // Undefined asked: undefined answered; an epoch before the first: it, ending where
+                // the first starts (Kafka 4.4.0: -5 → (-5, 0)).
+                OffsetForLeaderPartition::default().with_partition(0).with_leader_epoch(-1),
+                OffsetForLeaderPartition::default().with_partition(0).with_leader_epoch(-5),
             ]),
         ]);
         let resp = c.call(&req, version).await;
@@ -706,7 +727,9 @@ async fn list_offsets_and_offset_for_leader_epoch() {
                 (0, NONE, epoch, 5),
                 (1, NONE, epoch, 0),
                 (7, UNKNOWN_TOPIC_OR_PARTITION, -1, -1),
-                (0, NONE, -1, -1)
+                (0, NONE, -1, -1),
+                (0, NONE, -1, -1),
+                (0, NONE, -5, 0)
             ],
             "OffsetForLeaderEpoch v{version}"
         );

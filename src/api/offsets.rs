@@ -55,23 +55,37 @@ fn max_timestamp_record(log: &PartitionLog) -> Result<Option<(i64, i64)>, LogErr
     Ok(Some(found.map_or((batch_offset, ts), |(offset, _)| (offset, ts))))
 }
 
-/// (timestamp, offset) for a ListOffsets `timestamp`. The last fetchable offset is the last stable
-/// offset for READ_COMMITTED and the high watermark (the log end) otherwise: "latest" answers it, and
-/// a record found by timestamp at or past it is not found (-1, -1).
-fn lookup(log: &PartitionLog, timestamp: i64, isolation_level: i8) -> Result<(i64, i64), LogError> {
+/// (timestamp, offset) for a ListOffsets `timestamp`, or `None` when nothing is found (Kafka then
+/// answers timestamp -1, offset -1 and leader epoch -1). The last fetchable offset is the last
+/// stable offset for READ_COMMITTED and the high watermark (the log end) otherwise: "latest" answers
+/// it, and a record found by timestamp at or past it is not found. LATEST_TIERED finds nothing
+/// without tiered storage (Kafka's `UnifiedLog.fetchOffsetByTimestamp`).
+fn lookup(log: &PartitionLog, timestamp: i64, isolation_level: i8) -> Result<Option<(i64, i64)>, LogError> {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     let last_fetchable = if isolation_level == READ_COMMITTED { log.last_stable_offset() } else { end };
     let found = match timestamp {
-        LATEST => return Ok((-1, last_fetchable)),
-        EARLIEST | EARLIEST_LOCAL => return Ok((-1, start)),
-        LATEST_TIERED => return Ok((-1, -1)),
+        LATEST => return Ok(Some((-1, last_fetchable))),
+        EARLIEST | EARLIEST_LOCAL => return Ok(Some((-1, start))),
+        LATEST_TIERED => return Ok(None),
         MAX_TIMESTAMP => max_timestamp_record(log)?.map(|(o, t)| (t, o)),
         ts => match log.batch_for_timestamp(ts)? {
             Some(batch) => first_record_at_or_after(batch, ts, start).map(|(o, t)| (t, o)),
             None => None,
         },
     };
-    Ok(found.filter(|(_, offset)| *offset < last_fetchable).unwrap_or((-1, -1)))
+    Ok(found.filter(|(_, offset)| *offset < last_fetchable))
+}
+
+/// The first ListOffsets version that knows a special timestamp (KIP-734 max timestamp v7, KIP-405
+/// earliest local v8, latest tiered v9); asked for below it, Kafka answers UNSUPPORTED_VERSION for
+/// that partition (`ReplicaManager.fetchOffset`).
+fn min_version_of(timestamp: i64) -> i16 {
+    match timestamp {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        _ => 0,
+    }
 }
 
 pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
@@ -93,6 +107,9 @@ pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i1
                     if !seen.insert((t.name.to_string(), p.partition_index)) {
                         return base.with_error_code(ResponseError::InvalidRequest.code());
                     }
+                    if version < min_version_of(p.timestamp) {
+                        return base.with_error_code(ResponseError::UnsupportedVersion.code());
+                    }
                     let found = topic.as_ref().map_err(|e| *e).and_then(|topic| {
                         check_leader_epoch(p.current_leader_epoch, topic.leader_epoch)?;
                         let log = find_log(ctx, topic, p.partition_index)?;
@@ -101,11 +118,12 @@ pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i1
                             .map_err(|e| e.kafka_error())
                     });
                     match found {
-                        Ok(((ts, offset), epoch)) => {
+                        Ok((Some((ts, offset)), epoch)) => {
                             // The leader epoch exists from v4 on (and may not be set below it).
                             let epoch = if version >= 4 { epoch } else { -1 };
                             base.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch)
                         }
+                        Ok((None, _)) => base,
                         Err(e) => base.with_error_code(e.code()),
                     }
                 })
@@ -114,6 +132,19 @@ pub async fn list_offsets(ctx: &ApiContext, req: ListOffsetsRequest, version: i1
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The (epoch, end offset) Kafka's `LeaderEpochFileCache.endOffsetFor` answers for `requested`,
+/// over a cache holding one epoch, `current`, which starts at the log start offset: -1 (undefined) or
+/// a later epoch → not found (`None`: -1, -1); the current epoch → the log end offset; an earlier one
+/// → (the requested epoch, where the current one starts).
+fn epoch_end_offset(requested: i32, current: i32, log: &PartitionLog) -> Option<(i32, i64)> {
+    match requested {
+        -1 => None,
+        r if r == current => Some((current, log.log_end_offset())),
+        r if r > current => None,
+        r => Some((r, log.log_start_offset())),
+    }
 }
 
 pub async fn offset_for_leader_epoch(
@@ -139,11 +170,10 @@ pub async fn offset_for_leader_epoch(
                         Ok((topic.leader_epoch, find_log(ctx, topic, p.partition)?))
                     });
                     match found {
-                        // One epoch only: asking for it (or an older one) ends at the log end.
-                        Ok((epoch, log)) if p.leader_epoch <= epoch => {
-                            base.with_leader_epoch(epoch).with_end_offset(log.log_end_offset())
-                        }
-                        Ok(_) => base,
+                        Ok((epoch, log)) => match epoch_end_offset(p.leader_epoch, epoch, &log) {
+                            Some((e, end)) => base.with_leader_epoch(e).with_end_offset(end),
+                            None => base,
+                        },
                         Err(e) => base.with_error_code(e.code()),
                     }
                 })
