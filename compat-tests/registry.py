@@ -95,7 +95,7 @@ SCENARIOS = [
     ("transactions-restart", "the broker is SIGKILLed twice with a transaction open; the producer carries on: the "
                              "first transaction commits, the second aborts, read_committed sees exactly Kafka's "
                              "records at Kafka's offsets",
-     _cells(NOT_YET, confluent_kafka=READY, java=READY, kcat=NA, kafka_cli=NA)),
+     _cells(READY, kcat=NA, kafka_cli=NA)),
     # --- Kafka Streams (drivers/streams.py; the application is compat-tests/streams) ----------------------------
     ("streams-eos", "Kafka Streams app (kafka-streams of the reference version, exactly_once_v2, repartition topic, "
                     "RocksDB count store with changelog) over 3,000 fixed records, SIGKILLed and restarted on the "

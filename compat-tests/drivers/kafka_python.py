@@ -521,5 +521,35 @@ def transactions_fencing(ctx):
             x.close(timeout=2)
 
 
+@scenario("transactions-restart")
+def transactions_restart(ctx):
+    """The broker is SIGKILLed with a transaction open, twice: the producer carries on with the same transaction,
+    which then commits (and, the second time, aborts) exactly as it would have without the crash."""
+    a = admin(ctx)
+    t = ctx.topic("data")
+    create(a, t, 1)
+    p = txn_producer(ctx, ctx.topic("tid"), 60000)
+    try:
+        p.init_transactions()
+        p.begin_transaction()
+        txn_send(ctx, p, t, txn_keys("a", 10), 1, "send a")
+        ctx.restart_broker("kill")
+        txn_send(ctx, p, t, txn_keys("b", 10), 1, "send b (after the first crash)")
+        p.commit_transaction()
+        p.begin_transaction()
+        txn_send(ctx, p, t, txn_keys("x", 5), 1, "send x")
+        ctx.restart_broker("kill")
+        p.abort_transaction()
+        p.begin_transaction()
+        txn_send(ctx, p, t, txn_keys("c", 3), 1, "send c")
+        p.commit_transaction()
+    finally:
+        p.close(timeout=5)
+    want = [(0, i, k) for i, k in enumerate(txn_keys("a", 10) + txn_keys("b", 10))] + \
+           [(0, 27 + i, k) for i, k in enumerate(txn_keys("c", 3))]
+    check_eq(read_isolated(ctx, t, 1, "read_committed"), want, "read_committed records after two crashes")
+    check_eq(end_offsets(ctx, t, 1, "read_uncommitted"), [31], "high watermark (three markers)")
+
+
 if __name__ == "__main__":
     common.main(CLIENT)

@@ -343,6 +343,7 @@ var scenarios = map[string]func(*ctxT){
 	"transactions":         scTransactions,
 	"transactions-offsets": scTransactionsOffsets,
 	"transactions-fencing": scTransactionsFencing,
+	"transactions-restart": scTransactionsRestart,
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -315,3 +315,34 @@ func scTransactionsFencing(c *ctxT) {
 	c.log("timed-out producer: %v", err)
 	checkEq(readIsolated(c, t, 1, true, 2*time.Second), []string{"0:2:new"}, "the timed-out record is gone")
 }
+
+// The broker is SIGKILLed with a transaction open, twice: the producer carries on with the same transaction, which
+// then commits (and, the second time, aborts) exactly as it would have without the crash.
+func scTransactionsRestart(c *ctxT) {
+	adm := c.admin()
+	t := c.topic("data")
+	createTopic(c, adm, t, 1)
+	p := c.txnProducer(c.topic("tid"), 60*time.Second)
+	must(p.BeginTransaction(), "BeginTransaction")
+	txnSend(c, p, t, txnKeys("a", 10), 1, "produce a")
+	c.restartBroker("kill")
+	txnSend(c, p, t, txnKeys("b", 10), 1, "produce b (after the first crash)")
+	endTxn(c, p, true, "EndTransaction(commit) after the first crash")
+	must(p.BeginTransaction(), "BeginTransaction (x)")
+	txnSend(c, p, t, txnKeys("x", 5), 1, "produce x")
+	c.restartBroker("kill")
+	endTxn(c, p, false, "EndTransaction(abort) after the second crash")
+	must(p.BeginTransaction(), "BeginTransaction (c)")
+	txnSend(c, p, t, txnKeys("c", 3), 1, "produce c")
+	endTxn(c, p, true, "EndTransaction(commit) of c")
+	want := []string{}
+	for i, k := range append(txnKeys("a", 10), txnKeys("b", 10)...) {
+		want = append(want, fmt.Sprintf("0:%d:%s", i, k))
+	}
+	for i, k := range txnKeys("c", 3) {
+		want = append(want, fmt.Sprintf("0:%d:%s", 27+i, k))
+	}
+	sort.Strings(want)
+	checkEq(readIsolated(c, t, 1, true, 2*time.Second), want, "read_committed records after two crashes")
+	checkEq(endOffsets(c, adm, t, 1, false), []int64{31}, "high watermark (three markers)")
+}

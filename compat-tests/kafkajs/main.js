@@ -546,7 +546,7 @@ Object.assign(scenarios, {
 
 // Transactions (KIP-98): the scenarios and the helpers only they use are in transactions.js.
 Object.assign(scenarios, require('./transactions')({ Failure, check, checkEq, sleep, errorTypes, expectError,
-  describeTopic, CREATE_CLUSTER }))
+  describeTopic, restartBroker, CREATE_CLUSTER }))
 
 function oneLine(s) {
   s = String(s).replace(/\s+/g, ' ').trim()

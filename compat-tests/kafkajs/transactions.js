@@ -1,4 +1,5 @@
-// Transaction scenarios of the kafkajs driver ("transactions", "transactions-offsets", "transactions-fencing").
+// Transaction scenarios of the kafkajs driver ("transactions", "transactions-offsets", "transactions-fencing",
+// "transactions-restart").
 // main.js registers them with
 //
 //   Object.assign(scenarios, require('./transactions')({ Failure, check, checkEq, ... }))
@@ -8,7 +9,7 @@
 
 const { Kafka, logLevel } = require('kafkajs')
 
-let Failure, check, checkEq, sleep, errorTypes, expectError, describeTopic, CREATE_CLUSTER
+let Failure, check, checkEq, sleep, errorTypes, expectError, describeTopic, restartBroker, CREATE_CLUSTER
 
 // ---------------------------------------------------------------------------------------------------------------
 // Transactions (KIP-98): the same checks as drivers/confluent.py and java/.../Transactions.java. Record keys are
@@ -17,6 +18,7 @@ let Failure, check, checkEq, sleep, errorTypes, expectError, describeTopic, CREA
 // records of aborted transactions (the fetch response's aborted transactions) and the control records (markers).
 
 const Batch = require('kafkajs/src/consumer/batch')
+const COORDINATOR_TYPES = require('kafkajs/src/protocol/coordinatorTypes')
 const READ_UNCOMMITTED = 0
 const READ_COMMITTED = 1
 
@@ -111,6 +113,66 @@ async function endOffsets(ctx, topic, partitions, isolationLevel) {
     const [res] = await cluster.fetchTopicsOffset([{ topic, partitions: ps, fromBeginning: false }])
     return res.partitions.sort((a, b) => a.partition - b.partition).map(x => Number(x.offset))
   })
+}
+
+// transactions-restart: a transactional producer on a Kafka instance of its own whose logCreator keeps the producer id
+// and epoch kafkajs logs (DEBUG 'Initialized producer id & epoch'; errors are printed as kafkajs' default logger does).
+async function trackedTxnProducer(ctx, transactionalId) {
+  const tracked = { transactionalId, producerId: null, producerEpoch: null }
+  const kafka = new Kafka({ clientId: 'strom-compat-kafkajs', brokers: [ctx.bootstrap], logLevel: logLevel.DEBUG,
+    connectionTimeout: ctx.timeoutMs, requestTimeout: ctx.timeoutMs,
+    retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 },
+    logCreator: () => ({ namespace, level, label, log }) => {
+      if (log.message === 'Initialized producer id & epoch') {
+        tracked.producerId = log.producerId
+        tracked.producerEpoch = log.producerEpoch
+      } else if (level <= logLevel.ERROR) {
+        console.error(JSON.stringify({ level: label, ...log, message: `[${namespace}] ${log.message}` }))
+      }
+    } })
+  tracked.producer = kafka.producer({ allowAutoTopicCreation: false, transactionalId, transactionTimeout: 60000,
+    idempotent: true, maxInFlightRequests: 1, retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 } })
+  await tracked.producer.connect()
+  ctx.open.push(tracked.producer)
+  return tracked
+}
+
+// Ends txn (commit or abort) right after a broker restart. kafkajs sends EndTxn once and does not retry it: an answer
+// such as NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS while the restarted coordinator reloads __transaction_state
+// fails commit()/abort() with a retriable KafkaJSProtocolError, and leaves the producer's transaction state in
+// COMMITTING/ABORTING for good (neither the call nor a new transaction can follow; seen against Kafka 4.4.0).
+// Adaptation: resend the EndTxn (same producer id, epoch and result) until it is answered, as the Java client does,
+// and carry on with a new producer of the same transactional id (its InitProducerId finds the transaction complete).
+// The transaction still ends as asked, so the records and offsets are the same. Returns the producer to go on with.
+async function restartTxnEnd(ctx, tracked, txn, commit, what) {
+  try {
+    await (commit ? txn.commit() : txn.abort())
+    return tracked
+  } catch (e) {
+    if (!e.retriable) throw e
+    ctx.log(`${what}: kafkajs failed with ${e.type || e.name} (${e.message}); resending EndTxn`)
+  }
+  check(tracked.producerId != null, `${what}: producer id not logged by kafkajs`)
+  await withCluster(ctx, READ_UNCOMMITTED, async cluster => {
+    const deadline = Date.now() + ctx.timeoutMs
+    for (;;) {
+      try {
+        const coordinator = await cluster.findGroupCoordinator({ groupId: tracked.transactionalId,
+          coordinatorType: COORDINATOR_TYPES.TRANSACTION })
+        await coordinator.endTxn({ transactionalId: tracked.transactionalId, producerId: tracked.producerId,
+          producerEpoch: tracked.producerEpoch, transactionResult: commit })
+        ctx.log(`${what}: EndTxn(${commit ? 'commit' : 'abort'}) answered without error`)
+        return
+      } catch (e) {
+        if (!e.retriable && e.type !== 'CONCURRENT_TRANSACTIONS') throw e
+        check(Date.now() < deadline, `${what}: EndTxn still failing after ${ctx.timeoutMs / 1000}s: ${e.message}`)
+        ctx.log(`${what}: EndTxn failed with ${e.type || e.name}; retrying`)
+        await sleep(200)
+      }
+    }
+  })
+  await tracked.producer.disconnect()
+  return trackedTxnProducer(ctx, tracked.transactionalId)
 }
 
 const txnScenarios = {
@@ -249,9 +311,36 @@ const txnScenarios = {
     check(!committed, 'a transaction aborted by its timeout committed')
     checkEq(await fetchIsolated(ctx, t, 1, READ_COMMITTED), ['0:2:new'], 'the timed-out record is gone')
   },
+
+  // The broker is SIGKILLed with a transaction open, twice: the producer carries on with the same transaction,
+  // which then commits (and, the second time, aborts) exactly as it would have without the crash. kafkajs cannot retry
+  // an EndTxn the reloading coordinator refused (restartTxnEnd): then a new producer takes over for the next transaction.
+  async 'transactions-restart'(ctx) {
+    const admin = await ctx.admin()
+    const t = ctx.topic('data')
+    await txnCreateTopic(admin, ctx, t, 1)
+    const tid = ctx.topic('tid')
+    let p = await trackedTxnProducer(ctx, tid)
+    const first = await p.producer.transaction()
+    await txnSend(first, t, txnKeys('a', 10), 1, 'send a')
+    await restartBroker('kill')
+    await txnSend(first, t, txnKeys('b', 10), 1, 'send b (after the first crash)')
+    p = await restartTxnEnd(ctx, p, first, true, 'commit after the first crash')
+    const second = await p.producer.transaction()
+    await txnSend(second, t, txnKeys('x', 5), 1, 'send x')
+    await restartBroker('kill')
+    p = await restartTxnEnd(ctx, p, second, false, 'abort after the second crash')
+    const third = await p.producer.transaction()
+    await txnSend(third, t, txnKeys('c', 3), 1, 'send c')
+    await third.commit()
+    const want = [...[...txnKeys('a', 10), ...txnKeys('b', 10)].map((k, i) => `0:${i}:${k}`),
+      ...txnKeys('c', 3).map((k, i) => `0:${27 + i}:${k}`)].sort()
+    checkEq(await fetchIsolated(ctx, t, 1, READ_COMMITTED), want, 'read_committed records after two crashes')
+    checkEq(await endOffsets(ctx, t, 1, READ_UNCOMMITTED), [31], 'high watermark (three markers)')
+  },
 }
 
 module.exports = helpers => {
-  ;({ Failure, check, checkEq, sleep, errorTypes, expectError, describeTopic, CREATE_CLUSTER } = helpers)
+  ;({ Failure, check, checkEq, sleep, errorTypes, expectError, describeTopic, restartBroker, CREATE_CLUSTER } = helpers)
   return txnScenarios
 }
