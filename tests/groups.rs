@@ -1041,3 +1041,32 @@ async fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout()
     assert_eq!(heartbeat(&mut a, group, 2, &b_id, 4).await, UNKNOWN_MEMBER_ID);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_ends_at_its_deadline_not_at_the_next_scan() {
+    // Kafka's heartbeat timers fire at the deadline: a static member that stops without LeaveGroup
+    // leaves the group empty (and deletable) right when session.timeout.ms has passed.
+    let broker = TestBroker::start_with(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("group.min.session.timeout.ms", "1000"),
+    ])
+    .await;
+    let mut c = broker.client().await;
+    let group = "deadline";
+    let mut req = join_request(group, "", &["t"]);
+    req.session_timeout_ms = 1000;
+    req.group_instance_id = Some(s("instance-1"));
+    let joined = c.call(&req, 9).await;
+    assert_eq!((joined.error_code, joined.generation_id), (NONE, 1));
+    let member = joined.member_id.to_string();
+    let mut sync = sync_request(group, 1, &member, &[(&member, b"a")]);
+    sync.group_instance_id = Some(s("instance-1"));
+    assert_eq!(c.call(&sync, 5).await.error_code, NONE);
+    let heard = std::time::Instant::now();
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(group))]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(c.call(&delete, 2).await.results[0].error_code, NON_EMPTY_GROUP, "inside the session");
+    tokio::time::sleep(Duration::from_millis(1001).saturating_sub(heard.elapsed())).await;
+    assert_eq!(c.call(&delete, 2).await.results[0].error_code, NONE, "right after the deadline");
+    broker.stop().await;
+}

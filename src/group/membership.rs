@@ -138,20 +138,15 @@ impl GroupCoordinator {
         now: Instant,
     ) -> Result<Option<JoinResult>, GroupError> {
         if let Some(instance) = &req.instance_id {
-            // A static member (re)joining: a new member id replaces (fences) any old one.
+            if let Some(old_id) = group.static_members.get(instance).cloned() {
+                if group.members.contains_key(&old_id) {
+                    return self.replace_static_member(group, instance, &old_id, req, tx, now);
+                }
+            }
+            // A new static member.
             let id = new_member_id(instance);
-            let old_assignment = match group.static_members.get(instance).cloned() {
-                Some(old_id) => group.members.remove(&old_id).map(|m| m.assignment),
-                None => None,
-            };
-            if group.leader.as_ref().is_some_and(|l| group.static_members.get(instance) == Some(l)) {
-                group.leader = Some(id.clone());
-            }
             group.static_members.insert(instance.clone(), id.clone());
-            self.add_member(group, id.clone(), req, tx, now);
-            if let (Some(a), Some(m)) = (old_assignment, group.members.get_mut(&id)) {
-                m.assignment = a;
-            }
+            self.add_member(group, id, req, tx, now);
             self.prepare_rebalance_if_needed(group, now);
             return Ok(None);
         }
@@ -163,6 +158,81 @@ impl GroupCoordinator {
         }
         self.add_member(group, id, req, tx, now);
         self.prepare_rebalance_if_needed(group, now);
+        Ok(None)
+    }
+
+    /// A known static member rejoining with no member id (it restarted): a new member id replaces
+    /// and fences the old one, keeping its assignment (Kafka's `GroupMetadataManager.
+    /// updateStaticMemberThenRebalanceOrCompleteJoin`). A Stable group whose protocol stays the same
+    /// does not rebalance: the metadata is stored and the member gets the current generation at once,
+    /// with the leader as it was (so a rejoining leader does not assign); otherwise, and while the
+    /// generation is being completed, the group rebalances.
+    fn replace_static_member(
+        &self,
+        group: &mut Group,
+        instance: &str,
+        old_id: &str,
+        req: &JoinRequest,
+        tx: oneshot::Sender<Result<JoinResult, GroupError>>,
+        now: Instant,
+    ) -> Result<Option<JoinResult>, GroupError> {
+        let Some(mut member) = group.members.remove(old_id) else {
+            return Err(GroupError::UnknownMemberId);
+        };
+        let current_leader = group.leader.clone().unwrap_or_default();
+        let id = new_member_id(instance);
+        // The old member's waiting calls learn it was fenced.
+        if let Some(old) = member.awaiting_join.take() {
+            let _ = old.send(Err(GroupError::FencedInstanceId));
+        }
+        if let Some(old) = member.awaiting_sync.take() {
+            let _ = old.send(Err(GroupError::FencedInstanceId));
+        }
+        let undo = (
+            member.protocols.clone(),
+            member.session_timeout_ms,
+            member.rebalance_timeout_ms,
+            group.leader.clone(),
+        );
+        member.id = id.clone();
+        member.protocols = req.protocols.clone();
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        member.last_seen = now;
+        if group.leader.as_deref() == Some(old_id) {
+            group.leader = Some(id.clone());
+        }
+        group.static_members.insert(instance.to_string(), id.clone());
+        group.members.insert(id.clone(), member);
+        let stays = group.state == GroupState::Stable && group.select_protocol() == group.protocol;
+        if stays {
+            let record = group.metadata_record();
+            if let Err(e) = self.persist(&[record]) {
+                // Put the old member back as it was.
+                if let Some(mut m) = group.members.remove(&id) {
+                    (m.protocols, m.session_timeout_ms, m.rebalance_timeout_ms) = (undo.0, undo.1, undo.2);
+                    m.id = old_id.to_string();
+                    group.members.insert(old_id.to_string(), m);
+                }
+                group.leader = undo.3;
+                group.static_members.insert(instance.to_string(), old_id.to_string());
+                return Err(e);
+            }
+            return Ok(Some(JoinResult {
+                generation: group.generation,
+                protocol_type: group.protocol_type.clone().unwrap_or_default(),
+                protocol: group.protocol.clone().unwrap_or_default(),
+                leader: current_leader,
+                member_id: id,
+                members: Vec::new(),
+            }));
+        }
+        if let Some(m) = group.members.get_mut(&id) {
+            m.awaiting_join = Some(tx);
+        }
+        if group.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(group, now, false);
+        }
         Ok(None)
     }
 
@@ -500,6 +570,30 @@ impl GroupCoordinator {
     }
 
     /// Timers: pending member ids, initial delay, rebalance timeouts, session expiry, offset expiry.
+    /// The earliest instant a timer of some group falls due: a member's session deadline (members
+    /// parked in JoinGroup or SyncGroup have none), a pending member's expiry, a rebalance deadline or
+    /// the end of an initial rebalance delay. The background task sleeps until then, so sessions
+    /// expire at their deadline as Kafka's timers make them (not at the next periodic scan).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let groups = self.groups.lock();
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for g in groups.values() {
+            g.pending.values().copied().for_each(&mut consider);
+            g.rebalance_deadline.into_iter().chain(g.initial_delay_until).for_each(&mut consider);
+            if matches!(
+                g.state,
+                GroupState::PreparingRebalance | GroupState::CompletingRebalance | GroupState::Stable
+            ) {
+                g.members
+                    .values()
+                    .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none())
+                    .for_each(|m| consider(m.session_deadline()));
+            }
+        }
+        next
+    }
+
     pub fn tick(&self, now: Instant, now_ms: i64) {
         let mut groups = self.groups.lock();
         for group in groups.values_mut() {

@@ -180,15 +180,21 @@ impl GroupCoordinator {
 
     /// Runs the coordinator's timers until `shutdown`.
     pub async fn run_background(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
-        let mut ticks = 0u64;
+        // Wakes at the next group timer (session, rebalance, delay), and at least every 100 ms for
+        // offset expiry; the group log is compacted and synced every second.
+        let scan = std::time::Duration::from_millis(100);
+        let mut housekeeping = tokio::time::Instant::now();
         loop {
+            let wake = self
+                .next_deadline()
+                .map_or(tokio::time::Instant::now() + scan, |d| d.min(tokio::time::Instant::now() + scan));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
             self.tick(tokio::time::Instant::now(), crate::log::now_ms());
-            ticks += 1;
-            if ticks.is_multiple_of(10) {
+            if housekeeping.elapsed() >= std::time::Duration::from_secs(1) {
+                housekeeping = tokio::time::Instant::now();
                 let me = self.clone();
                 let _ = tokio::task::spawn_blocking(move || {
                     me.maybe_compact();

@@ -189,6 +189,9 @@ impl GroupCoordinator {
 
     /// Deletes empty groups and their offsets; one result per id.
     pub fn delete_groups(&self, ids: &[String]) -> Vec<Result<(), GroupError>> {
+        // Timers due by now fire first (a member whose session ended is gone), whatever the
+        // background task's scheduling.
+        self.tick(tokio::time::Instant::now(), crate::log::now_ms());
         let mut groups = self.groups.lock();
         ids.iter()
             .map(|id| {

@@ -209,6 +209,56 @@ async fn static_member_rejoining_fences_its_old_id() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
+    let c = coordinator(0);
+    let join_static =
+        |instance: &str| JoinRequest { instance_id: Some(instance.into()), ..join_req("", &["range"]) };
+    // "a" forms the group alone; "b" joins and "a" rejoins: generation 2, "a" leads.
+    let first = c.join(join_static("a")).await.unwrap();
+    c.sync(sync_req(&first.member_id, first.generation, vec![])).await.unwrap();
+    let cb = c.clone();
+    let jb = tokio::spawn(async move { cb.join(join_static("b")).await });
+    settle().await;
+    let ca = c.clone();
+    let rejoin = JoinRequest { member_id: first.member_id.clone(), ..join_static("a") };
+    let ja = tokio::spawn(async move { ca.join(rejoin).await });
+    let (leader, follower) = (ja.await.unwrap().unwrap(), jb.await.unwrap().unwrap());
+    assert_eq!((leader.generation, leader.leader.as_str()), (2, first.member_id.as_str()));
+    let assignments = vec![
+        (leader.member_id.clone(), Bytes::from_static(b"L")),
+        (follower.member_id.clone(), Bytes::from_static(b"F")),
+    ];
+    let c2 = c.clone();
+    let fsync = sync_req(&follower.member_id, follower.generation, vec![]);
+    let fsync = tokio::spawn(async move { c2.sync(fsync).await });
+    settle().await;
+    c.sync(sync_req(&leader.member_id, leader.generation, assignments)).await.unwrap();
+    fsync.await.unwrap().unwrap();
+    assert_eq!(state(&c), GroupState::Stable);
+    // Both restart (no LeaveGroup) and rejoin with their instance ids: same generation, no rebalance,
+    // the leader as it was (Kafka 4.4), the old ids fenced, the assignments kept.
+    for (old, assignment) in [(&follower, "F"), (&leader, "L")] {
+        let members = c.describe("g").unwrap().members;
+        let instance = members.iter().find(|m| m.0 == old.member_id).and_then(|m| m.1.clone()).unwrap();
+        // At once: a rebalance would park this join (and fail the test at the timeout).
+        let rejoined = tokio::time::timeout(Duration::from_secs(1), c.join(join_static(&instance))).await;
+        let rejoined = rejoined.expect("answered without a rebalance").unwrap();
+        assert_eq!(
+            (rejoined.generation, rejoined.leader.as_str(), rejoined.members.len()),
+            (old.generation, leader.member_id.as_str(), 0)
+        );
+        assert_ne!(rejoined.member_id, old.member_id);
+        assert_eq!(state(&c), GroupState::Stable, "no rebalance");
+        assert_eq!(
+            c.heartbeat("g", old.generation, &old.member_id, Some(&instance)),
+            Err(GroupError::FencedInstanceId)
+        );
+        let synced = c.sync(sync_req(&rejoined.member_id, rejoined.generation, vec![])).await.unwrap();
+        assert_eq!(synced.assignment, Bytes::from(assignment));
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn offsets_commit_fetch_and_survive_a_restart() {
     let log = Arc::new(MemoryGroupLog::default());
     let c = coordinator_on(log.clone(), 0);
