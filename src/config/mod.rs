@@ -6,6 +6,8 @@
 //! one. Every value is validated once, here, at start-up: an unknown key or a bad value stops the broker
 //! with one line naming the key, where it came from and what is allowed.
 
+pub mod properties;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -284,7 +286,7 @@ impl Config {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from("config/strom.yaml"), false),
         };
-        let file_values = if path.exists() || required { read_yaml(&path)? } else { BTreeMap::new() };
+        let file_values = if path.exists() || required { read_file(&path)? } else { BTreeMap::new() };
         let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("STROM_")).collect();
         Self::build(&file_values, &env, cli, &path.display().to_string())
     }
@@ -416,11 +418,43 @@ impl Config {
     }
 }
 
-/// Reads a flat YAML mapping of Kafka keys to scalars.
-fn read_yaml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path)
+/// Reads a configuration file: Java properties (Kafka's `server.properties`) when its name ends in
+/// `.properties`, YAML when it ends in `.yaml` or `.yml`; any other name is read as YAML when it parses
+/// as a YAML mapping, else as properties.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let bytes = std::fs::read(path)
         .map_err(|e| ConfigError(format!("cannot read configuration file {}: {e}", path.display())))?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("properties") => read_properties(path, &bytes),
+        Some("yaml" | "yml") => read_yaml(path, &bytes),
+        _ => read_yaml(path, &bytes).or_else(|yaml_error| {
+            let looks_like_yaml = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(t).ok())
+                .is_some_and(|v| v.is_mapping());
+            if looks_like_yaml {
+                Err(yaml_error)
+            } else {
+                read_properties(path, &bytes)
+            }
+        }),
+    }
+}
+
+/// Reads Java properties (`java.util.Properties.load`, as Kafka's `Utils.loadProps`).
+fn read_properties(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>, ConfigError> {
+    let pairs = properties::parse(&properties::decode(bytes)).map_err(|e| {
+        ConfigError(format!("configuration file {} is not valid Java properties: {e}", path.display()))
+    })?;
+    Ok(pairs.into_iter().collect())
+}
+
+/// Reads a flat YAML mapping of Kafka keys to scalars.
+fn read_yaml(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ConfigError(format!("configuration file {} is not valid UTF-8: {e}", path.display())))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(text)
         .map_err(|e| ConfigError(format!("configuration file {} is not valid YAML: {e}", path.display())))?;
     let mut out = BTreeMap::new();
     let map = match doc {
@@ -455,138 +489,4 @@ fn read_yaml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn defaults_listen_on_loopback_9092_with_data_dir() {
-        let c = Config::defaults();
-        assert_eq!(c.listen, "127.0.0.1:9092");
-        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
-        assert_eq!(c.data_dir, PathBuf::from("./data"));
-        assert!(c.auto_create_topics);
-        assert_eq!(c.num_partitions, 1);
-        assert_eq!(c.socket_request_max_bytes, 104_857_600);
-        assert_eq!(c.connections_max_idle_ms, 600_000);
-        assert_eq!(c.max_connections, None, "derived from the open-file limit at start");
-        assert_eq!(c.queued_max_request_bytes, Some(256 * 1024 * 1024));
-    }
-
-    #[test]
-    fn a_configured_max_connections_wins_over_the_derived_one() {
-        let mut c = Config::defaults();
-        assert_eq!(c.derive_max_connections(128), 128);
-        assert_eq!(c.value("max.connections"), Some(("128", Origin::Default)));
-        let mut c =
-            Config::build(&file(&[("max.connections", "1000")]), &[], &CliOverrides::default(), "f").unwrap();
-        assert_eq!(c.derive_max_connections(128), 1000);
-        assert_eq!(c.value("max.connections"), Some(("1000", Origin::File)));
-    }
-
-    #[test]
-    fn queued_max_request_bytes_is_unbounded_at_or_below_zero_and_holds_the_largest_request() {
-        let build = |pairs: &[(&str, &str)]| Config::build(&file(pairs), &[], &CliOverrides::default(), "f");
-        assert_eq!(build(&[("queued.max.request.bytes", "-1")]).unwrap().queued_max_request_bytes, None);
-        assert_eq!(build(&[("queued.max.request.bytes", "0")]).unwrap().queued_max_request_bytes, None);
-        let c = build(&[("queued.max.request.bytes", "104857600")]).unwrap();
-        assert_eq!(c.queued_max_request_bytes, Some(104_857_600));
-        let e = build(&[("queued.max.request.bytes", "104857599")]).unwrap_err().0;
-        assert!(e.contains("queued.max.request.bytes") && e.contains("socket.request.max.bytes"), "{e}");
-        // Raising socket.request.max.bytes above the default bound needs the bound raised too.
-        assert!(build(&[("socket.request.max.bytes", "300000000")]).is_err());
-        assert!(build(&[("queued.max.request.bytes", "-2")]).is_err());
-    }
-
-    #[test]
-    fn every_default_passes_its_own_check() {
-        for k in BROKER_KEYS {
-            if let Some(d) = k.default {
-                assert!(k.kind.check(d).is_ok(), "{}", k.name);
-            }
-        }
-    }
-
-    #[test]
-    fn unknown_key_names_key_and_file() {
-        let e = Config::build(&file(&[("num.partitons", "3")]), &[], &CliOverrides::default(), "x.yaml")
-            .unwrap_err()
-            .0;
-        assert!(e.contains("num.partitons") && e.contains("x.yaml"), "{e}");
-    }
-
-    #[test]
-    fn bad_value_says_what_is_allowed() {
-        let e = Config::build(&file(&[("num.partitions", "zero")]), &[], &CliOverrides::default(), "x.yaml")
-            .unwrap_err()
-            .0;
-        assert!(e.contains("num.partitions") && e.contains("integer"), "{e}");
-        let e =
-            Config::build(&file(&[("auto.create.topics.enable", "yes")]), &[], &CliOverrides::default(), "f")
-                .unwrap_err()
-                .0;
-        assert!(e.contains("true or false"), "{e}");
-    }
-
-    #[test]
-    fn env_overrides_file_and_cli_overrides_env() {
-        let f = file(&[("num.partitions", "3"), ("listeners", "127.0.0.1:1000")]);
-        let env = vec![
-            ("STROM_NUM_PARTITIONS".to_string(), "5".to_string()),
-            ("STROM_LISTENERS".to_string(), "127.0.0.1:2000".to_string()),
-        ];
-        let cli = CliOverrides { listen: Some("127.0.0.1:3000".into()), ..Default::default() };
-        let c = Config::build(&f, &env, &cli, "f").unwrap();
-        assert_eq!(c.num_partitions, 5);
-        assert_eq!(c.listen, "127.0.0.1:3000");
-        assert_eq!(c.advertised_port, 3000);
-        assert_eq!(c.value("num.partitions"), Some(("5", Origin::Env)));
-    }
-
-    #[test]
-    fn unknown_env_key_is_an_error() {
-        let env = vec![("STROM_NUM_PARTITONS".to_string(), "5".to_string())];
-        assert!(Config::build(&BTreeMap::new(), &env, &CliOverrides::default(), "f").is_err());
-    }
-
-    #[test]
-    fn kafka_style_listener_is_accepted() {
-        let c = Config::build(
-            &file(&[("listeners", "PLAINTEXT://127.0.0.1:19092")]),
-            &[],
-            &CliOverrides::default(),
-            "f",
-        )
-        .unwrap();
-        assert_eq!(c.listen, "127.0.0.1:19092");
-    }
-
-    #[test]
-    fn shipped_config_lists_every_key_and_loads() {
-        let shipped = include_str!("../config/strom.yaml");
-        for k in BROKER_KEYS {
-            let listed =
-                shipped.contains(&format!("# {}:", k.name)) || shipped.contains(&format!("\n{}:", k.name));
-            assert!(listed, "config/strom.yaml lacks {}", k.name);
-        }
-        let cli = CliOverrides {
-            config: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/strom.yaml"))),
-            ..Default::default()
-        };
-        assert!(Config::load(&cli).is_ok());
-    }
-
-    #[test]
-    fn yaml_file_is_read_with_scalars() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.yaml");
-        std::fs::write(&p, "# comment\nnum.partitions: 4\nauto.create.topics.enable: false\n").unwrap();
-        let cli = CliOverrides { config: Some(p), ..Default::default() };
-        let c = Config::load(&cli).unwrap();
-        assert_eq!(c.num_partitions, 4);
-        assert!(!c.auto_create_topics);
-    }
-}
+mod tests;
