@@ -9,8 +9,9 @@ fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn defaults_listen_on_loopback_9092_with_data_dir() {
     let c = Config::defaults();
-    assert_eq!(c.listen, "127.0.0.1:9092");
-    assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
+    assert_eq!((c.listeners[0].host.as_str(), c.listeners[0].port), ("127.0.0.1", 9092));
+    assert_eq!(c.advertised(0), ("127.0.0.1", 9092));
+    assert_eq!(c.value("listeners"), Some(("PLAINTEXT://127.0.0.1:9092", Origin::Default)));
     assert_eq!(c.data_dir, PathBuf::from("./data"));
     assert!(c.auto_create_topics);
     assert_eq!(c.num_partitions, 1);
@@ -84,8 +85,8 @@ fn env_overrides_file_and_cli_overrides_env() {
     let cli = CliOverrides { listen: Some("127.0.0.1:3000".into()), ..Default::default() };
     let c = Config::build(&f, &env, &cli, "f").unwrap();
     assert_eq!(c.num_partitions, 5);
-    assert_eq!(c.listen, "127.0.0.1:3000");
-    assert_eq!(c.advertised_port, 3000);
+    assert_eq!(c.listeners[0].port, 3000);
+    assert_eq!(c.advertised(0), ("127.0.0.1", 3000));
     assert_eq!(c.value("num.partitions"), Some(("5", Origin::Env)));
 }
 
@@ -104,7 +105,7 @@ fn kafka_style_listener_is_accepted() {
         "f",
     )
     .unwrap();
-    assert_eq!(c.listen, "127.0.0.1:19092");
+    assert_eq!((c.listeners[0].host.as_str(), c.listeners[0].port), ("127.0.0.1", 19092));
 }
 
 #[test]
@@ -152,4 +153,45 @@ fn properties_file_is_read_by_extension_or_content() {
     assert!(e.contains("bad.properties") && e.contains("line 1") && e.contains("\\uxxxx"), "{e}");
     let e = load("bad.yaml", "num.partitions=7\n").unwrap_err().0;
     assert!(e.contains("bad.yaml"), "{e}");
+}
+
+#[test]
+fn log_dir_is_the_data_dir_when_log_dirs_is_not_set_and_one_directory_only() {
+    let build = |pairs: &[(&str, &str)]| Config::build(&file(pairs), &[], &CliOverrides::default(), "f");
+    assert_eq!(build(&[("log.dir", "/tmp/k")]).unwrap().data_dir, PathBuf::from("/tmp/k"));
+    assert_eq!(
+        build(&[("log.dir", "/tmp/k"), ("log.dirs", "/tmp/d")]).unwrap().data_dir,
+        PathBuf::from("/tmp/d")
+    );
+    let e = build(&[("log.dirs", "/tmp/a,/tmp/b")]).unwrap_err().0;
+    assert!(e.contains("log.dirs") && e.contains("one directory"), "{e}");
+}
+
+#[test]
+fn kafka_keys_that_do_not_apply_are_accepted_with_one_warning_listing_them() {
+    let f = file(&[
+        ("process.roles", "broker,controller"),
+        ("controller.quorum.voters", "1@localhost:9093"),
+        ("num.network.threads", "3"),
+        ("listener.name.internal.ssl.keystore.location", "/x"),
+        ("num.partitions", "2"),
+    ]);
+    let env = vec![("STROM_NUM_IO_THREADS".to_string(), "8".to_string())];
+    let c = Config::build(&f, &env, &CliOverrides::default(), "server.properties").unwrap();
+    assert_eq!(c.num_partitions, 2);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    for k in [
+        "process.roles",
+        "controller.quorum.voters",
+        "num.network.threads",
+        "listener.name.internal",
+        "num.io.threads",
+    ] {
+        assert!(c.warnings[0].contains(k), "{k}: {}", c.warnings[0]);
+    }
+    assert!(Config::defaults().warnings.is_empty());
+    // Every key strom serves is a Kafka key too, except strom's own (log.level).
+    for k in BROKER_KEYS.iter().filter(|k| k.name != "log.level") {
+        assert!(is_kafka_broker_key(k.name), "{} is not in config/kafka-broker-keys.txt", k.name);
+    }
 }
