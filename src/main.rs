@@ -15,7 +15,7 @@ struct Cli {
     /// names. Default: config/strom.yaml when present.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on (Kafka's `listeners`).
+    /// Address to listen on (Kafka's `listeners`: HOST:PORT, or NAME://HOST:PORT,…).
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
     /// Address given to clients (Kafka's `advertised.listeners`). Default: the listen address.

@@ -195,3 +195,17 @@ fn kafka_keys_that_do_not_apply_are_accepted_with_one_warning_listing_them() {
         assert!(is_kafka_broker_key(k.name), "{} is not in config/kafka-broker-keys.txt", k.name);
     }
 }
+
+#[test]
+fn shipped_server_properties_loads_with_the_kafka_keys_warned_about() {
+    let cli = CliOverrides {
+        config: Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/server.properties"))),
+        ..Default::default()
+    };
+    let c = Config::load(&cli).unwrap();
+    assert_eq!(c.listeners.len(), 1, "the CONTROLLER listener is not opened");
+    assert_eq!(c.advertised(0), ("127.0.0.1", 9092));
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("process.roles"), "{}", c.warnings[0]);
+}
