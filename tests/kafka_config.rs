@@ -154,7 +154,12 @@ async fn a_kafka_server_properties_with_an_all_interfaces_listener_serves_a_rout
     let stderr = strom.stop_and_stderr();
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
-    for k in ["process.roles", "controller.quorum.bootstrap.servers", "inter.broker.listener.name", "num.io.threads"] {
+    for k in [
+        "process.roles",
+        "controller.quorum.bootstrap.servers",
+        "inter.broker.listener.name",
+        "num.io.threads",
+    ] {
         assert!(warnings[0].contains(k), "{k}: {}", warnings[0]);
     }
 }
