@@ -24,8 +24,10 @@ use crate::server::{connection::ConnLimits, listener};
 
 /// A running broker.
 pub struct Broker {
-    /// The address the listener is bound to (useful when the configured port was 0).
+    /// The address the first listener is bound to (useful when the configured port was 0).
     pub local_addr: SocketAddr,
+    /// The address each listener is bound to, in `Config::listeners` order.
+    pub local_addrs: Vec<SocketAddr>,
     pub cluster: Arc<Cluster>,
     pub groups: Arc<GroupCoordinator>,
     pub txn: Arc<TransactionCoordinator>,
@@ -55,11 +57,22 @@ impl Broker {
             tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
                 "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
         }
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let local_addr = listener.local_addr()?;
-        config.set_bound_port(local_addr.port());
+        for line in &config.warnings {
+            tracing::warn!("{line}");
+        }
+        for line in &config.infos {
+            tracing::info!("{line}");
+        }
+        let mut tcp_listeners = Vec::new();
+        let mut local_addrs = Vec::new();
+        for (index, l) in config.listeners.clone().iter().enumerate() {
+            let listener = bind(l).await?;
+            let addr = listener.local_addr()?;
+            config.set_bound_port(index, addr.port());
+            tcp_listeners.push(listener);
+            local_addrs.push(addr);
+        }
+        let local_addr = *local_addrs.first().ok_or_else(|| anyhow::anyhow!("no listener configured"))?;
         let config = Arc::new(config);
         let data_dir = config.data_dir.clone();
         let cluster = {
@@ -134,7 +147,7 @@ impl Broker {
         };
         let shutdown = CancellationToken::new();
         let listener_task =
-            tokio::spawn(listener::run(listener, ctx, limits, max_connections, shutdown.clone()));
+            tokio::spawn(listener::run(tcp_listeners, ctx, limits, max_connections, shutdown.clone()));
         let retention_check = Duration::from_millis(
             config
                 .value("log.retention.check.interval.ms")
@@ -147,10 +160,17 @@ impl Broker {
             config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
         );
         let txn_timers = tokio::spawn(txn.clone().run_background(txn_interval, shutdown.clone()));
-        tracing::info!(listen = %local_addr, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port),
+        let listen: Vec<String> = local_addrs.iter().map(SocketAddr::to_string).collect();
+        let advertised: Vec<String> = config
+            .listeners
+            .iter()
+            .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
+            .collect();
+        tracing::info!(listen = %listen.join(","), advertised = %advertised.join(","),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
         Ok(Broker {
             local_addr,
+            local_addrs,
             cluster,
             groups,
             txn,
@@ -184,6 +204,20 @@ impl Broker {
         drop(self.dir_lock);
         tracing::info!("strom stopped");
     }
+}
+
+/// Binds one listener; an empty host binds every interface: IPv6 and IPv4 (`[::]`, dual-stack where the
+/// system allows, as Java's wildcard socket), else IPv4 only (`0.0.0.0`) on a system without IPv6.
+async fn bind(l: &crate::config::listeners::Listener) -> anyhow::Result<TcpListener> {
+    let failed =
+        |e: std::io::Error| anyhow::anyhow!("cannot listen on {}://{}:{}: {e}", l.name, l.host, l.port);
+    if l.host.is_empty() {
+        return match TcpListener::bind(("::", l.port)).await {
+            Ok(listener) => Ok(listener),
+            Err(_) => TcpListener::bind(("0.0.0.0", l.port)).await.map_err(failed),
+        };
+    }
+    TcpListener::bind((l.host.as_str(), l.port)).await.map_err(failed)
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

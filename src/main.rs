@@ -11,10 +11,11 @@ use strom::config::{CliOverrides, Config};
 #[derive(Parser, Debug)]
 #[command(name = "strom", version)]
 struct Cli {
-    /// YAML configuration file (Kafka key names). Default: config/strom.yaml when present.
+    /// Configuration file, YAML or Java properties (`.properties`, as Kafka's server.properties); Kafka key
+    /// names. Default: config/strom.yaml when present.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on (Kafka's `listeners`).
+    /// Address to listen on (Kafka's `listeners`: HOST:PORT, or NAME://HOST:PORT,…).
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
     /// Address given to clients (Kafka's `advertised.listeners`). Default: the listen address.

@@ -14,9 +14,11 @@ pub async fn describe_cluster(
     ctx: &ApiContext,
     req: DescribeClusterRequest,
     version: i16,
+    listener: usize,
 ) -> DescribeClusterResponse {
     let cluster = &ctx.cluster;
     let config = &cluster.config;
+    let (host, port) = config.advertised(listener);
     let node = cluster.node_id();
     let resp = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKERS);
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
@@ -28,8 +30,8 @@ pub async fn describe_cluster(
     }
     let broker = DescribeClusterBroker::default()
         .with_broker_id(BrokerId(node))
-        .with_host(StrBytes::from_string(config.advertised_host.clone()))
-        .with_port(i32::from(config.advertised_port));
+        .with_host(StrBytes::from_string(host.to_string()))
+        .with_port(i32::from(port));
     let resp = resp
         .with_cluster_id(StrBytes::from_string(cluster.cluster_id().to_string()))
         .with_controller_id(BrokerId(node))

@@ -41,8 +41,9 @@ pub async fn find_coordinator(
     ctx: &ApiContext,
     req: FindCoordinatorRequest,
     version: i16,
+    listener: usize,
 ) -> FindCoordinatorResponse {
-    let config = &ctx.cluster.config;
+    let (host, port) = ctx.cluster.config.advertised(listener);
     let node = ctx.cluster.node_id();
     // Share groups are not served (yet).
     let error = (req.key_type != KEY_GROUP && req.key_type != KEY_TRANSACTION)
@@ -57,8 +58,8 @@ pub async fn find_coordinator(
                     Some(e) => c.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1),
                     None => c
                         .with_node_id(BrokerId(node))
-                        .with_host(text(config.advertised_host.clone()))
-                        .with_port(i32::from(config.advertised_port)),
+                        .with_host(text(host.to_string()))
+                        .with_port(i32::from(port)),
                 }
             })
             .collect();
@@ -72,8 +73,8 @@ pub async fn find_coordinator(
             .with_error_message((version >= 1).then(|| text("The coordinator is not available."))),
         None => FindCoordinatorResponse::default()
             .with_node_id(BrokerId(node))
-            .with_host(text(config.advertised_host.clone()))
-            .with_port(i32::from(config.advertised_port))
+            .with_host(text(host.to_string()))
+            .with_port(i32::from(port))
             .with_error_message(None),
     }
 }

@@ -72,10 +72,17 @@ async fn lookup_by_name(
     }
 }
 
-pub async fn handle(ctx: &ApiContext, req: MetadataRequest, version: i16) -> MetadataResponse {
+/// `listener`: index of the request's listener, whose advertised address is the broker's.
+pub async fn handle(
+    ctx: &ApiContext,
+    req: MetadataRequest,
+    version: i16,
+    listener: usize,
+) -> MetadataResponse {
     let cluster = &ctx.cluster;
     let node = cluster.node_id();
     let config = &cluster.config;
+    let (host, port) = config.advertised(listener);
     let with_topic_ops = version >= 8 && req.include_topic_authorized_operations;
     // Before v4 the field did not exist and Kafka always allowed auto-creation.
     let auto_create = config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
@@ -109,8 +116,8 @@ pub async fn handle(ctx: &ApiContext, req: MetadataRequest, version: i16) -> Met
     }
     let broker = MetadataResponseBroker::default()
         .with_node_id(BrokerId(node))
-        .with_host(StrBytes::from_string(config.advertised_host.clone()))
-        .with_port(i32::from(config.advertised_port));
+        .with_host(StrBytes::from_string(host.to_string()))
+        .with_port(i32::from(port));
     let mut resp = MetadataResponse::default()
         .with_brokers(vec![broker])
         .with_cluster_id(Some(StrBytes::from_string(cluster.cluster_id().to_string())))

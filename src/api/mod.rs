@@ -74,6 +74,9 @@ pub struct RequestInfo {
     pub client_id: Option<String>,
     /// The peer's address, as Kafka reports a member's client host (`/127.0.0.1`).
     pub client_host: String,
+    /// Index in `Config::listeners` of the listener the connection came through: clients are given
+    /// that listener's advertised address, as Kafka answers with the request's listener.
+    pub listener: usize,
 }
 
 /// Reads api key, version and correlation id without decoding the rest.
@@ -187,13 +190,19 @@ async fn dispatch(
             let resp = $handler(ctx, req, version).await;
             Ok(frame_or_close(encode_response(key, version, corr, &resp)))
         }};
+        // A handler that also takes one value of the request's context (e.g. its listener).
+        ($req:ty, $handler:path, $extra:expr) => {{
+            let req: $req = decode_body(buf, key, version)?;
+            let resp = $handler(ctx, req, version, $extra).await;
+            Ok(frame_or_close(encode_response(key, version, corr, &resp)))
+        }};
     }
     match key {
         ApiKey::ApiVersions => {
             let req: ApiVersionsRequest = decode_body(buf, key, version)?;
             Ok(frame_or_close(encode_response(key, version, corr, &versions::handle(&req, version))))
         }
-        ApiKey::Metadata => call!(MetadataRequest, metadata::handle),
+        ApiKey::Metadata => call!(MetadataRequest, metadata::handle, info.listener),
         ApiKey::CreateTopics => call!(CreateTopicsRequest, topics::create_topics),
         ApiKey::DeleteTopics => call!(DeleteTopicsRequest, topics::delete_topics),
         ApiKey::CreatePartitions => call!(CreatePartitionsRequest, topics::create_partitions),
@@ -202,7 +211,7 @@ async fn dispatch(
         ApiKey::IncrementalAlterConfigs => {
             call!(IncrementalAlterConfigsRequest, configs::incremental_alter_configs)
         }
-        ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster),
+        ApiKey::DescribeCluster => call!(DescribeClusterRequest, cluster::describe_cluster, info.listener),
         ApiKey::Fetch => {
             let req: FetchRequest = decode_body(buf, key, version)?;
             let resp = fetch::handle(ctx, req, version).await;
@@ -216,7 +225,7 @@ async fn dispatch(
                 Err(e) => Ok(frame_or_close(Err(e))),
             }
         }
-        ApiKey::FindCoordinator => call!(FindCoordinatorRequest, groups::find_coordinator),
+        ApiKey::FindCoordinator => call!(FindCoordinatorRequest, groups::find_coordinator, info.listener),
         ApiKey::JoinGroup => {
             let req: JoinGroupRequest = decode_body(buf, key, version)?;
             let resp = groups::join_group(ctx, req, version, info).await;

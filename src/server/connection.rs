@@ -41,6 +41,7 @@ pub async fn serve(
     limits: ConnLimits,
     budget: Arc<RequestBudget>,
     shutdown: CancellationToken,
+    listener: usize,
 ) {
     let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
     async move {
@@ -72,7 +73,8 @@ pub async fn serve(
                 r = tokio::time::timeout(limits.idle, read_body(&mut stream, &mut buf, head)) => r,
             };
             let Some(frame) = settle(frame) else { break };
-            let mut info = RequestInfo { client_host: format!("/{}", peer.ip()), ..RequestInfo::default() };
+            let mut info =
+                RequestInfo { client_host: format!("/{}", peer.ip()), listener, ..RequestInfo::default() };
             let reply = handle_frame(&ctx, frame, &mut info).await;
             // The request and its buffer are gone; the response is not part of the budget.
             drop(permit);

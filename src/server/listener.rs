@@ -18,9 +18,11 @@ use crate::api::ApiContext;
 /// How long shutdown waits for connections to finish their current request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Accepts connections until `shutdown` fires, then waits (bounded) for open connections to finish.
+/// Accepts connections on every listener until `shutdown` fires, then waits (bounded) for open
+/// connections to finish. `listeners[i]` is `Config::listeners[i]`; all share one connection bound
+/// (`max.connections`, broker-wide as in Kafka) and one request budget.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     ctx: Arc<ApiContext>,
     limits: ConnLimits,
     max_connections: usize,
@@ -30,23 +32,49 @@ pub async fn run(
     // One budget for all connections (queued.max.request.bytes), from the broker's configuration.
     let budget = Arc::new(RequestBudget::new(ctx.cluster.config.queued_max_request_bytes));
     let tracker = TaskTracker::new();
+    let shared = Shared { ctx, limits, slots, budget, tracker: tracker.clone(), shutdown };
+    let mut loops = tokio::task::JoinSet::new();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        loops.spawn(accept_loop(listener, index, shared.clone()));
+    }
+    while loops.join_next().await.is_some() {}
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}
+
+/// What every listener's accept loop shares.
+#[derive(Clone)]
+struct Shared {
+    ctx: Arc<ApiContext>,
+    limits: ConnLimits,
+    slots: Arc<Semaphore>,
+    budget: Arc<RequestBudget>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Accepts connections on one listener until `shutdown` fires.
+async fn accept_loop(listener: TcpListener, index: usize, s: Shared) {
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = s.shutdown.cancelled() => break,
+            p = s.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = s.shutdown.cancelled() => break,
             r = listener.accept() => r,
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let _ = stream.set_nodelay(true);
-                let (ctx, budget, token) = (ctx.clone(), budget.clone(), shutdown.clone());
-                tracker.spawn(async move {
-                    serve(stream, peer, ctx, limits, budget, token).await;
+                let (ctx, budget, token, limits) =
+                    (s.ctx.clone(), s.budget.clone(), s.shutdown.clone(), s.limits);
+                s.tracker.spawn(async move {
+                    serve(stream, peer, ctx, limits, budget, token, index).await;
                     drop(permit);
                 });
             }
@@ -56,10 +84,5 @@ pub async fn run(
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
-    }
-    drop(listener);
-    tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
-        tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
 }
