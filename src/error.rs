@@ -132,3 +132,19 @@ impl TxnError {
         }
     }
 }
+
+/// Kafka's default message of an error (`Errors.message()` in Kafka's `Errors` enum), for the
+/// answers whose error message Kafka fills with it. `None` for the errors no answer needs yet.
+pub fn default_message(e: kafka_protocol::ResponseError) -> Option<&'static str> {
+    use kafka_protocol::ResponseError as E;
+    Some(match e {
+        E::UnknownTopicOrPartition => "This server does not host this topic-partition.",
+        E::UnknownTopicId => "This server does not host this topic ID.",
+        E::CoordinatorNotAvailable => "The coordinator is not available.",
+        E::InvalidRequest => {
+            "This most likely occurs because of a request being malformed by the client library or the \
+             message was sent to an incompatible broker. See the broker logs for more details."
+        }
+        _ => return None,
+    })
+}

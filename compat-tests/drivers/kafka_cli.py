@@ -23,6 +23,7 @@ rootLogger.level = error
 rootLogger.appenderRef.err.ref = STDERR
 """
 _log4j_file = None
+_DEPRECATED = re.compile(r"^Option --\S+ is deprecated")
 
 
 def tool(ctx, cls, *args, stdin=None):
@@ -39,7 +40,10 @@ def tool(ctx, cls, *args, stdin=None):
                        stdin=None if stdin is not None else subprocess.DEVNULL)
     ctx.log("$", cls.rsplit(".", 1)[-1], *args, "-> exit", r.returncode, "|", r.stdout.strip()[:400],
             "|", r.stderr.strip()[:400])
-    return r.returncode, r.stdout, r.stderr
+    # Kafka 4.4's tools print option deprecation notices on stdout ("Option --consumer.config is deprecated
+    # ... Use --command-config instead."); the options still work and 4.1 has no replacement for them.
+    out = "".join(l for l in r.stdout.splitlines(keepends=True) if not _DEPRECATED.match(l))
+    return r.returncode, out, r.stderr
 
 
 def topics(ctx, *args):

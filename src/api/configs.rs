@@ -153,7 +153,8 @@ pub async fn describe_configs(
                         .filter(|e| wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name)))
                         .map(|e| encode_entry(e, req.include_synonyms))
                         .collect();
-                    DescribeConfigsResult::default().with_error_message(None).with_configs(configs)
+                    // Kafka's ConfigHelper sets the (empty) message of NONE too.
+                    DescribeConfigsResult::default().with_error_message(Some(text(""))).with_configs(configs)
                 }
                 Err(err) => err,
             };

@@ -74,6 +74,8 @@ fn read_pass(
             .with_last_stable_offset(-1)
             .with_log_start_offset(-1)
             .with_preferred_read_replica(BrokerId(-1))
+            // Null unless a READ_COMMITTED read fills it, and null with a read error (Kafka 4.4).
+            .with_aborted_transactions(None)
             .with_records(Some(Bytes::new()));
         let none = Sent { high_watermark: -1, last_stable_offset: -1, log_start_offset: -1 };
         let log = find_topic(ctx, topic_key).and_then(|topic| {
@@ -83,9 +85,11 @@ fn read_pass(
         let log = match log {
             Ok(l) => l,
             Err(e) => {
+                // An unknown topic or partition: Kafka's `FetchResponse.partitionResponse`, whose
+                // aborted transactions are an empty list.
                 out.push(PartitionResult {
                     key: key.clone(),
-                    data: base.with_error_code(e.code()),
+                    data: base.with_error_code(e.code()).with_aborted_transactions(Some(Vec::new())),
                     sent: none,
                     bytes: 0,
                     error: true,
@@ -114,15 +118,11 @@ fn read_pass(
                     .with_records(Some(r.records));
                 PartitionResult { key: key.clone(), data, sent, bytes: n, error: false }
             }
-            Err(LogError::OffsetOutOfRange { log_start, log_end, .. }) => {
-                // Kafka's ReplicaManager answers this error with no last stable offset (-1).
-                let sent =
-                    Sent { high_watermark: log_end, last_stable_offset: -1, log_start_offset: log_start };
-                let data = base
-                    .with_error_code(ResponseError::OffsetOutOfRange.code())
-                    .with_high_watermark(log_end)
-                    .with_log_start_offset(log_start);
-                PartitionResult { key: key.clone(), data, sent, bytes: 0, error: true }
+            Err(LogError::OffsetOutOfRange { .. }) => {
+                // Kafka 4.4's ReplicaManager answers a read error with no offsets at all: high
+                // watermark, last stable offset and log start offset -1.
+                let data = base.with_error_code(ResponseError::OffsetOutOfRange.code());
+                PartitionResult { key: key.clone(), data, sent: none, bytes: 0, error: true }
             }
             Err(e) => {
                 tracing::warn!(error = %e, partition = key.partition, "fetch read failed");

@@ -36,6 +36,7 @@ fn text(s: impl Into<String>) -> StrBytes {
 /// FindCoordinator key types: groups and transactions are coordinated here.
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
+const KEY_SHARE: i8 = 2;
 
 pub async fn find_coordinator(
     ctx: &ApiContext,
@@ -45,9 +46,13 @@ pub async fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let (host, port) = ctx.cluster.config.advertised(listener);
     let node = ctx.cluster.node_id();
-    // Share groups are not served (yet).
-    let error = (req.key_type != KEY_GROUP && req.key_type != KEY_TRANSACTION)
-        .then_some(ResponseError::CoordinatorNotAvailable);
+    // Share groups (key type 2) are not served yet; any other type is malformed (Kafka:
+    // INVALID_REQUEST with its default message).
+    let error = match req.key_type {
+        KEY_GROUP | KEY_TRANSACTION => None,
+        KEY_SHARE => Some(ResponseError::CoordinatorNotAvailable),
+        _ => Some(ResponseError::InvalidRequest),
+    };
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -55,7 +60,15 @@ pub async fn find_coordinator(
             .map(|k| {
                 let c = Coordinator::default().with_key(k.clone());
                 match error {
-                    Some(e) => c.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1),
+                    Some(e) => {
+                        let c = c.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1);
+                        match e {
+                            ResponseError::InvalidRequest => {
+                                c.with_error_message(crate::error::default_message(e).map(text))
+                            }
+                            _ => c,
+                        }
+                    }
                     None => c
                         .with_node_id(BrokerId(node))
                         .with_host(text(host.to_string()))
@@ -70,12 +83,13 @@ pub async fn find_coordinator(
             .with_error_code(e.code())
             .with_node_id(BrokerId(-1))
             .with_port(-1)
-            .with_error_message((version >= 1).then(|| text("The coordinator is not available."))),
+            .with_error_message(crate::error::default_message(e).filter(|_| version >= 1).map(text)),
         None => FindCoordinatorResponse::default()
             .with_node_id(BrokerId(node))
             .with_host(text(host.to_string()))
             .with_port(i32::from(port))
-            .with_error_message(None),
+            // Kafka fills the message with `Errors.NONE.message()`, which is "NONE".
+            .with_error_message((version >= 1).then(|| text("NONE"))),
     }
 }
 
@@ -134,7 +148,14 @@ pub async fn join_group(
     }
 }
 
-pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, _version: i16) -> SyncGroupResponse {
+pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+    // From v5 the protocol type and name are mandatory: Kafka's KafkaApis answers
+    // INCONSISTENT_GROUP_PROTOCOL before looking at the group.
+    if version >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none()) {
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::InconsistentGroupProtocol.code())
+            .with_assignment(Bytes::new());
+    }
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,

@@ -146,11 +146,18 @@ pub async fn delete_topics(ctx: &ApiContext, req: DeleteTopicsRequest, version: 
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
+/// One DeleteTopics answer. Kafka's ControllerApis sends an `ApiError`'s message, which for an
+/// unknown topic (or id) is the error's default text (v5+ carries it).
 fn deletion_result(name: Option<&str>, id: Uuid, err: Option<&TopicError>) -> DeletableTopicResult {
     let r = DeletableTopicResult::default().with_name(name.map(|n| TopicName(text(n)))).with_topic_id(id);
     match err {
         None => r,
-        Some(e) => r.with_error_code(e.code()).with_error_message(e.wire_message().map(text)),
+        Some(e) => {
+            let message = e
+                .wire_message()
+                .or_else(|| crate::error::default_message(e.kafka_error()).map(str::to_string));
+            r.with_error_code(e.code()).with_error_message(message.map(text))
+        }
     }
 }
 

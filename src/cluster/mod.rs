@@ -292,7 +292,7 @@ impl Cluster {
                 }
                 rf => {
                     return Err(TopicError::InvalidReplicationFactor(format!(
-                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                        "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered or some brokers have all their log directories cordoned."
                     )))
                 }
             }
@@ -635,7 +635,8 @@ fn check_replicas(replicas: &[i32], node: i32) -> Result<(), TopicError> {
             "The proposed assignment contains non-live brokers: {r}"
         ))),
         _ => Err(TopicError::InvalidReplicationFactor(format!(
-            "Unable to replicate the partition {} time(s): only 1 broker(s) are registered.",
+            "Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered or some brokers have all their log directories cordoned.",
+            replicas.len(),
             replicas.len()
         ))),
     }

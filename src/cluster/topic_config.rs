@@ -89,8 +89,9 @@ pub fn validate_overrides<'a>(
             topic_key(name).ok_or_else(|| InvalidConfig(format!("Unknown topic config name: {name}")))?;
         // A null value in CreateTopics means "use the default".
         let Some(raw) = value else { continue };
-        let v = key.kind.check(raw).map_err(|allowed| {
-            InvalidConfig(format!("Invalid value {raw} for configuration {name}: expected {allowed}"))
+        // Kafka's ConfigException: "Invalid value <v> for configuration <name>: <reason>".
+        let v = key.kind.check(raw).map_err(|reason| {
+            InvalidConfig(format!("Invalid value {raw} for configuration {name}: {reason}"))
         })?;
         out.insert(name.to_string(), v);
     }

@@ -48,33 +48,47 @@ pub enum Kind {
 
 impl Kind {
     /// Checks `raw` and returns its canonical form, or a phrase saying what is allowed.
+    /// The canonical form of `raw`, or why it is refused in the words of Kafka's `ConfigDef`
+    /// (`parseType` and its `Range`/`ValidString`/`ValidList` validators), e.g. "Not a number of type
+    /// LONG", "Value must be at least 0", "String must be one of: CreateTime, LogAppendTime".
     pub fn check(&self, raw: &str) -> Result<String, String> {
         let v = raw.trim();
+        let range = |n: i64, min: i64, max: i64| match n {
+            n if n < min => Err(format!("Value must be at least {min}")),
+            n if n > max => Err(format!("Value must be no more than {max}")),
+            n => Ok(n.to_string()),
+        };
         match *self {
             Kind::Bool => match v.to_ascii_lowercase().as_str() {
                 "true" => Ok("true".into()),
                 "false" => Ok("false".into()),
-                _ => Err("true or false".into()),
+                _ => Err("Expected value to be either true or false".into()),
             },
-            Kind::Int { min, max } | Kind::Long { min, max } => match v.parse::<i64>() {
-                Ok(n) if n >= min && n <= max => Ok(n.to_string()),
-                _ => Err(format!("an integer in [{min}, {max}]")),
+            Kind::Int { min, max } => match v.parse::<i32>() {
+                Ok(n) => range(i64::from(n), min, max),
+                Err(_) => Err("Not a number of type INT".into()),
+            },
+            Kind::Long { min, max } => match v.parse::<i64>() {
+                Ok(n) => range(n, min, max),
+                Err(_) => Err("Not a number of type LONG".into()),
             },
             Kind::Double { min, max } => match v.parse::<f64>() {
-                Ok(n) if n >= min && n <= max => Ok(v.to_string()),
-                _ => Err(format!("a number in [{min}, {max}]")),
+                Ok(n) if n < min => Err(format!("Value must be at least {min:?}")),
+                Ok(n) if n > max => Err(format!("Value must be no more than {max:?}")),
+                Ok(_) => Ok(v.to_string()),
+                Err(_) => Err("Not a number of type DOUBLE".into()),
             },
             Kind::Enum(words) => words
                 .iter()
                 .find(|w| w.eq_ignore_ascii_case(v))
                 .map(|w| w.to_string())
-                .ok_or_else(|| format!("one of {}", words.join(", "))),
+                .ok_or_else(|| format!("String must be one of: {}", words.join(", "))),
             Kind::EnumList(words) => {
                 let mut out = Vec::new();
                 for item in v.split(',').map(str::trim) {
                     match words.iter().find(|w| w.eq_ignore_ascii_case(item)) {
                         Some(w) => out.push(*w),
-                        None => return Err(format!("a comma-separated list of {}", words.join(", "))),
+                        None => return Err(format!("String must be one of: {}", words.join(", "))),
                     }
                 }
                 Ok(out.join(","))

@@ -68,7 +68,7 @@ fn bad_value_says_what_is_allowed() {
     let e = Config::build(&file(&[("num.partitions", "zero")]), &[], &CliOverrides::default(), "x.yaml")
         .unwrap_err()
         .0;
-    assert!(e.contains("num.partitions") && e.contains("integer"), "{e}");
+    assert!(e.contains("num.partitions") && e.contains("Not a number of type INT"), "{e}");
     let e = Config::build(&file(&[("auto.create.topics.enable", "yes")]), &[], &CliOverrides::default(), "f")
         .unwrap_err()
         .0;

@@ -594,8 +594,21 @@ impl GroupCoordinator {
         next
     }
 
+    /// Runs the group timers due at `now` (sessions, pending members, rebalances) and expires
+    /// offsets past their retention at `now_ms` (ms since the epoch).
     pub fn tick(&self, now: Instant, now_ms: i64) {
         let mut groups = self.groups.lock();
+        self.run_timers(&mut groups, now, now_ms);
+        self.expire_offsets(&mut groups, now_ms);
+    }
+
+    /// The group timers due at `now`: pending members, member sessions, rebalance completion.
+    pub(crate) fn run_timers(
+        &self,
+        groups: &mut std::collections::HashMap<String, Group>,
+        now: Instant,
+        now_ms: i64,
+    ) {
         for group in groups.values_mut() {
             group.pending.retain(|_, expiry| *expiry > now);
             match group.state {
@@ -626,7 +639,6 @@ impl GroupCoordinator {
                 GroupState::Empty | GroupState::Dead => {}
             }
         }
-        self.expire_offsets(&mut groups, now_ms);
     }
 }
 

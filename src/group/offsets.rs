@@ -189,10 +189,10 @@ impl GroupCoordinator {
 
     /// Deletes empty groups and their offsets; one result per id.
     pub fn delete_groups(&self, ids: &[String]) -> Vec<Result<(), GroupError>> {
+        let mut groups = self.groups.lock();
         // Timers due by now fire first (a member whose session ended is gone), whatever the
         // background task's scheduling.
-        self.tick(tokio::time::Instant::now(), crate::log::now_ms());
-        let mut groups = self.groups.lock();
+        self.run_timers(&mut groups, tokio::time::Instant::now(), crate::log::now_ms());
         ids.iter()
             .map(|id| {
                 let g = groups.get(id).ok_or(GroupError::GroupIdNotFound)?;

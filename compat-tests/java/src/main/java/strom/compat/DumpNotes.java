@@ -41,7 +41,7 @@ public final class DumpNotes {
                     new NewTopic(custom, 1, (short) 1).configs(Map.of("retention.ms", "12345"))))
                     .all().get(30, TimeUnit.SECONDS);
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("topic-configs.txt")))) {
-                w.println("# Apache Kafka " + org.apache.kafka.common.utils.AppInfoParser.getVersion()
+                w.println("# Apache Kafka " + KafkaVersion.get()
                         + " single node (KRaft), DescribeConfigs(includeSynonyms=true, includeDocumentation=false)");
                 w.println("# columns: name = value | source | isDefault | isReadOnly | isSensitive | type | synonyms[name=value(source)...]");
                 w.println("# broker overrides in server.properties: num.partitions=1, offsets/transaction RF 1, log.dirs, listeners");
@@ -52,7 +52,7 @@ public final class DumpNotes {
                 }
             }
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("broker-configs.txt")))) {
-                w.println("# Apache Kafka " + org.apache.kafka.common.utils.AppInfoParser.getVersion()
+                w.println("# Apache Kafka " + KafkaVersion.get()
                         + " single node (KRaft), DescribeConfigs(BROKER " + nodeId + ", includeSynonyms=true)");
                 w.println("# columns: name = value | source | isDefault | isReadOnly | isSensitive | type | synonyms[name=value(source)...]");
                 w.println();
@@ -62,7 +62,7 @@ public final class DumpNotes {
                 dumpConfigs(admin, new ConfigResource(ConfigResource.Type.BROKER, ""), w);
             }
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("errors.txt")))) {
-                w.println("# Apache Kafka " + org.apache.kafka.common.utils.AppInfoParser.getVersion()
+                w.println("# Apache Kafka " + KafkaVersion.get()
                         + ": per-topic errors seen by the Java AdminClient (code NAME exception: broker message)");
                 dumpErrors(admin, sfx, w);
             }

@@ -226,7 +226,7 @@ final class Scenarios {
         if ("1".equals(System.getenv("STROM_GOLDEN_UPDATE"))) {
             List<String> out = new ArrayList<>();
             out.add("# DescribeConfigs(includeSynonyms=true) of fresh topics on Apache Kafka "
-                    + org.apache.kafka.common.utils.AppInfoParser.getVersion()
+                    + KafkaVersion.get()
                     + ", recorded by compat-tests/run --against kafka --update-golden. Do not edit by hand.");
             out.addAll(actual);
             java.nio.file.Files.write(golden, out);
