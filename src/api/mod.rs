@@ -13,6 +13,7 @@ pub mod configs;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offsets;
 pub mod partitions;
@@ -39,6 +40,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
     SyncGroupRequest,
 };
+use kafka_protocol::messages::{AlterReplicaLogDirsRequest, DescribeLogDirsRequest};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::cluster::Cluster;
@@ -254,6 +256,8 @@ async fn dispatch(
         ApiKey::DescribeProducers => {
             call!(kafka_protocol::messages::DescribeProducersRequest, txn::describe_producers)
         }
+        ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, log_dirs::describe_log_dirs),
+        ApiKey::AlterReplicaLogDirs => call!(AlterReplicaLogDirsRequest, log_dirs::alter_replica_log_dirs),
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {
