@@ -133,3 +133,200 @@ async fn alter_replica_log_dirs_answers_per_partition_as_kafka() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// ElectLeaders
+
+/// (topic, partition, error code, error message) of every partition result, in answer order.
+fn election_results(r: &ElectLeadersResponse) -> Vec<(String, i32, i16, Option<String>)> {
+    r.replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result.iter().map(|p| {
+                (
+                    t.topic.0.to_string(),
+                    p.partition_id,
+                    p.error_code,
+                    p.error_message.as_ref().map(|m| m.to_string()),
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn elect_leaders_is_never_needed_on_one_node() {
+    use elect_leaders_request::TopicPartitions;
+    let (_b, mut c) = broker_with_topics().await;
+    let not_needed = Some("Leader election not needed for topic partition.".to_string());
+    for v in 0..=2 {
+        // v0 has no election type (always preferred); 1 is unclean: both not needed.
+        for election_type in if v == 0 { vec![0] } else { vec![0i8, 1] } {
+            let all = ElectLeadersRequest::default()
+                .with_election_type(election_type)
+                .with_topic_partitions(None)
+                .with_timeout_ms(5000);
+            let r = c.call(&all, v).await;
+            // Kafka 4.4: every topic listed, with no partition (those not needing an election are left out).
+            assert_eq!(r.error_code, 0);
+            let mut topics: Vec<(String, usize)> = r
+                .replica_election_results
+                .iter()
+                .map(|t| (t.topic.0.to_string(), t.partition_result.len()))
+                .collect();
+            topics.sort();
+            assert_eq!(topics, vec![("t1".to_string(), 0), ("t2".to_string(), 0)], "v{v}");
+
+            let some = all.with_topic_partitions(Some(vec![
+                TopicPartitions::default().with_topic(tn("t1")).with_partitions(vec![0, 9]),
+                TopicPartitions::default().with_topic(tn("nope")).with_partitions(vec![0]),
+            ]));
+            let r = c.call(&some, v).await;
+            assert_eq!(r.error_code, 0);
+            assert_eq!(
+                election_results(&r),
+                vec![
+                    ("t1".into(), 0, 84, not_needed.clone()),
+                    ("t1".into(), 9, 3, Some("No such partition as t1-9".into())),
+                    ("nope".into(), 0, 3, Some("No such topic as nope".into())),
+                ],
+                "v{v} type {election_type}"
+            );
+        }
+    }
+    let bad = ElectLeadersRequest::default()
+        .with_election_type(5)
+        .with_topic_partitions(Some(vec![TopicPartitions::default()
+            .with_topic(tn("t1"))
+            .with_partitions(vec![0])]))
+        .with_timeout_ms(5000);
+    let r = c.call(&bad, 2).await;
+    assert_eq!(r.error_code, 42, "INVALID_REQUEST");
+    assert_eq!(election_results(&r), vec![("t1".into(), 0, 42, Some("Unknown election type 5".into()))]);
+    let none = ElectLeadersRequest::default().with_topic_partitions(Some(vec![])).with_timeout_ms(5000);
+    let r = c.call(&none, 2).await;
+    assert_eq!((r.error_code, r.replica_election_results.len()), (0, 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// AlterPartitionReassignments / ListPartitionReassignments
+
+fn reassignment_results(r: &AlterPartitionReassignmentsResponse) -> Vec<(String, i32, i16, Option<String>)> {
+    r.responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    t.name.0.to_string(),
+                    p.partition_index,
+                    p.error_code,
+                    p.error_message.as_ref().map(|m| m.to_string()),
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reassignments_complete_at_once_or_fail_as_kafka() {
+    use alter_partition_reassignments_request::*;
+    let (_b, mut c) = broker_with_topics().await;
+    let p = |i: i32, r: Option<Vec<i32>>| {
+        ReassignablePartition::default()
+            .with_partition_index(i)
+            .with_replicas(r.map(|v| v.into_iter().map(BrokerId).collect()))
+    };
+    let unregistered = |b: i32| {
+        Some(format!(
+            "The manual partition assignment includes broker {b}, but no such broker is registered."
+        ))
+    };
+    for v in 0..=1 {
+        let topics = vec![
+            ReassignableTopic::default().with_name(tn("t1")).with_partitions(vec![
+                p(0, Some(vec![1])),
+                p(1, Some(vec![2])),
+                p(2, None),
+                p(9, Some(vec![1])),
+            ]),
+            ReassignableTopic::default().with_name(tn("nope")).with_partitions(vec![p(0, Some(vec![1]))]),
+        ];
+        let r = c
+            .call(&AlterPartitionReassignmentsRequest::default().with_timeout_ms(5000).with_topics(topics), v)
+            .await;
+        assert_eq!(
+            (r.error_code, r.error_message.clone(), r.allow_replication_factor_change),
+            (0, None, true)
+        );
+        assert_eq!(
+            reassignment_results(&r),
+            vec![
+                ("t1".into(), 0, 0, None),
+                ("t1".into(), 1, 39, unregistered(2)),
+                ("t1".into(), 2, 85, None),
+                ("t1".into(), 9, 3, Some("Unable to find partition t1:9.".into())),
+                ("nope".into(), 0, 3, Some("Unable to find a topic named nope.".into())),
+            ],
+            "v{v}"
+        );
+        let topics = vec![ReassignableTopic::default().with_name(tn("t1")).with_partitions(vec![
+            p(0, Some(vec![1, 1])),
+            p(1, Some(vec![])),
+            p(2, Some(vec![1, 2])),
+        ])];
+        let r = c
+            .call(&AlterPartitionReassignmentsRequest::default().with_timeout_ms(5000).with_topics(topics), v)
+            .await;
+        assert_eq!(
+            reassignment_results(&r),
+            vec![
+                (
+                    "t1".into(),
+                    0,
+                    39,
+                    Some("The manual partition assignment includes the broker 1 more than once.".into())
+                ),
+                (
+                    "t1".into(),
+                    1,
+                    39,
+                    Some("The manual partition assignment includes an empty replica list.".into())
+                ),
+                ("t1".into(), 2, 39, unregistered(2)),
+            ],
+            "v{v}"
+        );
+    }
+    // An empty request: Kafka's controller answers a fresh response (message "", not null).
+    let r = c
+        .call(&AlterPartitionReassignmentsRequest::default().with_timeout_ms(5000).with_topics(vec![]), 1)
+        .await;
+    assert_eq!((r.error_code, r.error_message.as_deref(), r.responses.len()), (0, Some(""), 0));
+    // v1 echoes allow_replication_factor_change; a partition named twice is answered twice.
+    let topics = vec![ReassignableTopic::default()
+        .with_name(tn("t1"))
+        .with_partitions(vec![p(0, Some(vec![1])), p(0, Some(vec![1]))])];
+    let req = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(5000)
+        .with_allow_replication_factor_change(false)
+        .with_topics(topics);
+    let r = c.call(&req, 1).await;
+    assert!(!r.allow_replication_factor_change);
+    assert_eq!(reassignment_results(&r), vec![("t1".into(), 0, 0, None), ("t1".into(), 0, 0, None)]);
+
+    use list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+    for topics in [
+        None,
+        Some(vec![
+            ListPartitionReassignmentsTopics::default()
+                .with_name(tn("t1"))
+                .with_partition_indexes(vec![0, 9]),
+            ListPartitionReassignmentsTopics::default().with_name(tn("nope")).with_partition_indexes(vec![0]),
+        ]),
+    ] {
+        let r = c
+            .call(&ListPartitionReassignmentsRequest::default().with_timeout_ms(5000).with_topics(topics), 0)
+            .await;
+        assert_eq!((r.error_code, r.error_message, r.topics.len()), (0, None, 0));
+    }
+}

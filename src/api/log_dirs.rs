@@ -107,7 +107,7 @@ pub async fn alter_replica_log_dirs(
     for ((topic, partition), path) in dirs {
         let error = if path.as_str() != log_dir {
             ResponseError::LogDirNotFound.code()
-        } else if !snapshot.get(topic.as_str()).is_some_and(|t| (0..t.partitions).contains(&partition)) {
+        } else if !snapshot.has_partition(&topic, partition) {
             ResponseError::UnknownTopicOrPartition.code()
         } else {
             0

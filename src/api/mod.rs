@@ -19,6 +19,7 @@ pub mod offsets;
 pub mod partitions;
 pub mod produce;
 pub mod producer_id;
+pub mod reassignments;
 pub mod topics;
 pub mod txn;
 pub mod txn_markers;
@@ -40,7 +41,10 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
     SyncGroupRequest,
 };
-use kafka_protocol::messages::{AlterReplicaLogDirsRequest, DescribeLogDirsRequest};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, DescribeLogDirsRequest,
+    ElectLeadersRequest, ListPartitionReassignmentsRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::cluster::Cluster;
@@ -258,6 +262,13 @@ async fn dispatch(
         }
         ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, log_dirs::describe_log_dirs),
         ApiKey::AlterReplicaLogDirs => call!(AlterReplicaLogDirsRequest, log_dirs::alter_replica_log_dirs),
+        ApiKey::ElectLeaders => call!(ElectLeadersRequest, reassignments::elect_leaders),
+        ApiKey::AlterPartitionReassignments => {
+            call!(AlterPartitionReassignmentsRequest, reassignments::alter_partition_reassignments)
+        }
+        ApiKey::ListPartitionReassignments => {
+            call!(ListPartitionReassignmentsRequest, reassignments::list_partition_reassignments)
+        }
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

@@ -58,6 +58,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Admin APIs of a one-node cluster (issue 15): log dirs.
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::AlterReplicaLogDirs, 1, 2),
+    // ... leadership and placement.
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// The served version range of `key`, if the API is served at all.

@@ -71,6 +71,11 @@ impl Snapshot {
         self.topics.get(name)
     }
 
+    /// Whether `topic` exists with a partition numbered `partition`.
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
+    }
+
     pub fn get_by_id(&self, id: Uuid) -> Option<&Arc<Topic>> {
         self.by_id.get(&id).and_then(|n| self.topics.get(n))
     }
