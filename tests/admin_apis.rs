@@ -330,3 +330,80 @@ async fn reassignments_complete_at_once_or_fail_as_kafka() {
         assert_eq!((r.error_code, r.error_message, r.topics.len()), (0, None, 0));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// DescribeQuorum
+
+fn quorum_request(topic: &str, partitions: &[i32]) -> DescribeQuorumRequest {
+    use describe_quorum_request::*;
+    DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(tn(topic))
+        .with_partitions(
+            partitions.iter().map(|p| PartitionData::default().with_partition_index(*p)).collect(),
+        )])
+}
+
+#[tokio::test]
+async fn describe_quorum_shows_one_voter_leading() {
+    let (b, mut c) = broker_with_topics().await;
+    let mut last_offset = 0;
+    for v in 0..=2 {
+        let before = now_ms();
+        let r = c.call(&quorum_request("__cluster_metadata", &[0]), v).await;
+        // Kafka 4.4 (combined one-node KRaft): no error, the message "" (v2), one topic, one partition
+        // led by the node at epoch 1, the node the only voter, no observers.
+        assert_eq!((r.error_code, r.error_message.as_deref()), (0, Some("")));
+        assert_eq!(r.topics.len(), 1);
+        assert_eq!(r.topics[0].topic_name.0.as_str(), "__cluster_metadata");
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.partition_index, p.error_code, p.leader_id.0, p.leader_epoch), (0, 0, 1, 1));
+        assert_eq!(p.current_voters.len(), 1);
+        assert!(p.observers.is_empty());
+        let voter = &p.current_voters[0];
+        assert_eq!(voter.replica_id.0, 1);
+        // Stand-ins for the metadata log: the offset counts metadata changes (creation + 2 topics).
+        assert!(p.high_watermark >= 3, "{p:?}");
+        assert_eq!(voter.log_end_offset, p.high_watermark);
+        assert!(p.high_watermark >= last_offset);
+        last_offset = p.high_watermark;
+        if v >= 1 {
+            // The leader's own fetch and caught-up times are now, as Kafka's LeaderState reports.
+            assert!(voter.last_fetch_timestamp >= before && voter.last_fetch_timestamp <= now_ms());
+            assert_eq!(voter.last_caught_up_timestamp, voter.last_fetch_timestamp);
+        } else {
+            assert_eq!((voter.last_fetch_timestamp, voter.last_caught_up_timestamp), (-1, -1));
+        }
+        if v >= 2 {
+            assert!(voter.replica_directory_id.as_u128() > 2, "a real directory id");
+            assert_eq!(r.nodes.len(), 1);
+            assert_eq!(r.nodes[0].node_id.0, 1);
+            let l = &r.nodes[0].listeners[0];
+            assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", b.addr().port()));
+        } else {
+            assert!(r.nodes.is_empty());
+        }
+    }
+    // One more metadata change moves the offsets on.
+    create_topic(&mut c, "t3", 1).await;
+    let r = c.call(&quorum_request("__cluster_metadata", &[0]), 2).await;
+    assert_eq!(r.topics[0].partitions[0].high_watermark, last_offset + 1);
+
+    // Anything but __cluster_metadata-0: Kafka 4.4 answers UNKNOWN_TOPIC_OR_PARTITION per partition.
+    let r = c.call(&quorum_request("t1", &[0]), 2).await;
+    assert_eq!((r.error_code, r.error_message.as_deref(), r.nodes.len()), (0, Some(""), 0));
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(
+        (
+            p.partition_index,
+            p.error_code,
+            p.error_message.as_deref(),
+            p.leader_id.0,
+            p.leader_epoch,
+            p.high_watermark
+        ),
+        (0, 3, Some("This server does not host this topic-partition."), 0, 0, 0)
+    );
+    assert!(p.current_voters.is_empty());
+    let r = c.call(&DescribeQuorumRequest::default(), 2).await;
+    assert_eq!((r.error_code, r.topics.len()), (0, 0));
+}

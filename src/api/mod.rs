@@ -19,6 +19,7 @@ pub mod offsets;
 pub mod partitions;
 pub mod produce;
 pub mod producer_id;
+pub mod quorum;
 pub mod reassignments;
 pub mod topics;
 pub mod txn;
@@ -43,7 +44,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, DescribeLogDirsRequest,
-    ElectLeadersRequest, ListPartitionReassignmentsRequest,
+    DescribeQuorumRequest, ElectLeadersRequest, ListPartitionReassignmentsRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -269,6 +270,7 @@ async fn dispatch(
         ApiKey::ListPartitionReassignments => {
             call!(ListPartitionReassignmentsRequest, reassignments::list_partition_reassignments)
         }
+        ApiKey::DescribeQuorum => call!(DescribeQuorumRequest, quorum::describe_quorum),
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

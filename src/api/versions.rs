@@ -62,6 +62,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    // ... the metadata quorum (one voter).
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The served version range of `key`, if the API is served at all.
