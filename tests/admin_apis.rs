@@ -407,3 +407,111 @@ async fn describe_quorum_shows_one_voter_leading() {
     let r = c.call(&DescribeQuorumRequest::default(), 2).await;
     assert_eq!((r.error_code, r.topics.len()), (0, 0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// DescribeTopicPartitions (KIP-966)
+
+/// A topic's (name, error, partition indexes) and the next cursor, from an answer.
+type Page = (Vec<(String, i16, Vec<i32>)>, Option<(String, i32)>);
+
+async fn describe_partitions(
+    c: &mut Client,
+    topics: &[&str],
+    limit: i32,
+    cursor: Option<(&str, i32)>,
+) -> Page {
+    use describe_topic_partitions_request::{Cursor, TopicRequest};
+    let req = DescribeTopicPartitionsRequest::default()
+        .with_topics(topics.iter().map(|t| TopicRequest::default().with_name(tn(t))).collect())
+        .with_response_partition_limit(limit)
+        .with_cursor(cursor.map(|(t, p)| Cursor::default().with_topic_name(tn(t)).with_partition_index(p)));
+    let r = c.call(&req, 0).await;
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            (name, t.error_code, t.partitions.iter().map(|p| p.partition_index).collect())
+        })
+        .collect();
+    (topics, r.next_cursor.map(|c| (c.topic_name.0.to_string(), c.partition_index)))
+}
+
+fn page(topics: &[(&str, i16, &[i32])], cursor: Option<(&str, i32)>) -> Page {
+    (
+        topics.iter().map(|(n, e, ps)| (n.to_string(), *e, ps.to_vec())).collect(),
+        cursor.map(|(t, p)| (t.to_string(), p)),
+    )
+}
+
+#[tokio::test]
+async fn describe_topic_partitions_pages_as_kafka() {
+    use describe_topic_partitions_request::TopicRequest;
+    let (_b, mut c) = broker_with_topics().await;
+    // Every field of one answer, as Kafka 4.4 gives it (topic ids aside).
+    let req = DescribeTopicPartitionsRequest::default()
+        .with_topics(
+            ["t1", "nope", "bad name!"].iter().map(|t| TopicRequest::default().with_name(tn(t))).collect(),
+        )
+        .with_response_partition_limit(2000);
+    let r = c.call(&req, 0).await;
+    assert!(r.next_cursor.is_none());
+    let names: Vec<Option<&str>> = r.topics.iter().map(|t| t.name.as_ref().map(|n| n.0.as_str())).collect();
+    assert_eq!(names, vec![Some("bad name!"), Some("nope"), Some("t1")], "in name order");
+    for (t, error) in r.topics.iter().zip([17, 3, 0]) {
+        assert_eq!((t.error_code, t.is_internal, t.topic_authorized_operations), (error, false, 3576));
+        if error != 0 {
+            assert!(t.topic_id.is_nil() && t.partitions.is_empty());
+        }
+    }
+    let t1 = &r.topics[2];
+    assert!(!t1.topic_id.is_nil());
+    assert_eq!(t1.partitions.len(), 3);
+    for (i, p) in t1.partitions.iter().enumerate() {
+        assert_eq!((p.error_code, p.partition_index, p.leader_id.0, p.leader_epoch), (0, i as i32, 1, 0));
+        assert_eq!((p.replica_nodes.clone(), p.isr_nodes.clone()), (vec![BrokerId(1)], vec![BrokerId(1)]));
+        assert_eq!(
+            (p.eligible_leader_replicas.clone(), p.last_known_elr.clone()),
+            (Some(vec![]), Some(vec![]))
+        );
+        assert!(p.offline_replicas.is_empty());
+    }
+
+    // Paging (Kafka 4.4's answers to the same requests).
+    let both = ["t1", "t2"];
+    assert_eq!(
+        describe_partitions(&mut c, &both, 2, None).await,
+        page(&[("t1", 0, &[0, 1])], Some(("t1", 2)))
+    );
+    assert_eq!(
+        describe_partitions(&mut c, &both, 2, Some(("t1", 2))).await,
+        page(&[("t1", 0, &[2]), ("t2", 0, &[0])], Some(("t2", 1)))
+    );
+    // All topics; a limit used up exactly points at the next topic's start.
+    assert_eq!(
+        describe_partitions(&mut c, &[], 3, None).await,
+        page(&[("t1", 0, &[0, 1, 2])], Some(("t2", 0)))
+    );
+    assert_eq!(
+        describe_partitions(&mut c, &[], 2000, Some(("t2", 0))).await,
+        page(&[("t2", 0, &[0, 1])], None)
+    );
+    // A limit below 1 counts as 1; a cursor past the end answers the topic with no partition.
+    assert_eq!(
+        describe_partitions(&mut c, &["t1"], 0, None).await,
+        page(&[("t1", 0, &[0])], Some(("t1", 1)))
+    );
+    assert_eq!(
+        describe_partitions(&mut c, &["t1"], 2000, Some(("t1", 7))).await,
+        page(&[("t1", 0, &[])], None)
+    );
+    // A cursor outside the named topics, or at a negative partition: INVALID_REQUEST for each topic.
+    assert_eq!(
+        describe_partitions(&mut c, &["t1"], 2000, Some(("zz", 0))).await,
+        page(&[("t1", 42, &[])], None)
+    );
+    assert_eq!(
+        describe_partitions(&mut c, &["t1"], 2000, Some(("t1", -1))).await,
+        page(&[("t1", 42, &[])], None)
+    );
+}

@@ -10,6 +10,7 @@
 pub mod chunked;
 pub mod cluster;
 pub mod configs;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
@@ -44,7 +45,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, DescribeLogDirsRequest,
-    DescribeQuorumRequest, ElectLeadersRequest, ListPartitionReassignmentsRequest,
+    DescribeQuorumRequest, DescribeTopicPartitionsRequest, ElectLeadersRequest,
+    ListPartitionReassignmentsRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -271,6 +273,9 @@ async fn dispatch(
             call!(ListPartitionReassignmentsRequest, reassignments::list_partition_reassignments)
         }
         ApiKey::DescribeQuorum => call!(DescribeQuorumRequest, quorum::describe_quorum),
+        ApiKey::DescribeTopicPartitions => {
+            call!(DescribeTopicPartitionsRequest, describe_topic_partitions::describe_topic_partitions)
+        }
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

@@ -64,6 +64,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListPartitionReassignments, 0, 0),
     // ... the metadata quorum (one voter).
     (ApiKey::DescribeQuorum, 0, 2),
+    // ... topics with their eligible leader replicas (KIP-966).
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// The served version range of `key`, if the API is served at all.
