@@ -515,3 +515,37 @@ async fn describe_topic_partitions_pages_as_kafka() {
         page(&[("t1", 42, &[])], None)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// ListConfigResources (KIP-714, KIP-1142)
+
+#[tokio::test]
+async fn list_config_resources_lists_broker_and_topics_as_kafka() {
+    let (_b, mut c) = broker_with_topics().await;
+    let list = |r: ListConfigResourcesResponse| -> (i16, Vec<(i8, String)>) {
+        (
+            r.error_code,
+            r.config_resources.iter().map(|c| (c.resource_type, c.resource_name.to_string())).collect(),
+        )
+    };
+    // v0 lists client-metrics subscriptions only (none here; Kafka 4.4 lists them by name).
+    assert_eq!(list(c.call(&ListConfigResourcesRequest::default(), 0).await), (0, vec![]));
+    // v1, Kafka 4.4: groups with configs (32), client metrics (16), broker logger (8), broker (4), topics (2),
+    // in that order whatever the order asked; strom has no group configs nor client-metrics subscriptions.
+    let all = vec![(8, "1".to_string()), (4, "1".to_string()), (2, "t1".to_string()), (2, "t2".to_string())];
+    for (types, expected) in [
+        (vec![], all.clone()),
+        (vec![2i8, 32, 16, 4, 8], all),
+        (vec![2], vec![(2, "t1".to_string()), (2, "t2".to_string())]),
+        (vec![4], vec![(4, "1".to_string())]),
+        (vec![8], vec![(8, "1".to_string())]),
+        (vec![16], vec![]),
+        (vec![32], vec![]),
+    ] {
+        let r = c.call(&ListConfigResourcesRequest::default().with_resource_types(types.clone()), 1).await;
+        assert_eq!(list(r), (0, expected), "{types:?}");
+    }
+    // An unknown type: UNSUPPORTED_VERSION (35) and nothing listed.
+    let r = c.call(&ListConfigResourcesRequest::default().with_resource_types(vec![2, 99]), 1).await;
+    assert_eq!(list(r), (35, vec![]));
+}

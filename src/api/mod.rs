@@ -45,7 +45,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, DescribeLogDirsRequest,
-    DescribeQuorumRequest, DescribeTopicPartitionsRequest, ElectLeadersRequest,
+    DescribeQuorumRequest, DescribeTopicPartitionsRequest, ElectLeadersRequest, ListConfigResourcesRequest,
     ListPartitionReassignmentsRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -276,6 +276,7 @@ async fn dispatch(
         ApiKey::DescribeTopicPartitions => {
             call!(DescribeTopicPartitionsRequest, describe_topic_partitions::describe_topic_partitions)
         }
+        ApiKey::ListConfigResources => call!(ListConfigResourcesRequest, configs::list_config_resources),
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

@@ -66,6 +66,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeQuorum, 0, 2),
     // ... topics with their eligible leader replicas (KIP-966).
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    // ... the resources that have configs (KIP-714, KIP-1142).
+    (ApiKey::ListConfigResources, 0, 1),
 ];
 
 /// The served version range of `key`, if the API is served at all.
