@@ -13,8 +13,8 @@
 //!   the leader itself;
 //! - the voter's directory id (v2) is derived from the cluster id, so it is stable for the data dir's
 //!   life (Kafka's is a random id kept in the metadata dir's `meta.properties`);
-//! - the voter's endpoint (v2) is strom's one listener, named `PLAINTEXT` (Kafka lists its controller
-//!   listener, by default `CONTROLLER`).
+//! - the voter's endpoints (v2) are strom's listeners, by name and advertised address: every one
+//!   of them serves the admin APIs (Kafka lists its controller listeners, by default `CONTROLLER`).
 //!
 //! A request that does not name exactly `__cluster_metadata` partition 0 is answered as Kafka's
 //! `KafkaRaftClient` does: every partition named gets UNKNOWN_TOPIC_OR_PARTITION.
@@ -36,9 +36,6 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// The metadata partition's leader epoch: the first election's, the only one on a single node.
 pub const QUORUM_LEADER_EPOCH: i32 = 1;
-
-/// The listener name strom's one listener goes by (Kafka's `PLAINTEXT` security protocol).
-const LISTENER_NAME: &str = "PLAINTEXT";
 
 /// A stable directory id for the metadata "log dir": the cluster id's 16 bytes with their halves
 /// swapped (never one of Kafka's reserved ids 0–2, which would mean unassigned, lost or migrating).
@@ -112,13 +109,18 @@ pub async fn describe_quorum(
     if version < 2 {
         return resp;
     }
-    let config = &cluster.config;
-    resp.with_nodes(vec![Node::default().with_node_id(BrokerId(node)).with_listeners(vec![
-        Listener::default()
-            .with_name(StrBytes::from_static_str(LISTENER_NAME))
-            .with_host(StrBytes::from_string(config.advertised_host.clone()))
-            .with_port(config.advertised_port),
-    ])])
+    let listeners = cluster
+        .config
+        .listeners
+        .iter()
+        .map(|l| {
+            Listener::default()
+                .with_name(StrBytes::from_string(l.name.clone()))
+                .with_host(StrBytes::from_string(l.advertised_host.clone()))
+                .with_port(l.advertised_port)
+        })
+        .collect();
+    resp.with_nodes(vec![Node::default().with_node_id(BrokerId(node)).with_listeners(listeners)])
 }
 
 #[cfg(test)]
