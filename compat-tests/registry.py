@@ -81,6 +81,10 @@ SCENARIOS = [
                              "--state), --reset-offsets refused while a member is active, --to-earliest --execute, "
                              "--delete",
      _cells(NA, kafka_cli=READY)),
+    ("admin-tools", "kafka-topics --describe shows empty Elr (DescribeTopicPartitions), kafka-log-dirs --describe, "
+                    "kafka-leader-election (already elected), kafka-reassign-partitions --execute to the current "
+                    "replica and --list, kafka-metadata-quorum describe --status (one voter leading)",
+     _cells(NA, kafka_cli=READY)),
     # --- transactions (KIP-98) ---------------------------------------------------------------------------------
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "

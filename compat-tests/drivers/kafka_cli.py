@@ -2,6 +2,7 @@
 consumer), run as `java -cp <kafka libs>/* CLASS ...` from the same jars as scripts/kafka-reference.
 See common.py for the driver protocol. Needs STROM_KAFKA_LIBS (set by compat-tests/run)."""
 
+import json
 import os
 import re
 import subprocess
@@ -450,6 +451,56 @@ def consumer_groups_tool(ctx):
     # Kafka 4.1's tool prints the exception and still exits 0.
     check("GroupIdNotFoundException" in out + err, "--describe of a deleted group: expected GroupIdNotFoundException, "
           "got exit %d: %s", code, (out + err).strip()[-300:])
+
+
+def admin_tool(ctx, cls, *args):
+    """Runs an admin CLI tool against the broker; it must exit 0. Returns its stdout."""
+    code, out, err = tool(ctx, cls, "--bootstrap-server", ctx.bootstrap, "--command-config", _client_props(ctx),
+                          *args)
+    check(code == 0, "%s %s exited %d: %s", cls.rsplit(".", 1)[-1], " ".join(args), code,
+          (out + err).strip()[-400:])
+    return out
+
+
+@scenario("admin-tools")
+def admin_tools(ctx):
+    t = ctx.topic("adm")
+    create_topic(ctx, t)
+    # kafka-topics --describe through DescribeTopicPartitions (KIP-966): empty ELR lists, not "N/A".
+    _, parts = parse_describe(ok(ctx, "--describe", "--topic", t))
+    check_eq([(p.get("Elr"), p.get("LastKnownElr")) for p in parts], [("", "")], "Elr/LastKnownElr of --describe")
+    # kafka-log-dirs --describe: one broker, one log dir, the topic's partition with offset lag 0.
+    out = admin_tool(ctx, "org.apache.kafka.tools.LogDirsCommand", "--describe", "--topic-list", t)
+    report = json.loads(out.strip().splitlines()[-1])
+    dirs = [d for b in report["brokers"] for d in b["logDirs"]]
+    check_eq(len(dirs), 1, "log dirs")
+    check_eq([(p["partition"], p["offsetLag"], p["isFuture"]) for p in dirs[0]["partitions"]],
+             [("%s-0" % t, 0, False)], "log dir partitions")
+    # kafka-leader-election: the preferred leader is already elected.
+    out = admin_tool(ctx, "org.apache.kafka.tools.LeaderElectionCommand", "--election-type", "preferred",
+                     "--topic", t, "--partition", "0")
+    check_eq(out.strip(), "Valid replica already elected for partitions %s-0" % t, "leader election output")
+    # kafka-reassign-partitions: a reassignment to the current replica starts; nothing stays in progress.
+    bid = parts[0]["Leader"]
+    fd, plan = tempfile.mkstemp(suffix=".json", prefix="strom-cli-reassign-")
+    os.write(fd, json.dumps({"version": 1, "partitions": [
+        {"topic": t, "partition": 0, "replicas": [int(bid)]}]}).encode())
+    os.close(fd)
+    try:
+        out = admin_tool(ctx, "org.apache.kafka.tools.reassign.ReassignPartitionsCommand", "--execute",
+                         "--reassignment-json-file", plan)
+        check("Successfully started partition reassignment for %s-0" % t in out, "reassignment output: %s", out)
+    finally:
+        os.unlink(plan)
+    out = admin_tool(ctx, "org.apache.kafka.tools.reassign.ReassignPartitionsCommand", "--list")
+    check_eq(out.strip(), "No partition reassignments found.", "reassignment list")
+    # kafka-metadata-quorum describe --status: this broker leads, the only voter, no observers.
+    out = admin_tool(ctx, "org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--status")
+    status = dict(re.findall(r"^(\w+):\s+(.*)$", out, re.M))
+    check_eq((status.get("LeaderId"), status.get("LeaderEpoch"), status.get("CurrentObservers")),
+             (bid, "1", "[]"), "quorum status")
+    voters = json.loads(status.get("CurrentVoters", "[]"))
+    check_eq([v["id"] for v in voters], [int(bid)], "quorum voters")
 
 
 if __name__ == "__main__":

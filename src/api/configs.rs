@@ -1,15 +1,18 @@
 //! DescribeConfigs (v1–v4) for topics and for this broker: every config with its value, source,
 //! type and (when asked) synonyms, not only the ones that were set. AlterConfigs (v0–v2) and
-//! IncrementalAlterConfigs (v0–v1) for topic configs.
+//! IncrementalAlterConfigs (v0–v1) for topic configs. ListConfigResources (v0–v1, KIP-714/KIP-1142):
+//! the resources that have configs.
 
 use kafka_protocol::messages::alter_configs_response;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::list_config_resources_response::ConfigResource;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ListConfigResourcesRequest,
+    ListConfigResourcesResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -25,6 +28,8 @@ mod resource_type {
     pub const TOPIC: i8 = 2;
     pub const BROKER: i8 = 4;
     pub const BROKER_LOGGER: i8 = 8;
+    pub const CLIENT_METRICS: i8 = 16;
+    pub const GROUP: i8 = 32;
 }
 
 fn text(s: impl Into<String>) -> StrBytes {
@@ -291,4 +296,49 @@ pub async fn alter_configs(
         });
     }
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The resource types ListConfigResources v1 lists, in the order Kafka 4.4 answers them whatever
+/// the order asked.
+const LISTED_RESOURCE_TYPES: [i8; 5] = [
+    resource_type::GROUP,
+    resource_type::CLIENT_METRICS,
+    resource_type::BROKER_LOGGER,
+    resource_type::BROKER,
+    resource_type::TOPIC,
+];
+
+/// Answers ListConfigResources, as Kafka's `KafkaApis.handleListConfigResources`: v0 (formerly
+/// ListClientMetricsResources) lists client-metrics subscriptions only; v1 the resources of the types
+/// asked (every type when none is), an unknown type failing the whole request with
+/// UNSUPPORTED_VERSION. Groups are listed only when they have configs and client metrics only when
+/// a subscription exists: strom has neither yet, so both are empty. This broker is listed as BROKER
+/// and BROKER_LOGGER under its node id; topics by name, internal ones included.
+pub async fn list_config_resources(
+    ctx: &ApiContext,
+    req: ListConfigResourcesRequest,
+    version: i16,
+) -> ListConfigResourcesResponse {
+    let resp = ListConfigResourcesResponse::default();
+    if version == 0 {
+        return resp;
+    }
+    if req.resource_types.iter().any(|t| !LISTED_RESOURCE_TYPES.contains(t)) {
+        return resp.with_error_code(ResponseError::UnsupportedVersion.code());
+    }
+    let asked = |t: i8| req.resource_types.is_empty() || req.resource_types.contains(&t);
+    let node = ctx.cluster.node_id().to_string();
+    let resource =
+        |t: i8, name: &str| ConfigResource::default().with_resource_type(t).with_resource_name(text(name));
+    let mut resources = Vec::new();
+    for t in LISTED_RESOURCE_TYPES.into_iter().filter(|t| asked(*t)) {
+        match t {
+            resource_type::BROKER_LOGGER | resource_type::BROKER => resources.push(resource(t, &node)),
+            resource_type::TOPIC => {
+                resources.extend(ctx.cluster.snapshot().topics.keys().map(|name| resource(t, name)))
+            }
+            _ => {}
+        }
+    }
+    resp.with_config_resources(resources)
 }

@@ -10,14 +10,18 @@
 pub mod chunked;
 pub mod cluster;
 pub mod configs;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offsets;
 pub mod partitions;
 pub mod produce;
 pub mod producer_id;
+pub mod quorum;
+pub mod reassignments;
 pub mod topics;
 pub mod txn;
 pub mod txn_markers;
@@ -38,6 +42,11 @@ use kafka_protocol::messages::{
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, ResponseHeader,
     SyncGroupRequest,
+};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, DescribeLogDirsRequest,
+    DescribeQuorumRequest, DescribeTopicPartitionsRequest, ElectLeadersRequest, ListConfigResourcesRequest,
+    ListPartitionReassignmentsRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -254,6 +263,20 @@ async fn dispatch(
         ApiKey::DescribeProducers => {
             call!(kafka_protocol::messages::DescribeProducersRequest, txn::describe_producers)
         }
+        ApiKey::DescribeLogDirs => call!(DescribeLogDirsRequest, log_dirs::describe_log_dirs),
+        ApiKey::AlterReplicaLogDirs => call!(AlterReplicaLogDirsRequest, log_dirs::alter_replica_log_dirs),
+        ApiKey::ElectLeaders => call!(ElectLeadersRequest, reassignments::elect_leaders),
+        ApiKey::AlterPartitionReassignments => {
+            call!(AlterPartitionReassignmentsRequest, reassignments::alter_partition_reassignments)
+        }
+        ApiKey::ListPartitionReassignments => {
+            call!(ListPartitionReassignmentsRequest, reassignments::list_partition_reassignments)
+        }
+        ApiKey::DescribeQuorum => call!(DescribeQuorumRequest, quorum::describe_quorum),
+        ApiKey::DescribeTopicPartitions => {
+            call!(DescribeTopicPartitionsRequest, describe_topic_partitions::describe_topic_partitions)
+        }
+        ApiKey::ListConfigResources => call!(ListConfigResourcesRequest, configs::list_config_resources),
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

@@ -55,6 +55,19 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
+    // Admin APIs of a one-node cluster (issue 15): log dirs.
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::AlterReplicaLogDirs, 1, 2),
+    // ... leadership and placement.
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    // ... the metadata quorum (one voter).
+    (ApiKey::DescribeQuorum, 0, 2),
+    // ... topics with their eligible leader replicas (KIP-966).
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+    // ... the resources that have configs (KIP-714, KIP-1142).
+    (ApiKey::ListConfigResources, 0, 1),
 ];
 
 /// The served version range of `key`, if the API is served at all.

@@ -48,6 +48,10 @@ pub struct Topic {
 struct Persisted {
     cluster_id: String,
     topics: Vec<Topic>,
+    /// Metadata changes committed so far (see [`Cluster::metadata_offset`]); absent in files written
+    /// before it was counted, which then count their creation and one change per topic.
+    #[serde(default)]
+    metadata_changes: i64,
 }
 
 /// An immutable view of all topics.
@@ -69,6 +73,11 @@ impl Snapshot {
 
     pub fn get(&self, name: &str) -> Option<&Arc<Topic>> {
         self.topics.get(name)
+    }
+
+    /// Whether `topic` exists with a partition numbered `partition`.
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
     }
 
     pub fn get_by_id(&self, id: Uuid) -> Option<&Arc<Topic>> {
@@ -137,6 +146,9 @@ pub struct Cluster {
     pub logs: Arc<LogManager>,
     cluster_id: String,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Metadata changes committed so far: the cluster's creation is the first, then each topic
+    /// change (create, delete, partitions, configs). Written only under `writer`.
+    metadata_changes: std::sync::atomic::AtomicI64,
     writer: tokio::sync::Mutex<()>,
     data_dir: PathBuf,
 }
@@ -174,17 +186,21 @@ impl Cluster {
         let persisted = match store::read_checked::<Persisted>(&path)? {
             Some(p) => p,
             None => {
-                let p = Persisted { cluster_id: new_cluster_id(), topics: Vec::new() };
+                let p = Persisted { cluster_id: new_cluster_id(), topics: Vec::new(), metadata_changes: 1 };
                 store::write_atomic(&path, &p)?;
                 p
             }
         };
         remove_deleted_dirs(&data_dir);
+        // A file from before changes were counted: at least its creation and each topic's.
+        let metadata_changes =
+            persisted.metadata_changes.max(1 + i64::try_from(persisted.topics.len()).unwrap_or(i64::MAX - 1));
         let cluster = Cluster {
             config,
             logs,
             cluster_id: persisted.cluster_id,
             snapshot: RwLock::new(Arc::new(Snapshot::from_topics(persisted.topics))),
+            metadata_changes: std::sync::atomic::AtomicI64::new(metadata_changes),
             writer: tokio::sync::Mutex::new(()),
             data_dir,
         };
@@ -237,16 +253,27 @@ impl Cluster {
         self.config.node_id
     }
 
+    /// The offset a metadata log would have reached: the number of metadata changes committed (the
+    /// cluster's creation counts as one). strom keeps no KRaft metadata log; this stands in for its end
+    /// offset and high watermark where Kafka reports them (DescribeQuorum), never decreasing and
+    /// persisted with the topics.
+    pub fn metadata_offset(&self) -> i64 {
+        self.metadata_changes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The current topics; cheap, never blocks on writers.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().clone()
     }
 
-    /// Persists `next` and then publishes it.
+    /// Persists `next` and then publishes it, counting one more metadata change. Called with
+    /// `writer` held.
     async fn commit(&self, next: Snapshot) -> Result<(), TopicError> {
+        let changes = self.metadata_offset().saturating_add(1);
         let persisted = Persisted {
             cluster_id: self.cluster_id.clone(),
             topics: next.topics.values().map(|t| (**t).clone()).collect(),
+            metadata_changes: changes,
         };
         let path = metadata_path(&self.data_dir);
         tokio::task::spawn_blocking(move || store::write_atomic(&path, &persisted))
@@ -256,6 +283,7 @@ impl Cluster {
                 tracing::error!(error = %e, "writing cluster metadata failed");
                 TopicError::Storage(e.to_string())
             })?;
+        self.metadata_changes.store(changes, std::sync::atomic::Ordering::SeqCst);
         *self.snapshot.write() = Arc::new(next);
         Ok(())
     }

@@ -91,6 +91,15 @@ pub fn read_at(file: &File, len: usize, offset: u64) -> io::Result<Bytes> {
     }
 }
 
+/// Size of the filesystem holding `path`, in bytes: `(total, usable)`, as Java's `FileStore`
+/// reports them for Kafka's DescribeLogDirs (`getTotalSpace` = blocks × fragment size,
+/// `getUsableSpace` = blocks available to unprivileged users × fragment size). Errors are those of
+/// `statvfs(2)` (e.g. the path does not exist).
+pub fn disk_space(path: &std::path::Path) -> io::Result<(u64, u64)> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok((s.f_blocks.saturating_mul(s.f_frsize), s.f_bavail.saturating_mul(s.f_frsize)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

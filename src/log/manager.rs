@@ -107,6 +107,26 @@ impl LogManager {
         })
     }
 
+    /// The data directory every partition log lives in (Kafka's one `log.dirs` entry), made absolute
+    /// without resolving links, as Kafka's `LogManager` reports a log dir (`File.getAbsolutePath`).
+    pub fn log_dir(&self) -> PathBuf {
+        std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone())
+    }
+
+    /// The size in bytes of every open partition log (the sum of its segments' `.log` files, Kafka's
+    /// `UnifiedLog.size`), ordered by topic and partition.
+    pub fn partition_sizes(&self) -> Vec<(TopicPartition, u64)> {
+        let logs = self.logs.read();
+        let mut sizes: Vec<(TopicPartition, u64)> = logs
+            .iter()
+            .flat_map(|(topic, parts)| {
+                parts.iter().map(|(p, log)| (TopicPartition::new(topic.clone(), *p), log.size_bytes()))
+            })
+            .collect();
+        sizes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sizes
+    }
+
     pub fn clean_start(&self) -> bool {
         self.clean_start
     }
