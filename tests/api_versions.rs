@@ -123,13 +123,17 @@ async fn invalid_client_software_name_or_version_is_invalid_request() {
     broker.stop().await;
 }
 
-/// `transaction.version` as Kafka 4.4 reports it by default: finalized at 2 (clients then use
-/// transactions v2), supported 0–2 — the supported range only from v4, since Kafka leaves features
-/// whose lowest level is 0 out of older answers (KAFKA-17011).
+/// The features as Kafka 4.4.0 reports them for a new single-node cluster (its ApiVersions v4
+/// answer), for those strom has: `transaction.version` finalized at 2 (clients then use transactions
+/// v2), `metadata.version` 33 (4.4-IV2), `kraft.version` 1, `eligible.leader.replicas.version` 1.
+/// The supported ranges starting at 0 only from v4: Kafka leaves them out of older answers
+/// (KAFKA-17011).
 #[tokio::test]
-async fn transaction_version_is_finalized_at_2() {
+async fn features_are_reported_as_kafka_4_4_reports_them() {
     let broker = TestBroker::start().await;
     let mut c = broker.client().await;
+    let owned =
+        |v: &[(&str, i16, i16)]| v.iter().map(|(n, a, b)| (n.to_string(), *a, *b)).collect::<Vec<_>>();
     for v in 0..=4 {
         let resp = c.call(&request(v), v).await;
         let finalized: Vec<(String, i16, i16)> = resp
@@ -146,9 +150,27 @@ async fn transaction_version_is_finalized_at_2() {
             assert!(finalized.is_empty() && supported.is_empty(), "v{v} has no feature fields");
             continue;
         }
-        assert_eq!(finalized, vec![("transaction.version".to_string(), 2, 2)], "v{v}");
+        assert_eq!(
+            finalized,
+            owned(&[
+                ("kraft.version", 1, 1),
+                ("metadata.version", 33, 33),
+                ("transaction.version", 2, 2),
+                ("eligible.leader.replicas.version", 1, 1)
+            ]),
+            "v{v}"
+        );
         assert!(resp.finalized_features_epoch >= 0, "v{v}: clients ignore features at epoch -1");
-        let expected = if v >= 4 { vec![("transaction.version".to_string(), 0, 2)] } else { vec![] };
+        let expected = if v >= 4 {
+            owned(&[
+                ("kraft.version", 0, 1),
+                ("metadata.version", 7, 33),
+                ("transaction.version", 0, 2),
+                ("eligible.leader.replicas.version", 0, 1),
+            ])
+        } else {
+            owned(&[("metadata.version", 7, 33)])
+        };
         assert_eq!(supported, expected, "v{v}");
     }
     broker.stop().await;

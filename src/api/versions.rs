@@ -12,6 +12,28 @@ use crate::txn::model::TV_2;
 /// The feature that selects transactions v1 or v2 in clients (KIP-890, Kafka's `TransactionVersion`).
 pub const TRANSACTION_VERSION: &str = "transaction.version";
 
+/// A feature flag as ApiVersions reports it (KIP-584): the levels this broker supports and the
+/// level finalized for the cluster. The levels are Kafka 4.4.0's for a new single-node KRaft
+/// cluster (its ApiVersions answer), restricted to the features whose behaviour strom has:
+/// `metadata.version` 7 (3.3-IV3) to 33 (4.4-IV2), `kraft.version` 1 (a single voter, KIP-853),
+/// `transaction.version` 2 (KIP-890), `eligible.leader.replicas.version` 1 (KIP-966; the lists are
+/// empty on one node). `group.version`, `share.version` and `streams.version` come with the new
+/// group protocols.
+pub struct Feature {
+    pub name: &'static str,
+    pub min_supported: i16,
+    pub max_supported: i16,
+    pub finalized: i16,
+}
+
+/// Every feature reported, in the order Kafka 4.4 lists them.
+pub const FEATURES: &[Feature] = &[
+    Feature { name: "kraft.version", min_supported: 0, max_supported: 1, finalized: 1 },
+    Feature { name: "metadata.version", min_supported: 7, max_supported: 33, finalized: 33 },
+    Feature { name: TRANSACTION_VERSION, min_supported: 0, max_supported: TV_2, finalized: TV_2 },
+    Feature { name: "eligible.leader.replicas.version", min_supported: 0, max_supported: 1, finalized: 1 },
+];
+
 /// `finalized_features_epoch` (ApiVersions v3+): Kafka reports the metadata offset the features were
 /// read at; clients only need it to be at least 0 (the Java client keeps the features of the highest
 /// epoch it has seen, starting from -1; franz-go ignores features at -1). The features never change.
@@ -114,23 +136,33 @@ pub fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
         .with_api_keys(api_keys())
         .with_supported_features(supported_features(version))
         .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
-        .with_finalized_features(vec![FinalizedFeatureKey::default()
-            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
-            .with_min_version_level(TV_2)
-            .with_max_version_level(TV_2)])
+        .with_finalized_features(
+            FEATURES
+                .iter()
+                .map(|f| {
+                    FinalizedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str(f.name))
+                        .with_min_version_level(f.finalized)
+                        .with_max_version_level(f.finalized)
+                })
+                .collect(),
+        )
 }
 
-/// The features this broker supports: `transaction.version` 0–2. As Kafka's
+/// The features this broker supports ([`FEATURES`]). As Kafka's
 /// `ApiVersionsResponse.maybeFilterSupportedFeatureKeys`, a request below v4 is not told of features
 /// whose lowest level is 0 (older clients fail to read them, KAFKA-17011).
 fn supported_features(version: i16) -> Vec<SupportedFeatureKey> {
-    if version < 4 {
-        return Vec::new();
-    }
-    vec![SupportedFeatureKey::default()
-        .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
-        .with_min_version(0)
-        .with_max_version(TV_2)]
+    FEATURES
+        .iter()
+        .filter(|f| version >= 4 || f.min_supported > 0)
+        .map(|f| {
+            SupportedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(f.name))
+                .with_min_version(f.min_supported)
+                .with_max_version(f.max_supported)
+        })
+        .collect()
 }
 
 /// The answer to an ApiVersions request of a version we do not know: encoded as v0, error
