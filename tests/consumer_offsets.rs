@@ -8,12 +8,14 @@ mod common;
 
 use common::{create_topic, metadata_all, metadata_for, s, tn, Client, TestBroker};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
-    FetchRequest, FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest,
+    BrokerId, FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
+    OffsetFetchRequest,
 };
 use kafka_protocol::records::RecordBatchDecoder;
 use strom::coordinator_log::partition_for;
@@ -62,12 +64,14 @@ async fn fetch_records(c: &mut Client, p: i32) -> Vec<GroupRecord> {
             ])],
         )
     };
-    let mut resp = c.call(&fetch(0), 12).await;
-    if resp.responses[0].partitions[0].error_code == 1 {
-        // OFFSET_OUT_OF_RANGE: compaction moved the log start.
-        let start = resp.responses[0].partitions[0].log_start_offset;
-        resp = c.call(&fetch(start), 12).await;
-    }
+    // The log start (ListOffsets EARLIEST): compaction moves it.
+    let earliest = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default().with_name(tn(OFFSETS)).with_partitions(vec![
+            ListOffsetsPartition::default().with_partition_index(p).with_timestamp(-2),
+        ]),
+    ]);
+    let start = c.call(&earliest, 5).await.topics[0].partitions[0].offset;
+    let resp = c.call(&fetch(start), 12).await;
     let part = &resp.responses[0].partitions[0];
     assert_eq!(part.error_code, 0, "fetch {OFFSETS}-{p}");
     let mut bytes = part.records.clone().unwrap_or_default();
