@@ -14,10 +14,9 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::descriptors::Budget;
 use crate::dir_lock::DirLock;
-use crate::group::store::FileGroupLog;
+use crate::group::store::GROUP_LOG_DIR;
 use crate::group::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogManager;
-use crate::txn::topic_log::TopicTxnLog;
 use crate::txn::{ProducerIdManager, TransactionCoordinator, TxnConfig};
 
 use crate::server::{connection::ConnLimits, listener};
@@ -93,6 +92,12 @@ impl Broker {
         let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot open the producer id block in {}: {e}", config.data_dir.display())
         })?);
+        let offsets_partitions = config.number("offsets.topic.num.partitions") as i32;
+        let offsets_log = Arc::new(crate::group::store::open(
+            cluster.clone(),
+            offsets_partitions,
+            tokio::runtime::Handle::current(),
+        ));
         let groups = {
             let group_config = CoordinatorConfig {
                 initial_rebalance_delay_ms: config.number("group.initial.rebalance.delay.ms"),
@@ -100,12 +105,24 @@ impl Broker {
                 max_session_timeout_ms: config.number("group.max.session.timeout.ms") as i32,
                 offsets_retention_ms: config.number("offsets.retention.minutes").saturating_mul(60_000),
                 max_metadata_bytes: config.number("offset.metadata.max.bytes") as usize,
+                offsets_partitions,
                 ..CoordinatorConfig::default()
             };
+            let offsets_log = offsets_log.clone();
             let data_dir = config.data_dir.clone();
+            if data_dir.join(GROUP_LOG_DIR).is_dir() {
+                // A data directory of an older strom: its group log moves into the topic.
+                offsets_log.ensure_topic().await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot create {} in {}: {e}",
+                        crate::group::store::OFFSETS_TOPIC,
+                        data_dir.display()
+                    )
+                })?;
+            }
             tokio::task::spawn_blocking(move || -> std::io::Result<GroupCoordinator> {
-                let log = Arc::new(FileGroupLog::open(&data_dir.join(crate::group::store::GROUP_LOG_DIR))?);
-                GroupCoordinator::open(log, group_config, crate::log::now_ms())
+                crate::group::store::migrate(&data_dir, &offsets_log, &group_config)?;
+                GroupCoordinator::open(offsets_log, group_config, crate::log::now_ms())
             })
             .await?
             .map_err(|e| anyhow::anyhow!("cannot open the group log in {}: {e}", config.data_dir.display()))?
@@ -119,7 +136,7 @@ impl Broker {
                 ..TxnConfig::default()
             };
             let markers = Arc::new(BrokerMarkers { cluster: cluster.clone(), groups: groups.clone() });
-            let log = Arc::new(TopicTxnLog::new(
+            let log = Arc::new(crate::txn::topic_log::open(
                 cluster.clone(),
                 config.number("transaction.state.log.num.partitions") as i32,
                 tokio::runtime::Handle::current(),
@@ -140,6 +157,7 @@ impl Broker {
             fetch_sessions: Default::default(),
             producer_ids,
             txn: txn.clone(),
+            offsets_log,
         });
         let limits = ConnLimits {
             max_request_bytes: config.socket_request_max_bytes,

@@ -24,6 +24,11 @@ use serde::Serialize;
 
 use crate::durable_file;
 
+pub mod topic;
+pub mod wire;
+
+pub use topic::partition_for;
+
 /// Where a coordinator persists its records (`R`: one state change, idempotent on replay).
 pub trait RecordLog<R>: Send + Sync {
     /// Appends records; they must survive a crash of the process once this returns.

@@ -38,6 +38,18 @@ const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
 const KEY_SHARE: i8 = 2;
 
+/// Creates `__consumer_offsets` unless it exists, before anything a group writes (Kafka creates it
+/// on the first FindCoordinator for a group). A failure is logged; the write then fails with it.
+pub(crate) async fn ensure_offsets_topic(ctx: &ApiContext) -> bool {
+    match ctx.offsets_log.ensure_topic().await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "creating {} failed", crate::group::store::OFFSETS_TOPIC);
+            false
+        }
+    }
+}
+
 pub async fn find_coordinator(
     ctx: &ApiContext,
     req: FindCoordinatorRequest,
@@ -47,8 +59,10 @@ pub async fn find_coordinator(
     let (host, port) = ctx.cluster.config.advertised(listener);
     let node = ctx.cluster.node_id();
     // Share groups (key type 2) are not served yet; any other type is malformed (Kafka:
-    // INVALID_REQUEST with its default message).
+    // INVALID_REQUEST with its default message). The group coordinator's topic is created on the
+    // first FindCoordinator for a group.
     let error = match req.key_type {
+        KEY_GROUP if !ensure_offsets_topic(ctx).await => Some(ResponseError::CoordinatorNotAvailable),
         KEY_GROUP | KEY_TRANSACTION => None,
         KEY_SHARE => Some(ResponseError::CoordinatorNotAvailable),
         _ => Some(ResponseError::InvalidRequest),
@@ -99,6 +113,7 @@ pub async fn join_group(
     version: i16,
     info: &RequestInfo,
 ) -> JoinGroupResponse {
+    ensure_offsets_topic(ctx).await;
     let join = JoinRequest {
         group_id: req.group_id.to_string(),
         member_id: req.member_id.to_string(),
@@ -156,6 +171,7 @@ pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, version: i16) -
             .with_error_code(ResponseError::InconsistentGroupProtocol.code())
             .with_assignment(Bytes::new());
     }
+    ensure_offsets_topic(ctx).await;
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,
@@ -185,6 +201,7 @@ pub async fn heartbeat(ctx: &ApiContext, req: HeartbeatRequest, _version: i16) -
 }
 
 pub async fn leave_group(ctx: &ApiContext, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    ensure_offsets_topic(ctx).await;
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()
@@ -242,6 +259,7 @@ fn exists(snap: &Snapshot, topic: &str, partition: i32) -> bool {
 }
 
 pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    ensure_offsets_topic(ctx).await;
     let snap = ctx.cluster.snapshot();
     let known = req
         .topics
@@ -450,6 +468,7 @@ pub async fn delete_groups(
     req: DeleteGroupsRequest,
     _version: i16,
 ) -> DeleteGroupsResponse {
+    ensure_offsets_topic(ctx).await;
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
     let results = ctx
         .groups
@@ -483,6 +502,7 @@ pub async fn offset_delete(
     req: OffsetDeleteRequest,
     _version: i16,
 ) -> OffsetDeleteResponse {
+    ensure_offsets_topic(ctx).await;
     let snap = ctx.cluster.snapshot();
     let partitions: Vec<(String, i32)> = req
         .topics

@@ -59,6 +59,9 @@ pub struct ApiContext {
     pub fetch_sessions: fetch_session::FetchSessions,
     pub producer_ids: Arc<crate::txn::ProducerIdManager>,
     pub txn: Arc<crate::txn::TransactionCoordinator>,
+    /// The group coordinator's log, `__consumer_offsets`: created by FindCoordinator and before
+    /// group writes, from async handlers (the coordinator itself cannot wait for it).
+    pub offsets_log: Arc<crate::group::store::TopicGroupLog>,
 }
 
 /// What the connection should do after a request.

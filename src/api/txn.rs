@@ -35,7 +35,7 @@ use crate::txn::model::{TxnPartition, TxnState};
 use crate::txn::TxnError;
 
 /// The internal topic holding group offsets; AddOffsetsToTxn adds one of its partitions.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::group::store::OFFSETS_TOPIC;
 
 /// The error a request of `version` gets: PRODUCER_FENCED exists from `fenced_since` on (KIP-588);
 /// older versions get INVALID_PRODUCER_EPOCH, as Kafka's KafkaApis maps it.
@@ -266,9 +266,11 @@ pub async fn txn_offset_commit(
             })
         })
         .collect();
+    super::groups::ensure_offsets_topic(ctx).await;
     let commit = TxnCommitRequest {
         group_id: req.group_id.to_string(),
         producer_id: req.producer_id.0,
+        producer_epoch: req.producer_epoch,
         generation: if version >= 3 { req.generation_id } else { -1 },
         member_id: if version >= 3 { req.member_id.to_string() } else { String::new() },
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),

@@ -41,7 +41,10 @@ impl BrokerMarkers {
         commit: bool,
     ) -> Result<(), ResponseError> {
         if topic == OFFSETS_TOPIC {
-            return self.groups.complete_txn(producer_id, commit).map_err(|e| e.kafka_error());
+            return self
+                .groups
+                .complete_txn(producer_id, producer_epoch, Some(partition), commit)
+                .map_err(|e| e.kafka_error());
         }
         let snap = self.cluster.snapshot();
         let Some(t) = snap.get(topic) else { return Err(ResponseError::UnknownTopicOrPartition) };

@@ -12,6 +12,7 @@
 //! delay, offset expiry) happen in [`GroupCoordinator::tick`], driven by a background task every
 //! 100 ms and by tests with a paused clock.
 
+pub mod log_format;
 pub mod membership;
 pub mod model;
 pub mod offsets;
@@ -78,6 +79,9 @@ pub struct CoordinatorConfig {
     pub max_metadata_bytes: usize,
     /// Compact the internal log once this many bytes were appended since the last compaction.
     pub compact_after_bytes: u64,
+    /// `offsets.topic.num.partitions`: a group's records go to partition
+    /// `abs(hash(group id)) % offsets_partitions` of `__consumer_offsets`.
+    pub offsets_partitions: i32,
 }
 
 impl Default for CoordinatorConfig {
@@ -89,6 +93,7 @@ impl Default for CoordinatorConfig {
             offsets_retention_ms: 7 * 24 * 3_600_000,
             max_metadata_bytes: 4096,
             compact_after_bytes: 16 << 20,
+            offsets_partitions: 50,
         }
     }
 }
@@ -110,7 +115,7 @@ impl GroupCoordinator {
         let records = log.replay()?;
         let mut groups = HashMap::new();
         for r in &records {
-            replay(&mut groups, r, now_ms);
+            replay(&mut groups, r, now_ms, config.offsets_partitions);
         }
         tracing::info!(groups = groups.len(), records = records.len(), "group coordinator loaded");
         let c = GroupCoordinator { groups: Mutex::new(groups), log, config };
@@ -140,37 +145,12 @@ impl GroupCoordinator {
 
     fn compact(&self) -> std::io::Result<()> {
         let groups = self.groups.lock();
-        let mut live = Vec::new();
-        for g in groups.values() {
-            live.push(g.metadata_record());
-            // Offset records in the order they were applied, so replay orders them the same.
-            let mut offsets: Vec<(u64, GroupRecord)> = Vec::new();
-            for ((topic, partition), value) in &g.offsets {
-                let order = g.offset_order.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
-                let record = GroupRecord::Offset {
-                    group: g.id.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    value: Some(value.clone()),
-                };
-                offsets.push((order, record));
-            }
-            for (producer_id, pending) in &g.pending_txn_offsets {
-                for ((topic, partition), (order, value)) in pending {
-                    let record = GroupRecord::TxnOffset {
-                        group: g.id.clone(),
-                        producer_id: *producer_id,
-                        topic: topic.clone(),
-                        partition: *partition,
-                        value: value.clone(),
-                    };
-                    offsets.push((*order, record));
-                }
-            }
-            offsets.sort_by_key(|(order, _)| *order);
-            live.extend(offsets.into_iter().map(|(_, r)| r));
-        }
-        self.log.compact(&live)
+        self.log.compact(&live_records(&groups))
+    }
+
+    /// The current state as records (what compaction and migration write).
+    pub fn live_records(&self) -> Vec<GroupRecord> {
+        live_records(&self.groups.lock())
     }
 
     /// fsyncs the internal log (background, and at shutdown).
@@ -208,11 +188,48 @@ impl GroupCoordinator {
     }
 }
 
+/// Every group's state as records: its metadata, then its committed and pending offsets in the order
+/// they were applied (so replay orders them the same).
+fn live_records(groups: &HashMap<String, Group>) -> Vec<GroupRecord> {
+    let mut live = Vec::new();
+    for g in groups.values() {
+        live.push(g.metadata_record());
+        // Offset records in the order they were applied, so replay orders them the same.
+        let mut offsets: Vec<(u64, GroupRecord)> = Vec::new();
+        for ((topic, partition), value) in &g.offsets {
+            let order = g.offset_order.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
+            let record = GroupRecord::Offset {
+                group: g.id.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: Some(value.clone()),
+            };
+            offsets.push((order, record));
+        }
+        for (producer_id, pending) in &g.pending_txn_offsets {
+            for ((topic, partition), (order, value)) in pending {
+                let record = GroupRecord::TxnOffset {
+                    group: g.id.clone(),
+                    producer_id: *producer_id,
+                    producer_epoch: g.txn_epochs.get(producer_id).copied().unwrap_or(0),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: value.clone(),
+                };
+                offsets.push((*order, record));
+            }
+        }
+        offsets.sort_by_key(|(order, _)| *order);
+        live.extend(offsets.into_iter().map(|(_, r)| r));
+    }
+    live
+}
+
 /// Applies one persisted record: the single path used both at start-up and (through the handlers'
 /// identical in-memory changes) while serving. A group comes back as it was last Stable (members,
 /// assignments, generation) or Empty, as in Kafka: live members go on heartbeating and committing,
 /// and members that do not come back expire after their session timeout.
-fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
+fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64, partitions: i32) {
     match r {
         GroupRecord::Offset { group, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
@@ -232,12 +249,12 @@ fn replay(groups: &mut HashMap<String, Group>, r: &GroupRecord, now_ms: i64) {
         GroupRecord::Metadata { group, value: None } => {
             groups.remove(group);
         }
-        GroupRecord::TxnOffset { group, producer_id, topic, partition, value } => {
+        GroupRecord::TxnOffset { group, producer_id, producer_epoch, topic, partition, value } => {
             let g = groups.entry(group.clone()).or_insert_with(|| Group::new(group, now_ms));
-            g.add_txn_offset(*producer_id, (topic.clone(), *partition), value.clone());
+            g.add_txn_offset(*producer_id, *producer_epoch, (topic.clone(), *partition), value.clone());
         }
-        GroupRecord::TxnEnd { producer_id, commit } => {
-            txn_offsets::apply_txn_end(groups, *producer_id, *commit)
+        GroupRecord::TxnEnd { producer_id, commit, partition, .. } => {
+            txn_offsets::apply_txn_end(groups, *producer_id, *commit, *partition, partitions)
         }
     }
 }

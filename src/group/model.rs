@@ -65,11 +65,29 @@ pub enum GroupRecord {
     Offset { group: String, topic: String, partition: i32, value: Option<CommittedOffset> },
     /// A group's membership after a completed rebalance (`None`: the group is deleted).
     Metadata { group: String, value: Option<GroupMetadataRecord> },
-    /// An offset committed in producer `producer_id`'s ongoing transaction (TxnOffsetCommit).
-    TxnOffset { group: String, producer_id: i64, topic: String, partition: i32, value: CommittedOffset },
-    /// The end of producer `producer_id`'s transaction: its pending offsets become committed
+    /// An offset committed in producer `producer_id`'s ongoing transaction (TxnOffsetCommit), at
+    /// `producer_epoch` (0 in records written before the epoch was kept).
+    TxnOffset {
+        group: String,
+        producer_id: i64,
+        #[serde(default)]
+        producer_epoch: i16,
+        topic: String,
+        partition: i32,
+        value: CommittedOffset,
+    },
+    /// The end of producer `producer_id`'s transaction (its COMMIT/ABORT marker in partition
+    /// `partition` of `__consumer_offsets`): the pending offsets of the groups in that partition
+    /// (every group when `None`, as records written before partitions existed) become committed
     /// (`commit`) or are dropped.
-    TxnEnd { producer_id: i64, commit: bool },
+    TxnEnd {
+        producer_id: i64,
+        #[serde(default)]
+        producer_epoch: i16,
+        commit: bool,
+        #[serde(default)]
+        partition: Option<i32>,
+    },
 }
 
 /// The membership part of a group, written when a generation becomes Stable or the group empties.
@@ -157,6 +175,8 @@ pub struct Group {
     /// → (record order, offset); made visible by the transaction's COMMIT marker unless a later
     /// record committed that partition, dropped by its ABORT marker.
     pub pending_txn_offsets: BTreeMap<i64, PendingOffsets>,
+    /// The producer epoch of each producer's pending offsets (written with them).
+    pub txn_epochs: BTreeMap<i64, i16>,
     /// The record order of each committed offset: Kafka compares the log offsets of an offset's
     /// records to decide which one a transaction's commit may replace (`OffsetMetadataManager.
     /// replayEndTransactionMarker`). Counted per group as records are applied, so replay counts the
@@ -185,6 +205,7 @@ impl Group {
             empty_since_ms: Some(now_ms),
             new_member_ids: HashSet::new(),
             pending_txn_offsets: BTreeMap::new(),
+            txn_epochs: BTreeMap::new(),
             offset_order: HashMap::new(),
             last_order: 0,
         }
@@ -208,15 +229,23 @@ impl Group {
         self.offsets.remove(key)
     }
 
-    /// Applies a TxnOffsetCommit record of `producer_id`'s ongoing transaction.
-    pub fn add_txn_offset(&mut self, producer_id: i64, key: (String, i32), value: CommittedOffset) {
+    /// Applies a TxnOffsetCommit record of `producer_id`'s ongoing transaction (at `epoch`).
+    pub fn add_txn_offset(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        key: (String, i32),
+        value: CommittedOffset,
+    ) {
         let order = self.next_order();
+        self.txn_epochs.insert(producer_id, epoch);
         self.pending_txn_offsets.entry(producer_id).or_default().insert(key, (order, value));
     }
 
     /// Applies the end of `producer_id`'s transaction: on commit, each pending offset replaces the
     /// committed one unless that was recorded later.
     pub fn end_txn(&mut self, producer_id: i64, commit: bool) {
+        self.txn_epochs.remove(&producer_id);
         let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else { return };
         if !commit {
             return;

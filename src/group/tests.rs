@@ -332,6 +332,7 @@ fn txn_commit(group: &str, producer_id: i64, offset: i64) -> super::txn_offsets:
     super::txn_offsets::TxnCommitRequest {
         group_id: group.into(),
         producer_id,
+        producer_epoch: 0,
         generation: -1,
         member_id: String::new(),
         instance_id: None,
@@ -352,13 +353,13 @@ async fn transactional_offsets_are_visible_only_after_commit() {
     assert_eq!(committed(&c, "g"), None, "pending offsets are not visible");
     assert!(c.has_pending_txn_offset("g", "t", 0));
     // Producer 8 aborts: its offset is dropped; producer 7 commits: its offset becomes visible.
-    c.complete_txn(8, false).unwrap();
+    c.complete_txn(8, 0, None, false).unwrap();
     assert_eq!(committed(&c, "g"), None);
-    c.complete_txn(7, true).unwrap();
+    c.complete_txn(7, 0, None, true).unwrap();
     assert_eq!(committed(&c, "g"), Some(10));
     assert!(!c.has_pending_txn_offset("g", "t", 0));
     // A second marker for the same producer changes nothing.
-    c.complete_txn(7, false).unwrap();
+    c.complete_txn(7, 0, None, false).unwrap();
     assert_eq!(committed(&c, "g"), Some(10));
     // Pending offsets survive a restart (replayed and compacted), then commit.
     assert_eq!(c.txn_commit(&txn_commit("g", 7, 20), 0), vec![Ok(())]);
@@ -368,7 +369,7 @@ async fn transactional_offsets_are_visible_only_after_commit() {
     assert!(c.has_pending_txn_offset("g", "t", 0));
     drop(c);
     let c = coordinator_on(log, 0);
-    c.complete_txn(7, true).unwrap();
+    c.complete_txn(7, 0, None, true).unwrap();
     assert_eq!(committed(&c, "g"), Some(20));
 }
 
@@ -441,11 +442,11 @@ async fn a_transactions_commit_keeps_an_offset_recorded_after_its_own() {
     drop(c);
     let c = coordinator_on(log, 0);
     assert_eq!(committed(&c, "g"), Some(7));
-    c.complete_txn(1, true).unwrap();
+    c.complete_txn(1, 0, None, true).unwrap();
     assert_eq!(committed(&c, "g"), Some(7), "the plain commit was recorded after producer 1's offset");
-    c.complete_txn(2, true).unwrap();
+    c.complete_txn(2, 0, None, true).unwrap();
     assert_eq!(committed(&c, "g"), Some(9), "producer 2's offset was recorded after the plain commit");
-    c.complete_txn(4, true).unwrap();
-    c.complete_txn(3, true).unwrap();
+    c.complete_txn(4, 0, None, true).unwrap();
+    c.complete_txn(3, 0, None, true).unwrap();
     assert_eq!(committed(&c, "g"), Some(12), "the later record wins whatever order the commits come in");
 }

@@ -7,12 +7,15 @@ use std::collections::HashMap;
 use super::model::{Group, GroupRecord, GroupState};
 use super::offsets::{stored_offset, RequestedOffset};
 use super::{GroupCoordinator, GroupError};
+use crate::coordinator_log::partition_for;
 
 /// A TxnOffsetCommit request in domain terms.
 #[derive(Debug, Clone)]
 pub struct TxnCommitRequest {
     pub group_id: String,
     pub producer_id: i64,
+    /// The producer's epoch (written with the offsets, as Kafka writes a transactional batch).
+    pub producer_epoch: i16,
     /// -1 with an empty member id: no member checks (pre-KIP-447 producers).
     pub generation: i32,
     pub member_id: String,
@@ -20,11 +23,21 @@ pub struct TxnCommitRequest {
     pub offsets: Vec<RequestedOffset>,
 }
 
-/// Moves `producer_id`'s pending offsets of every group into its committed offsets (`commit`) or
-/// drops them: the one path for both serving and replay.
-pub(crate) fn apply_txn_end(groups: &mut HashMap<String, Group>, producer_id: i64, commit: bool) {
+/// Moves `producer_id`'s pending offsets of the groups in partition `partition` of
+/// `__consumer_offsets` (of `partitions`; every group when `None`) into their committed offsets
+/// (`commit`) or drops them: the one path for both serving and replay (Kafka's
+/// `OffsetMetadataManager.replayEndTransactionMarker`, per partition).
+pub(crate) fn apply_txn_end(
+    groups: &mut HashMap<String, Group>,
+    producer_id: i64,
+    commit: bool,
+    partition: Option<i32>,
+    partitions: i32,
+) {
     for g in groups.values_mut() {
-        g.end_txn(producer_id, commit);
+        if partition.is_none_or(|p| partition_for(&g.id, partitions) == p) {
+            g.end_txn(producer_id, commit);
+        }
     }
 }
 
@@ -78,6 +91,7 @@ impl GroupCoordinator {
                     records.push(GroupRecord::TxnOffset {
                         group: group.id.clone(),
                         producer_id: req.producer_id,
+                        producer_epoch: req.producer_epoch,
                         topic: topic.clone(),
                         partition,
                         value: value.clone(),
@@ -92,20 +106,38 @@ impl GroupCoordinator {
             return all(e);
         }
         for (key, value) in accepted {
-            group.add_txn_offset(req.producer_id, key, value);
+            group.add_txn_offset(req.producer_id, req.producer_epoch, key, value);
         }
         results
     }
 
-    /// The transaction marker of `producer_id` reached the offsets: commit or drop its pending
-    /// offsets in every group. Idempotent (a marker for a producer with nothing pending is a no-op).
-    pub fn complete_txn(&self, producer_id: i64, commit: bool) -> Result<(), GroupError> {
+    /// The transaction marker of `producer_id` (at `producer_epoch`) for partition `partition` of
+    /// `__consumer_offsets` (every partition when `None`): commit or drop the pending offsets of
+    /// the groups there; the marker is written to that partition. Idempotent (a marker for a
+    /// producer with nothing pending there is a no-op).
+    pub fn complete_txn(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: Option<i32>,
+        commit: bool,
+    ) -> Result<(), GroupError> {
+        let n = self.config.offsets_partitions;
         let mut groups = self.groups.lock();
-        if !groups.values().any(|g| g.pending_txn_offsets.contains_key(&producer_id)) {
-            return Ok(());
-        }
-        self.persist(&[GroupRecord::TxnEnd { producer_id, commit }])?;
-        apply_txn_end(&mut groups, producer_id, commit);
+        let mut in_scope: Vec<i32> = groups
+            .values()
+            .filter(|g| g.pending_txn_offsets.contains_key(&producer_id))
+            .map(|g| partition_for(&g.id, n))
+            .filter(|p| partition.is_none_or(|want| want == *p))
+            .collect();
+        in_scope.sort_unstable();
+        in_scope.dedup();
+        let records: Vec<GroupRecord> = in_scope
+            .iter()
+            .map(|p| GroupRecord::TxnEnd { producer_id, producer_epoch, commit, partition: Some(*p) })
+            .collect();
+        self.persist(&records)?;
+        apply_txn_end(&mut groups, producer_id, commit, partition, n);
         Ok(())
     }
 

@@ -13,6 +13,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+/// A batch's base sequence when it has none (Kafka's `RecordBatch.NO_SEQUENCE`).
+pub const NO_SEQUENCE: i32 = -1;
+
 use serde::{Deserialize, Serialize};
 
 use super::batch::BatchHeader;
@@ -217,6 +220,12 @@ impl ProducerStates {
         }
         // Markers carry no sequence numbers (Kafka's appendEndTxnMarker checks epochs only).
         if h.is_control() {
+            return Ok(SequenceCheck::Append);
+        }
+        // A coordinator's write (Kafka's AppendOrigin.COORDINATOR: offsets in `__consumer_offsets`)
+        // carries no sequence and is not checked for one; clients' batches with a producer id always
+        // carry one (the produce path refuses them otherwise).
+        if h.base_sequence == NO_SEQUENCE {
             return Ok(SequenceCheck::Append);
         }
         if h.producer_epoch > e.epoch {

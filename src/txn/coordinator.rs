@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use super::model::{TxnMetadata, TxnPartition, TxnRecord, TxnState, TV_2};
 use super::ProducerIdManager;
+pub use crate::coordinator_log::partition_for;
 use crate::coordinator_log::RecordLog;
 
 /// The coordinator epoch written in markers. One node is the only coordinator there has been.
@@ -478,12 +479,4 @@ fn fence(n: &mut TxnMetadata, now_ms: i64) {
     n.state = TxnState::PrepareAbort;
     n.client_txn_version = TV_2;
     n.last_update_ms = now_ms;
-}
-
-/// Kafka's `Utils.abs(key.hashCode()) % partitions`: Java's String hash over UTF-16 code units, with
-/// `Integer.MIN_VALUE` mapped to 0. Used for `__consumer_offsets` and `__transaction_state`.
-pub fn partition_for(key: &str, partitions: i32) -> i32 {
-    let hash = key.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partitions.max(1)
 }

@@ -15,7 +15,12 @@
 
 use std::collections::BTreeSet;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::coordinator_log::wire::{
+    get_array_len, get_i16, get_i32, get_i64, get_i8, get_string, get_tagged, put_compact_string, put_string,
+    put_uvarint,
+};
 
 use super::model::{TxnMetadata, TxnRecord, TxnState, ALL_STATES};
 
@@ -26,68 +31,22 @@ const VALUE_VERSION: i16 = 1;
 /// The tag of ClientTransactionVersion in value v1.
 const TAG_CLIENT_TXN_VERSION: u32 = 2;
 
-fn put_uvarint(out: &mut BytesMut, mut v: u32) {
-    while v >= 0x80 {
-        out.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.put_u8(v as u8);
-}
-
-fn get_uvarint(b: &mut Bytes) -> Option<u32> {
-    let mut v = 0u32;
-    for shift in (0..35).step_by(7) {
-        let byte = (b.remaining() >= 1).then(|| b.get_u8())?;
-        v |= u32::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn put_compact_string(out: &mut BytesMut, s: &str) -> Option<()> {
-    put_uvarint(out, u32::try_from(s.len()).ok()?.checked_add(1)?);
-    out.put_slice(s.as_bytes());
-    Some(())
-}
-
-fn get_compact_string(b: &mut Bytes) -> Option<String> {
-    let len = usize::try_from(get_uvarint(b)?.checked_sub(1)?).ok()?;
-    if b.remaining() < len {
-        return None;
-    }
-    String::from_utf8(b.split_to(len).to_vec()).ok()
-}
-
 /// Skips a tagged-fields section, returning the ClientTransactionVersion tag if present.
-fn get_tagged(b: &mut Bytes) -> Option<Option<i16>> {
+fn get_client_txn_version(b: &mut Bytes) -> Option<Option<i16>> {
     let mut client_version = None;
-    for _ in 0..get_uvarint(b)? {
-        let tag = get_uvarint(b)?;
-        let size = usize::try_from(get_uvarint(b)?).ok()?;
-        if b.remaining() < size {
-            return None;
-        }
-        let mut field = b.split_to(size);
+    get_tagged(b, |tag, mut field| {
         if tag == TAG_CLIENT_TXN_VERSION {
             client_version = get_i16(&mut field);
         }
-    }
+    })?;
     Some(client_version)
-}
-
-fn put_string(out: &mut BytesMut, s: &str) -> Option<()> {
-    out.put_i16(i16::try_from(s.len()).ok()?);
-    out.put_slice(s.as_bytes());
-    Some(())
 }
 
 /// The record key of `transactional_id`; `None` if it is longer than an int16-length string holds.
 pub fn encode_key(transactional_id: &str) -> Option<Bytes> {
     let mut out = BytesMut::with_capacity(4 + transactional_id.len());
     out.put_i16(VERSION);
-    put_string(&mut out, transactional_id)?;
+    put_string(&mut out, Some(transactional_id))?;
     Some(out.freeze())
 }
 
@@ -122,7 +81,7 @@ pub fn encode_value(m: &TxnMetadata) -> Option<Bytes> {
         let topics = topics(m);
         put_uvarint(&mut out, u32::try_from(topics.len()).ok()?.checked_add(1)?);
         for (t, ps) in topics {
-            put_compact_string(&mut out, t)?;
+            put_compact_string(&mut out, Some(t))?;
             put_uvarint(&mut out, u32::try_from(ps.len()).ok()?.checked_add(1)?);
             for p in ps {
                 out.put_i32(p);
@@ -151,26 +110,6 @@ pub fn encode(r: &TxnRecord) -> Option<(Bytes, Option<Bytes>)> {
     }
 }
 
-fn get_string(b: &mut Bytes) -> Option<String> {
-    let len = usize::try_from(get_i16(b)?).ok()?;
-    if b.remaining() < len {
-        return None;
-    }
-    String::from_utf8(b.split_to(len).to_vec()).ok()
-}
-
-fn get_i16(b: &mut Bytes) -> Option<i16> {
-    (b.remaining() >= 2).then(|| b.get_i16())
-}
-
-fn get_i32(b: &mut Bytes) -> Option<i32> {
-    (b.remaining() >= 4).then(|| b.get_i32())
-}
-
-fn get_i64(b: &mut Bytes) -> Option<i64> {
-    (b.remaining() >= 8).then(|| b.get_i64())
-}
-
 /// Decodes one record of `__transaction_state`; `None` for anything that is not a v0 key/value
 /// pair of this format (skipped by replay, never a panic).
 pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Option<TxnRecord> {
@@ -178,7 +117,7 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Option<TxnRecord> {
     if get_i16(&mut k)? != VERSION {
         return None;
     }
-    let id = get_string(&mut k)?;
+    let id = get_string(&mut k, false)?;
     let Some(value) = value else { return Some(TxnRecord::Delete(id)) };
     let mut v = value.clone();
     let version = get_i16(&mut v)?;
@@ -189,33 +128,21 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Option<TxnRecord> {
     let producer_id = get_i64(&mut v)?;
     let producer_epoch = get_i16(&mut v)?;
     let timeout_ms = get_i32(&mut v)?;
-    let state = *ALL_STATES.get(usize::try_from((v.remaining() >= 1).then(|| v.get_i8())?).ok()?)?;
+    let state = *ALL_STATES.get(usize::try_from(get_i8(&mut v)?).ok()?)?;
     let mut partitions = BTreeSet::new();
-    // An array length: int32 (-1 null) in v0, uvarint length + 1 (0 null) in v1.
-    let length = |v: &mut Bytes| -> Option<usize> {
-        if flexible {
-            Some(usize::try_from(get_uvarint(v)?).ok()?.saturating_sub(1))
-        } else {
-            Some(usize::try_from(get_i32(v)?.max(0)).ok()?)
-        }
-    };
-    for _ in 0..length(&mut v)? {
-        let topic = if flexible { get_compact_string(&mut v)? } else { get_string(&mut v)? };
-        let count = length(&mut v)?;
+    for _ in 0..get_array_len(&mut v, flexible, 2)? {
+        let topic = get_string(&mut v, flexible)?;
         // Each partition id takes 4 bytes: a count the value cannot hold is corrupt.
-        if count > v.remaining() / 4 {
-            return None;
-        }
-        for _ in 0..count {
+        for _ in 0..get_array_len(&mut v, flexible, 4)? {
             partitions.insert((topic.clone(), get_i32(&mut v)?));
         }
         if flexible {
-            get_tagged(&mut v)?;
+            get_tagged(&mut v, |_, _| {})?;
         }
     }
     let last_update_ms = get_i64(&mut v)?;
     let txn_start_ms = get_i64(&mut v)?;
-    let client_txn_version = if flexible { get_tagged(&mut v)?.unwrap_or(0) } else { 0 };
+    let client_txn_version = if flexible { get_client_txn_version(&mut v)?.unwrap_or(0) } else { 0 };
     Some(TxnRecord::Set(TxnMetadata {
         transactional_id: id,
         producer_id,
