@@ -24,7 +24,7 @@ const fn long(min: i64, max: i64) -> Kind {
     Kind::Long { min, max }
 }
 
-/// Every topic config key of Kafka 4.x, in the order DescribeConfigs lists them (alphabetical).
+/// Every topic config key of Kafka 4.4, in the order DescribeConfigs lists them (alphabetical).
 #[rustfmt::skip]
 pub const TOPIC_KEYS: &[TopicKey] = &[
     TopicKey { name: "cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), broker_synonyms: &["log.cleanup.policy"], default: None },
@@ -33,6 +33,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     TopicKey { name: "compression.type", kind: Kind::Enum(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), broker_synonyms: &["compression.type"], default: None },
     TopicKey { name: "compression.zstd.level", kind: int(-131072, 22), broker_synonyms: &["compression.zstd.level"], default: None },
     TopicKey { name: "delete.retention.ms", kind: long(0, LMAX), broker_synonyms: &["log.cleaner.delete.retention.ms"], default: None },
+    TopicKey { name: "errors.deadletterqueue.group.enable", kind: Kind::Bool, broker_synonyms: &[], default: Some("false") },
     TopicKey { name: "file.delete.delay.ms", kind: long(0, LMAX), broker_synonyms: &["log.segment.delete.delay.ms"], default: None },
     TopicKey { name: "flush.messages", kind: long(1, LMAX), broker_synonyms: &["log.flush.interval.messages"], default: None },
     TopicKey { name: "flush.ms", kind: long(0, LMAX), broker_synonyms: &["log.flush.interval.ms"], default: Some("9223372036854775807") },
@@ -42,6 +43,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     TopicKey { name: "local.retention.bytes", kind: long(-2, LMAX), broker_synonyms: &["log.local.retention.bytes"], default: None },
     TopicKey { name: "local.retention.ms", kind: long(-2, LMAX), broker_synonyms: &["log.local.retention.ms"], default: None },
     TopicKey { name: "max.compaction.lag.ms", kind: long(1, LMAX), broker_synonyms: &["log.cleaner.max.compaction.lag.ms"], default: None },
+    TopicKey { name: "max.decompressed.message.bytes", kind: int(0, IMAX), broker_synonyms: &["max.decompressed.message.bytes"], default: None },
     TopicKey { name: "max.message.bytes", kind: int(0, IMAX), broker_synonyms: &["message.max.bytes"], default: None },
     TopicKey { name: "message.timestamp.after.max.ms", kind: long(0, LMAX), broker_synonyms: &["log.message.timestamp.after.max.ms"], default: None },
     TopicKey { name: "message.timestamp.before.max.ms", kind: long(0, LMAX), broker_synonyms: &["log.message.timestamp.before.max.ms"], default: None },
@@ -50,6 +52,8 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     TopicKey { name: "min.compaction.lag.ms", kind: long(0, LMAX), broker_synonyms: &["log.cleaner.min.compaction.lag.ms"], default: None },
     TopicKey { name: "min.insync.replicas", kind: int(1, IMAX), broker_synonyms: &["min.insync.replicas"], default: None },
     TopicKey { name: "preallocate", kind: Kind::Bool, broker_synonyms: &["log.preallocate"], default: None },
+    TopicKey { name: "remote.copy.lag.bytes", kind: long(-1, LMAX), broker_synonyms: &["log.remote.copy.lag.bytes"], default: None },
+    TopicKey { name: "remote.copy.lag.ms", kind: long(0, LMAX), broker_synonyms: &["log.remote.copy.lag.ms"], default: None },
     TopicKey { name: "remote.log.copy.disable", kind: Kind::Bool, broker_synonyms: &[], default: Some("false") },
     TopicKey { name: "remote.log.delete.on.disable", kind: Kind::Bool, broker_synonyms: &[], default: Some("false") },
     TopicKey { name: "remote.storage.enable", kind: Kind::Bool, broker_synonyms: &[], default: Some("false") },

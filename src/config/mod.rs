@@ -159,6 +159,11 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "compression.gzip.level", kind: int(-1, 9), default: Some("-1") },
     KeyDef { name: "compression.lz4.level", kind: int(1, 17), default: Some("9") },
     KeyDef { name: "compression.zstd.level", kind: int(-131072, 22), default: Some("3") },
+    // Kafka 4.4: bounds a produced batch's decompressed records (see LogConfig::record_rules).
+    KeyDef { name: "max.decompressed.message.bytes", kind: int(0, I32MAX), default: Some("2147483639") },
+    // Tiered storage (not served): reported so topics describe as Kafka's do.
+    KeyDef { name: "log.remote.copy.lag.bytes", kind: long(-1, i64::MAX), default: Some("-1") },
+    KeyDef { name: "log.remote.copy.lag.ms", kind: long(0, i64::MAX), default: Some("0") },
     KeyDef { name: "log.local.retention.bytes", kind: long(-2, i64::MAX), default: Some("-2") },
     KeyDef { name: "log.local.retention.ms", kind: long(-2, i64::MAX), default: Some("-2") },
     KeyDef { name: "log.cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), default: Some("delete") },

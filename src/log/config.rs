@@ -37,6 +37,9 @@ pub struct LogConfig {
     /// (`message.timestamp.before.max.ms` / `message.timestamp.after.max.ms`).
     pub timestamp_before_max_ms: i64,
     pub timestamp_after_max_ms: i64,
+    /// Largest decompressed size (bytes) of a produced batch's records
+    /// (`max.decompressed.message.bytes`, Kafka 4.4); strom's own bound applies below it.
+    pub max_decompressed_message_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -56,6 +59,7 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
+            max_decompressed_message_bytes: 2_147_483_639,
         }
     }
 }
@@ -80,12 +84,17 @@ impl LogConfig {
             max_message_bytes: num("max.message.bytes", d.max_message_bytes as i64).max(0) as usize,
             timestamp_before_max_ms: num("message.timestamp.before.max.ms", d.timestamp_before_max_ms),
             timestamp_after_max_ms: num("message.timestamp.after.max.ms", d.timestamp_after_max_ms),
+            max_decompressed_message_bytes: num(
+                "max.decompressed.message.bytes",
+                d.max_decompressed_message_bytes as i64,
+            )
+            .max(0) as u64,
         }
     }
 
     /// The per-record rules of a produced batch at `now_ms` (Kafka's `LogValidator` inputs). A
     /// compressed batch may decompress to at most [`DECOMPRESSION_FACTOR`] × `max.message.bytes`
-    /// (at least that many MiB).
+    /// (at least that many MiB), and never beyond `max.decompressed.message.bytes`.
     pub fn record_rules(&self, now_ms: i64) -> RecordRules {
         let timestamps = if self.log_append_time {
             TimestampRule::LogAppendTime
@@ -98,7 +107,8 @@ impl LogConfig {
         };
         RecordRules {
             max_decompressed_bytes: (self.max_message_bytes.max(1 << 20) as u64)
-                .saturating_mul(DECOMPRESSION_FACTOR),
+                .saturating_mul(DECOMPRESSION_FACTOR)
+                .min(self.max_decompressed_message_bytes),
             compacted: self.compacted,
             timestamps,
         }
