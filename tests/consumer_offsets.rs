@@ -170,3 +170,36 @@ async fn an_older_data_directorys_group_log_moves_into_the_topic() {
     assert_eq!(committed(&mut c, "old", "t", 0).await, 9);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn metadata_auto_creation_makes_the_offsets_topic_as_the_coordinator_needs_it() {
+    // A client asking for __consumer_offsets with auto-creation on (a lag monitor before any group is
+    // used) gets the internal topic with its 50 partitions, never a broker-default one-partition
+    // topic the coordinator could not use; other internal topics are not auto-created.
+    let broker =
+        TestBroker::start_with(&[("auto.create.topics.enable", "true"), ("num.partitions", "1")]).await;
+    let mut c = broker.client().await;
+    let names = [OFFSETS, "__transaction_state"];
+    let req = kafka_protocol::messages::MetadataRequest::default()
+        .with_topics(Some(
+            names
+                .iter()
+                .map(|n| {
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(common::tn(n)))
+                })
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(true);
+    let resp = c.call(&req, 12).await;
+    let got: Vec<(i16, bool, usize)> =
+        resp.topics.iter().map(|t| (t.error_code, t.is_internal, t.partitions.len())).collect();
+    assert_eq!(
+        got,
+        vec![(0, true, 50), (3, true, 0)],
+        "unknown internal names are flagged internal, as Kafka does"
+    );
+    assert_eq!(find_coordinator(&mut c, "g").await, 0);
+    commit(&mut c, "g", OFFSETS, 0, 1).await;
+    broker.stop().await;
+}

@@ -39,10 +39,13 @@ pub fn describe_topic(t: &Topic, node: i32, with_ops: bool) -> MetadataResponseT
     }
 }
 
+/// An error entry; like Kafka's `metadataResponseTopic`, it says whether the name is an internal
+/// topic's even when the topic does not exist.
 fn topic_error(name: Option<&str>, id: Uuid, err: ResponseError) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(name.map(topic_name))
         .with_topic_id(id)
+        .with_is_internal(name.is_some_and(crate::cluster::names::is_internal))
         .with_error_code(err.code())
 }
 
@@ -62,6 +65,21 @@ async fn lookup_by_name(
     }
     if !auto_create {
         return topic_error(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
+    }
+    // Internal topics are never auto-created with the broker's defaults: `__consumer_offsets` is
+    // created as the group coordinator needs it (Kafka's AutoTopicCreationManager does the same),
+    // the others only by their coordinators.
+    if names::is_internal(name) {
+        if name != crate::group::store::OFFSETS_TOPIC {
+            return topic_error(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
+        }
+        return match ctx.offsets_log.ensure_topic().await {
+            Ok(t) => describe_topic(&t, node, with_ops),
+            Err(e) => {
+                tracing::warn!(topic = name, error = %e, "creating the offsets topic failed");
+                topic_error(Some(name), Uuid::nil(), ResponseError::CoordinatorNotAvailable)
+            }
+        };
     }
     match ctx.cluster.auto_create(name).await {
         Ok(t) => describe_topic(&t, node, with_ops),
