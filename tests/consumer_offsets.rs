@@ -203,3 +203,55 @@ async fn metadata_auto_creation_makes_the_offsets_topic_as_the_coordinator_needs
     commit(&mut c, "g", OFFSETS, 0, 1).await;
     broker.stop().await;
 }
+
+/// A spawned strom, SIGKILLed when dropped (so a failing test leaves no process behind).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The strom binary on `dir` at a free 127.0.0.1 port, and a client once it answers.
+async fn spawn_strom(dir: &std::path::Path) -> (Killed, Client) {
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(Killed)
+        .expect("spawn strom");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(c) = Client::connect(addr).await {
+            return (child, c);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "strom did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn committed_offsets_survive_kill_9() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (strom, mut c) = spawn_strom(tmp.path()).await;
+    create_topic(&mut c, "t", 1).await;
+    assert_eq!(find_coordinator(&mut c, "g").await, 0);
+    for offset in [5, 17, 42] {
+        commit(&mut c, "g", "t", 0, offset).await;
+    }
+    drop(strom); // SIGKILL
+    let (strom, mut c) = spawn_strom(tmp.path()).await;
+    assert_eq!(committed(&mut c, "g", "t", 0).await, 42, "the last acknowledged commit after kill -9");
+    commit(&mut c, "g", "t", 0, 43).await;
+    drop(strom);
+    let (_strom, mut c) = spawn_strom(tmp.path()).await;
+    assert_eq!(committed(&mut c, "g", "t", 0).await, 43);
+}
