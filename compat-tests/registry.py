@@ -85,6 +85,10 @@ SCENARIOS = [
                     "kafka-leader-election (already elected), kafka-reassign-partitions --execute to the current "
                     "replica and --list, kafka-metadata-quorum describe --status (one voter leading)",
      _cells(NA, kafka_cli=READY)),
+    ("offsets-topic", "a console consumer group's commits are records of the internal topic __consumer_offsets "
+                      "(listed by kafka-topics --list) that Kafka's OffsetsMessageFormatter decodes to the same "
+                      "offsets and metadata",
+     _cells(NA, kafka_cli=READY)),
     # --- transactions (KIP-98) ---------------------------------------------------------------------------------
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "

@@ -453,6 +453,42 @@ def consumer_groups_tool(ctx):
           "got exit %d: %s", code, (out + err).strip()[-300:])
 
 
+def json_objects(text):
+    """The JSON values of `text`, however they are separated (Kafka 4.4's OffsetsMessageFormatter prints them
+    with no newline in between)."""
+    import json
+    dec, out, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        value, i = dec.raw_decode(text, i)
+        out.append(value)
+    return out
+
+
+@scenario("offsets-topic")
+def offsets_topic(ctx):
+    """A group's commits are records of __consumer_offsets that Kafka's own OffsetsMessageFormatter decodes."""
+    t, g = ctx.topic("t"), ctx.topic("group")
+    ok(ctx, "--create", "--topic", t, "--partitions", "2", "--replication-factor", "1")
+    cg_produce(ctx, t, [3, 2], "o")
+    check_eq(len(console_group_consume(ctx, t, g, 5)), 5, "records consumed by the group")
+    check("__consumer_offsets" in ok(ctx, "--list").split(), "kafka-topics --list lacks __consumer_offsets")
+    code, out, err = tool(ctx, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", ctx.bootstrap,
+                          "--topic", "__consumer_offsets", "--from-beginning", "--timeout-ms", "5000",
+                          "--formatter", "org.apache.kafka.tools.consumer.OffsetsMessageFormatter",
+                          "--consumer.config", _client_props(ctx))
+    check(code == 0, "ConsoleConsumer of __consumer_offsets exited %d: %s", code, err.strip()[-400:])
+    offsets = {}
+    for o in json_objects(out):
+        key, value = o.get("key") or {}, o.get("value") or {}
+        data = key.get("data") or {}
+        if data.get("group") == g and key.get("type") in (0, 1) and value:
+            offsets[(data["topic"], data["partition"])] = (value["data"]["offset"], value["data"]["metadata"])
+    check_eq(offsets, {(t, 0): (3, ""), (t, 1): (2, "")}, "the group's last offset records, as the formatter decodes them")
+
+
 def admin_tool(ctx, cls, *args):
     """Runs an admin CLI tool against the broker; it must exit 0. Returns its stdout."""
     code, out, err = tool(ctx, cls, "--bootstrap-server", ctx.bootstrap, "--command-config", _client_props(ctx),
