@@ -85,6 +85,28 @@ async fn error_answers_carry_kafkas_fields() {
         ]
     );
 
+    // OffsetCommit: unknown topics come first, then the coordinator's answers (Kafka 4.4.0 lists
+    // "nope" before "p" whatever the request order).
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let part =
+        || vec![OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(1)];
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s("nog2")))
+        .with_generation_id_or_member_epoch(5)
+        .with_member_id(s("m"))
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default().with_name(tn("p")).with_partitions(part()),
+            OffsetCommitRequestTopic::default().with_name(tn("nope")).with_partitions(part()),
+        ]);
+    for v in [2, 8] {
+        let r = c.call(&req, v).await;
+        let got: Vec<(String, i16)> =
+            r.topics.iter().map(|t| (t.name.to_string(), t.partitions[0].error_code)).collect();
+        assert_eq!(got, vec![("nope".to_string(), 3), ("p".to_string(), 22)], "v{v}");
+    }
+
     // Fetch: an unknown partition gets an empty aborted list; a read error (out of range) no offsets
     // and a null list.
     let req = FetchRequest::default()

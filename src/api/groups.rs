@@ -284,20 +284,51 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
         .topics
         .iter()
         .map(|t| (t.name.as_str(), t.partitions.iter().map(|p| p.partition_index).collect()));
-    let topics = partition_codes(&snap, named, results)
+    let codes =
+        partition_codes(&snap, named, results).into_iter().zip(&req.topics).map(|(c, t)| (&t.name, c));
+    let topics = unknown_first(codes)
         .into_iter()
-        .zip(&req.topics)
-        .map(|(codes, t)| {
+        .map(|(name, codes)| {
             let partitions = codes
                 .into_iter()
                 .map(|(p, code)| {
                     OffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+            OffsetCommitResponseTopic::default().with_name(name.clone()).with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// The order Kafka's OffsetCommit answer has (`KafkaApis.handleOffsetCommitRequest` fills its
+/// response builder with the unknown topics and partitions first, then merges the coordinator's
+/// results into it): per topic in request order, the UNKNOWN_TOPIC_OR_PARTITION partitions, then
+/// every other partition appended to its topic's entry (or a new entry at the end).
+fn unknown_first<T: Clone + PartialEq>(
+    topics: impl Iterator<Item = (T, Vec<(i32, i16)>)>,
+) -> Vec<(T, Vec<(i32, i16)>)> {
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    let mut out: Vec<(T, Vec<(i32, i16)>)> = Vec::new();
+    let mut later = Vec::new();
+    for (name, codes) in topics {
+        let (errors, others): (Vec<_>, Vec<_>) = codes.into_iter().partition(|(_, c)| *c == unknown);
+        if errors.is_empty() {
+            later.push((name, others));
+        } else {
+            out.push((name.clone(), errors));
+            if !others.is_empty() {
+                later.push((name, others));
+            }
+        }
+    }
+    for (name, others) in later {
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, partitions)) => partitions.extend(others),
+            None => out.push((name, others)),
+        }
+    }
+    out
 }
 
 /// (topic, [(partition, offset, leader epoch, metadata, error code)]) for one group.
