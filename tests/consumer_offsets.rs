@@ -255,3 +255,31 @@ async fn committed_offsets_survive_kill_9() {
     let (_strom, mut c) = spawn_strom(tmp.path()).await;
     assert_eq!(committed(&mut c, "g", "t", 0).await, 43);
 }
+
+#[tokio::test]
+async fn delete_records_refuses_the_internal_topics() {
+    // Kafka 4.4.0 answers INVALID_TOPIC_EXCEPTION for every partition of __consumer_offsets and
+    // __transaction_state (kafka-delete-records): the coordinators' state is never cut away.
+    use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    create_topic(&mut c, "t", 1).await;
+    assert_eq!(find_coordinator(&mut c, "g").await, 0);
+    let p = partition_for("g", 50);
+    commit(&mut c, "g", "t", 0, 7).await;
+    let req =
+        kafka_protocol::messages::DeleteRecordsRequest::default().with_timeout_ms(1000).with_topics(vec![
+            DeleteRecordsTopic::default().with_name(tn(OFFSETS)).with_partitions(vec![
+                DeleteRecordsPartition::default().with_partition_index(p).with_offset(-1),
+            ]),
+        ]);
+    let r = c.call(&req, 2).await;
+    let got = &r.topics[0].partitions[0];
+    assert_eq!((got.error_code, got.low_watermark), (17, -1));
+    drop(c);
+    let mut broker = broker;
+    broker.restart().await;
+    let mut c = broker.client().await;
+    assert_eq!(committed(&mut c, "g", "t", 0).await, 7);
+    broker.stop().await;
+}

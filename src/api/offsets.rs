@@ -194,11 +194,18 @@ pub async fn delete_records(
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let topic = find_topic(ctx, TopicKey::Name(&t.name));
+        // Kafka refuses to cut an internal topic (its coordinators' state would be lost): every
+        // partition INVALID_TOPIC_EXCEPTION (ReplicaManager.deleteRecordsOnLocalLog).
+        let internal = crate::cluster::names::is_internal(&t.name);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let base = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
+            if internal && topic.is_ok() {
+                partitions.push(base.with_error_code(ResponseError::InvalidTopicException.code()));
+                continue;
+            }
             let log =
                 topic.as_ref().map_err(|e| *e).and_then(|topic| find_log(ctx, topic, p.partition_index));
             let outcome = match log {
