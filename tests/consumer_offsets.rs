@@ -283,3 +283,31 @@ async fn delete_records_refuses_the_internal_topics() {
     assert_eq!(committed(&mut c, "g", "t", 0).await, 7);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_the_offsets_topic_forgets_the_groups_at_once() {
+    // Kafka 4.4.0 lets a client delete __consumer_offsets and forgets every group right away
+    // (kafka-consumer-groups --describe: GroupIdNotFoundException); strom must not keep serving
+    // offsets that a restart would lose.
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    create_topic(&mut c, "t", 1).await;
+    assert_eq!(find_coordinator(&mut c, "g").await, 0);
+    commit(&mut c, "g", "t", 0, 7).await;
+    let del = kafka_protocol::messages::DeleteTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topic_names(vec![tn(OFFSETS)]);
+    assert_eq!(c.call(&del, 5).await.responses[0].error_code, 0);
+    assert_eq!(committed(&mut c, "g", "t", 0).await, -1, "gone at once, as after a restart");
+    // The coordinator recreates the topic on the next use.
+    assert_eq!(find_coordinator(&mut c, "g").await, 0);
+    commit(&mut c, "g", "t", 0, 8).await;
+    assert_eq!(committed(&mut c, "g", "t", 0).await, 8);
+    assert_eq!(listed_offsets_topic(&metadata_all(&mut c).await), Some((true, 50)));
+    drop(c);
+    let mut broker = broker;
+    broker.restart().await;
+    let mut c = broker.client().await;
+    assert_eq!(committed(&mut c, "g", "t", 0).await, 8, "the commit after the deletion is durable");
+    broker.stop().await;
+}

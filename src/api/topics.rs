@@ -138,7 +138,15 @@ pub async fn delete_topics(ctx: &ApiContext, req: DeleteTopicsRequest, version: 
     let outcomes = ctx.cluster.delete_topics(&valid).await;
     for (r, outcome) in valid.iter().zip(outcomes) {
         responses.push(match (r, outcome) {
-            (_, Ok(t)) => deletion_result(Some(&t.name), t.id, None),
+            (_, Ok(t)) => {
+                // Kafka allows deleting the coordinators' topics; their state goes with them at once.
+                match t.name.as_str() {
+                    crate::group::store::OFFSETS_TOPIC => ctx.groups.unload_all(),
+                    crate::txn::topic_log::TRANSACTION_STATE_TOPIC => ctx.txn.unload_all(),
+                    _ => {}
+                }
+                deletion_result(Some(&t.name), t.id, None)
+            }
             (TopicRef::Name(n), Err(e)) => deletion_result(Some(n), Uuid::nil(), Some(&e)),
             (TopicRef::Id(id), Err(e)) => deletion_result(None, *id, Some(&e)),
         });

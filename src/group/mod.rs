@@ -153,6 +153,22 @@ impl GroupCoordinator {
         live_records(&self.groups.lock())
     }
 
+    /// Forgets every group, as Kafka's coordinator unloads its partitions when `__consumer_offsets`
+    /// is deleted: their records went with the topic. Members waiting in JoinGroup or SyncGroup are
+    /// answered UNKNOWN_MEMBER_ID.
+    pub fn unload_all(&self) {
+        let n = {
+            let mut groups = self.groups.lock();
+            let n = groups.len();
+            groups.clear();
+            n
+        };
+        tracing::warn!(
+            groups = n,
+            "__consumer_offsets was deleted: every group and committed offset is gone"
+        );
+    }
+
     /// fsyncs the internal log (background, and at shutdown).
     pub fn flush(&self) -> std::io::Result<()> {
         self.log.sync()

@@ -100,6 +100,23 @@ pub struct TransactionCoordinator {
 /// A producer id and epoch.
 pub type ProducerIdAndEpoch = (i64, i16);
 
+impl TransactionCoordinator {
+    /// Forgets every transactional id, as Kafka's coordinator unloads its partitions when
+    /// `__transaction_state` is deleted: their records went with the topic.
+    pub fn unload_all(&self) {
+        let n = {
+            let mut ids = self.ids.lock();
+            let n = ids.len();
+            ids.clear();
+            n
+        };
+        tracing::warn!(
+            transactional_ids = n,
+            "__transaction_state was deleted: every transactional id is gone"
+        );
+    }
+}
+
 /// What the caller of an epoch-changing step must do next.
 pub(super) enum Next {
     Done(Result<ProducerIdAndEpoch, TxnError>),
