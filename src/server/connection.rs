@@ -126,6 +126,12 @@ fn settle<T>(read: Result<Result<T, FrameError>, Elapsed>) -> Option<T> {
             debug!(error = %e, "connection read failed");
             None
         }
+        // A client that goes away part-way through a request is a disconnect, not bad input: Kafka
+        // logs nothing for it, so a thousand closing clients are not a thousand warnings.
+        Ok(Err(FrameError::Truncated)) => {
+            debug!("connection closed in the middle of a request");
+            None
+        }
         Ok(Err(e)) => {
             warn!(error = %e, "closing connection");
             None
