@@ -349,8 +349,13 @@ impl Config {
                     "unknown configuration key `{name}` in {source}; known keys are listed in config/strom.yaml"
                 )));
             };
-            let v = def.kind.check(raw).map_err(|allowed| {
-                ConfigError(format!("bad value `{raw}` for `{name}` in {source}: expected {allowed}"))
+            // Kafka's ConfigDef reasons are sentences; the listener kinds name what they expect.
+            let v = def.kind.check(raw).map_err(|why| {
+                let why = match def.kind {
+                    Kind::Listeners | Kind::ProtocolMap => format!("expected {why}"),
+                    _ => why,
+                };
+                ConfigError(format!("bad value `{raw}` for `{name}` in {source}: {why}"))
             })?;
             values.insert(def.name, (v, origin));
             Ok(())
