@@ -118,6 +118,11 @@ impl TxnIndex {
         self.len() == 0
     }
 
+    /// Whether every entry is written and fsynced.
+    pub fn is_synced(&self) -> bool {
+        self.pending.is_empty() && !self.unsynced
+    }
+
     /// Adds an abort whose marker follows every entry's.
     pub fn append(&mut self, t: AbortedTxn) {
         self.pending.push(t);
