@@ -569,46 +569,26 @@ impl GroupCoordinator {
         }
     }
 
-    /// Timers: pending member ids, initial delay, rebalance timeouts, session expiry, offset expiry.
-    /// The earliest instant a timer of some group falls due: a member's session deadline (members
-    /// parked in JoinGroup or SyncGroup have none), a pending member's expiry, a rebalance deadline or
-    /// the end of an initial rebalance delay. The background task sleeps until then, so sessions
-    /// expire at their deadline as Kafka's timers make them (not at the next periodic scan).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let groups = self.groups.lock();
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        for g in groups.values() {
-            g.pending.values().copied().for_each(&mut consider);
-            g.rebalance_deadline.into_iter().chain(g.initial_delay_until).for_each(&mut consider);
-            if matches!(
-                g.state,
-                GroupState::PreparingRebalance | GroupState::CompletingRebalance | GroupState::Stable
-            ) {
-                g.members
-                    .values()
-                    .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none())
-                    .for_each(|m| consider(m.session_deadline()));
-            }
-        }
+    /// Runs the group timers due at `now` (sessions, pending members, rebalances) and expires
+    /// offsets past their retention at `now_ms` (ms since the epoch). Returns when the next timer
+    /// falls due, so the background task sleeps until then and sessions expire at their deadline,
+    /// as Kafka's timers make them.
+    pub fn tick(&self, now: Instant, now_ms: i64) -> Option<Instant> {
+        let mut groups = self.groups.lock();
+        let next = self.run_timers(&mut groups, now, now_ms);
+        self.expire_offsets(&mut groups, now_ms);
         next
     }
 
-    /// Runs the group timers due at `now` (sessions, pending members, rebalances) and expires
-    /// offsets past their retention at `now_ms` (ms since the epoch).
-    pub fn tick(&self, now: Instant, now_ms: i64) {
-        let mut groups = self.groups.lock();
-        self.run_timers(&mut groups, now, now_ms);
-        self.expire_offsets(&mut groups, now_ms);
-    }
-
     /// The group timers due at `now`: pending members, member sessions, rebalance completion.
+    /// Returns the earliest timer still to come ([`Group::next_deadline`]).
     pub(crate) fn run_timers(
         &self,
         groups: &mut std::collections::HashMap<String, Group>,
         now: Instant,
         now_ms: i64,
-    ) {
+    ) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
         for group in groups.values_mut() {
             group.pending.retain(|_, expiry| *expiry > now);
             match group.state {
@@ -638,7 +618,12 @@ impl GroupCoordinator {
                 }
                 GroupState::Empty | GroupState::Dead => {}
             }
+            next = match (next, group.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        next
     }
 }
 

@@ -180,15 +180,15 @@ impl GroupCoordinator {
         // offset expiry; the group log is compacted and synced every second.
         let scan = std::time::Duration::from_millis(100);
         let mut housekeeping = tokio::time::Instant::now();
+        let mut next: Option<tokio::time::Instant> = None;
         loop {
-            let wake = self
-                .next_deadline()
-                .map_or(tokio::time::Instant::now() + scan, |d| d.min(tokio::time::Instant::now() + scan));
+            let cap = tokio::time::Instant::now() + scan;
+            let wake = next.map_or(cap, |d| d.min(cap));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep_until(wake) => {}
             }
-            self.tick(tokio::time::Instant::now(), crate::log::now_ms());
+            next = self.tick(tokio::time::Instant::now(), crate::log::now_ms());
             if housekeeping.elapsed() >= std::time::Duration::from_secs(1) {
                 housekeeping = tokio::time::Instant::now();
                 let me = self.clone();

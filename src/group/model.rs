@@ -211,6 +211,28 @@ impl Group {
         }
     }
 
+    /// The earliest instant a timer of this group falls due: a member's session deadline (members
+    /// parked in JoinGroup or SyncGroup have none), a pending member's expiry, the rebalance
+    /// deadline or the end of the initial rebalance delay.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let live = matches!(
+            self.state,
+            GroupState::PreparingRebalance | GroupState::CompletingRebalance | GroupState::Stable
+        );
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| live && m.awaiting_join.is_none() && m.awaiting_sync.is_none())
+            .map(Member::session_deadline);
+        self.pending
+            .values()
+            .copied()
+            .chain(self.rebalance_deadline)
+            .chain(self.initial_delay_until)
+            .chain(sessions)
+            .min()
+    }
+
     fn next_order(&mut self) -> u64 {
         self.last_order += 1;
         self.last_order
