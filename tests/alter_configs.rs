@@ -401,3 +401,42 @@ async fn altered_configs_take_effect_on_the_log() {
     assert_eq!(log_end(&mut c, "aging", 0).await, end);
     broker.stop().await;
 }
+
+/// List and enum values are validated as Kafka 4.4's `ConfigDef` does. Every message below is what
+/// Kafka 4.4.0's validators answer for the same value (taken by running `LogConfig.configKeys()`'s
+/// validators on each input): an empty `cleanup.policy` is allowed (infinite retention, Kafka 4.1+),
+/// duplicates and empty elements are refused with sentences of their own, enum values are
+/// case-sensitive, and throttled-replica lists must be `*` or `partition:broker` pairs.
+#[tokio::test]
+async fn list_and_enum_values_are_validated_as_kafka_does() {
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    assert_eq!(create_topic_result(&mut c, new_topic("lists", 1, &[])).await.error_code, NONE);
+    let cases: &[(&str, &str, i16, &str)] = &[
+        ("cleanup.policy", "delete,delete", INVALID_CONFIG, "Configuration 'cleanup.policy' values must not be duplicated."),
+        ("cleanup.policy", ",", INVALID_CONFIG, "Configuration 'cleanup.policy' values must not be duplicated."),
+        ("cleanup.policy", "delete,", INVALID_CONFIG, "Configuration 'cleanup.policy' values must not be empty."),
+        ("cleanup.policy", "foo,", INVALID_CONFIG, "Invalid value foo for configuration cleanup.policy: String must be one of: compact, delete"),
+        ("cleanup.policy", "Delete", INVALID_CONFIG, "Invalid value Delete for configuration cleanup.policy: String must be one of: compact, delete"),
+        ("compression.type", "GZIP", INVALID_CONFIG, "Invalid value GZIP for configuration compression.type: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"),
+        ("message.timestamp.type", "createtime", INVALID_CONFIG, "Invalid value createtime for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime"),
+        ("follower.replication.throttled.replicas", "0:1,x", INVALID_CONFIG, "Invalid value [0:1, x] for configuration follower.replication.throttled.replicas: follower.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."),
+    ];
+    for (key, value, code, message) in cases {
+        let r = incremental(&mut c, TOPIC, "lists", &[(key, SET, Some(value))], false, 1).await;
+        assert_eq!((r.0, r.1.as_deref()), (*code, Some(*message)), "{key}={value}");
+    }
+    for (key, value) in [
+        ("follower.replication.throttled.replicas", "0:1,1:1"),
+        ("leader.replication.throttled.replicas", "*"),
+    ] {
+        assert_eq!(incremental(&mut c, TOPIC, "lists", &[(key, SET, Some(value))], false, 1).await.0, NONE);
+        assert_eq!(config(&mut c, "lists", key).await, (value.to_string(), TOPIC_CONFIG));
+    }
+    // Subtracting the only policy leaves the empty list: Kafka 4.4 accepts it and describes it as "".
+    let r =
+        incremental(&mut c, TOPIC, "lists", &[("cleanup.policy", SUBTRACT, Some("delete"))], false, 1).await;
+    assert_eq!(r.0, NONE, "{:?}", r.1);
+    assert_eq!(config(&mut c, "lists", "cleanup.policy").await, (String::new(), TOPIC_CONFIG));
+    broker.stop().await;
+}

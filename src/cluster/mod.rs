@@ -568,8 +568,12 @@ impl Cluster {
                     let def = topic_config::topic_key(key).ok_or_else(|| {
                         TopicError::InvalidConfig(format!("Unknown topic config name: {key}"))
                     })?;
-                    let is_list =
-                        matches!(def.kind, crate::config::Kind::EnumList(_) | crate::config::Kind::TextList);
+                    let is_list = matches!(
+                        def.kind,
+                        crate::config::Kind::EnumList(_)
+                            | crate::config::Kind::TextList
+                            | crate::config::Kind::ThrottledReplicas
+                    );
                     let effective = || {
                         overrides.get(key).cloned().flatten().or_else(|| {
                             topic_config::effective_configs(&topic.configs, &self.config)

@@ -27,7 +27,7 @@ const fn long(min: i64, max: i64) -> Kind {
 /// Every topic config key of Kafka 4.4, in the order DescribeConfigs lists them (alphabetical).
 #[rustfmt::skip]
 pub const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey { name: "cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), broker_synonyms: &["log.cleanup.policy"], default: None },
+    TopicKey { name: "cleanup.policy", kind: Kind::EnumList(&["compact", "delete"]), broker_synonyms: &["log.cleanup.policy"], default: None },
     TopicKey { name: "compression.gzip.level", kind: int(-1, 9), broker_synonyms: &["compression.gzip.level"], default: None },
     TopicKey { name: "compression.lz4.level", kind: int(1, 17), broker_synonyms: &["compression.lz4.level"], default: None },
     TopicKey { name: "compression.type", kind: Kind::Enum(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), broker_synonyms: &["compression.type"], default: None },
@@ -37,9 +37,9 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
     TopicKey { name: "file.delete.delay.ms", kind: long(0, LMAX), broker_synonyms: &["log.segment.delete.delay.ms"], default: None },
     TopicKey { name: "flush.messages", kind: long(1, LMAX), broker_synonyms: &["log.flush.interval.messages"], default: None },
     TopicKey { name: "flush.ms", kind: long(0, LMAX), broker_synonyms: &["log.flush.interval.ms"], default: Some("9223372036854775807") },
-    TopicKey { name: "follower.replication.throttled.replicas", kind: Kind::TextList, broker_synonyms: &[], default: Some("") },
+    TopicKey { name: "follower.replication.throttled.replicas", kind: Kind::ThrottledReplicas, broker_synonyms: &[], default: Some("") },
     TopicKey { name: "index.interval.bytes", kind: int(0, IMAX), broker_synonyms: &["log.index.interval.bytes"], default: None },
-    TopicKey { name: "leader.replication.throttled.replicas", kind: Kind::TextList, broker_synonyms: &[], default: Some("") },
+    TopicKey { name: "leader.replication.throttled.replicas", kind: Kind::ThrottledReplicas, broker_synonyms: &[], default: Some("") },
     TopicKey { name: "local.retention.bytes", kind: long(-2, LMAX), broker_synonyms: &["log.local.retention.bytes"], default: None },
     TopicKey { name: "local.retention.ms", kind: long(-2, LMAX), broker_synonyms: &["log.local.retention.ms"], default: None },
     TopicKey { name: "max.compaction.lag.ms", kind: long(1, LMAX), broker_synonyms: &["log.cleaner.max.compaction.lag.ms"], default: None },
@@ -93,10 +93,7 @@ pub fn validate_overrides<'a>(
             topic_key(name).ok_or_else(|| InvalidConfig(format!("Unknown topic config name: {name}")))?;
         // A null value in CreateTopics means "use the default".
         let Some(raw) = value else { continue };
-        // Kafka's ConfigException: "Invalid value <v> for configuration <name>: <reason>".
-        let v = key.kind.check(raw).map_err(|reason| {
-            InvalidConfig(format!("Invalid value {raw} for configuration {name}: {reason}"))
-        })?;
+        let v = key.kind.check_named(name, raw).map_err(InvalidConfig)?;
         out.insert(name.to_string(), v);
     }
     Ok(out)

@@ -44,6 +44,17 @@ pub enum Kind {
     Listeners,
     /// Kafka's `listener.security.protocol.map`, `NAME:PROTOCOL,…`.
     ProtocolMap,
+    /// `leader/follower.replication.throttled.replicas`: `*` or `partition:broker,…` (Kafka's
+    /// `ThrottledReplicaListValidator`).
+    ThrottledReplicas,
+}
+
+/// Why a value is refused, as Kafka's `ConfigException` puts it.
+enum Refusal {
+    /// "Invalid value <raw> for configuration <name>: <reason>".
+    Reason(String),
+    /// A sentence of its own: `ValidList`'s "Configuration '<name>' values must not be …".
+    Whole(String),
 }
 
 impl Kind {
@@ -51,7 +62,34 @@ impl Kind {
     /// The canonical form of `raw`, or why it is refused in the words of Kafka's `ConfigDef`
     /// (`parseType` and its `Range`/`ValidString`/`ValidList` validators), e.g. "Not a number of type
     /// LONG", "Value must be at least 0", "String must be one of: CreateTime, LogAppendTime".
-    pub fn check(&self, raw: &str) -> Result<String, String> {
+    /// A list refusal that Kafka words as a sentence of its own (naming `name`) is returned whole.
+    pub fn check(&self, name: &str, raw: &str) -> Result<String, String> {
+        self.check_as(name, raw).map_err(|r| match r {
+            Refusal::Reason(why) | Refusal::Whole(why) => why,
+        })
+    }
+
+    /// The canonical form of `raw` for the config `name`, or Kafka's whole `ConfigException`
+    /// message (what INVALID_CONFIG answers carry), e.g. "Invalid value foo for configuration
+    /// cleanup.policy: String must be one of: compact, delete" or "Configuration 'cleanup.policy'
+    /// values must not be duplicated.".
+    pub fn check_named(&self, name: &str, raw: &str) -> Result<String, String> {
+        self.check_as(name, raw).map_err(|r| match r {
+            Refusal::Reason(why) => format!("Invalid value {raw} for configuration {name}: {why}"),
+            Refusal::Whole(sentence) => sentence,
+        })
+    }
+
+    fn check_as(&self, name: &str, raw: &str) -> Result<String, Refusal> {
+        match *self {
+            Kind::EnumList(words) => check_valid_list(name, raw, words),
+            Kind::ThrottledReplicas => check_throttled_replicas(name, raw),
+            _ => self.check_scalar(raw).map_err(Refusal::Reason),
+        }
+    }
+
+    /// Every kind but the validated lists.
+    fn check_scalar(&self, raw: &str) -> Result<String, String> {
         let v = raw.trim();
         let range = |n: i64, min: i64, max: i64| match n {
             n if n < min => Err(format!("Value must be at least {min}")),
@@ -78,22 +116,13 @@ impl Kind {
                 Ok(_) => Ok(v.to_string()),
                 Err(_) => Err("Not a number of type DOUBLE".into()),
             },
+            // Kafka's ValidString is case-sensitive.
             Kind::Enum(words) => words
                 .iter()
-                .find(|w| w.eq_ignore_ascii_case(v))
+                .find(|w| **w == v)
                 .map(|w| w.to_string())
                 .ok_or_else(|| format!("String must be one of: {}", words.join(", "))),
-            Kind::EnumList(words) => {
-                let mut out = Vec::new();
-                for item in v.split(',').map(str::trim) {
-                    match words.iter().find(|w| w.eq_ignore_ascii_case(item)) {
-                        Some(w) => out.push(*w),
-                        None => return Err(format!("String must be one of: {}", words.join(", "))),
-                    }
-                }
-                Ok(out.join(","))
-            }
-            Kind::Text | Kind::TextList => Ok(v.to_string()),
+            Kind::Text | Kind::TextList | Kind::EnumList(_) | Kind::ThrottledReplicas => Ok(v.to_string()),
             Kind::Listeners => listeners::canonical_list(v),
             Kind::ProtocolMap => listeners::canonical_protocol_map(v),
         }
@@ -107,9 +136,64 @@ impl Kind {
             Kind::Int { .. } => 3,
             Kind::Long { .. } => 5,
             Kind::Double { .. } => 6,
-            Kind::EnumList(_) | Kind::TextList => 7,
+            Kind::EnumList(_) | Kind::TextList | Kind::ThrottledReplicas => 7,
         }
     }
+}
+
+/// Kafka's LIST parsing: trimmed, split at commas with the whitespace around them; an empty (or
+/// blank) value is the empty list, and empty elements are kept (`"a,"` is `[a, ""]`).
+fn list_items(raw: &str) -> Vec<&str> {
+    let v = raw.trim();
+    if v.is_empty() {
+        Vec::new()
+    } else {
+        v.split(',').map(str::trim).collect()
+    }
+}
+
+/// Kafka's `ConfigDef.ValidList.in(allowEmpty = true, …)` (Kafka 4.1+, where an empty
+/// `cleanup.policy` means infinite retention): duplicates first, then each element in order, an
+/// empty one or one not listed refused. Values compare case-sensitively.
+fn check_valid_list(name: &str, raw: &str, words: &[&str]) -> Result<String, Refusal> {
+    let items = list_items(raw);
+    let distinct: std::collections::HashSet<&str> = items.iter().copied().collect();
+    if distinct.len() != items.len() {
+        return Err(Refusal::Whole(format!("Configuration '{name}' values must not be duplicated.")));
+    }
+    for item in &items {
+        if item.is_empty() {
+            return Err(Refusal::Whole(format!("Configuration '{name}' values must not be empty.")));
+        }
+        if !words.contains(item) {
+            // Kafka names the element, not the whole value.
+            return Err(Refusal::Whole(format!(
+                "Invalid value {item} for configuration {name}: String must be one of: {}",
+                words.join(", ")
+            )));
+        }
+    }
+    Ok(items.join(","))
+}
+
+/// Kafka's `ThrottledReplicaListValidator`: the literal `*`, or `partition:broker` pairs (empty
+/// elements allowed). Its refusal shows the value as Kafka prints a list, `[a, b]`.
+fn check_throttled_replicas(name: &str, raw: &str) -> Result<String, Refusal> {
+    let items = list_items(raw);
+    let pair = |s: &str| {
+        s.is_empty()
+            || s.split_once(':').is_some_and(|(p, b)| {
+                [p, b].iter().all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+            })
+    };
+    if items.iter().all(|s| pair(s)) || items.concat() == "*" {
+        return Ok(items.join(","));
+    }
+    Err(Refusal::Whole(format!(
+        "Invalid value [{}] for configuration {name}: {name} must be the literal '*' or a list of replicas \
+         in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+        items.join(", ")
+    )))
 }
 
 /// One broker configuration key.
@@ -166,7 +250,7 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "log.remote.copy.lag.ms", kind: long(0, i64::MAX), default: Some("0") },
     KeyDef { name: "log.local.retention.bytes", kind: long(-2, i64::MAX), default: Some("-2") },
     KeyDef { name: "log.local.retention.ms", kind: long(-2, i64::MAX), default: Some("-2") },
-    KeyDef { name: "log.cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), default: Some("delete") },
+    KeyDef { name: "log.cleanup.policy", kind: Kind::EnumList(&["compact", "delete"]), default: Some("delete") },
     KeyDef { name: "log.segment.bytes", kind: int(14, I32MAX), default: Some("1073741824") },
     KeyDef { name: "log.roll.ms", kind: long(1, i64::MAX), default: None },
     KeyDef { name: "log.roll.hours", kind: int(1, I32MAX), default: Some("168") },
@@ -350,7 +434,7 @@ impl Config {
                 )));
             };
             // Kafka's ConfigDef reasons are sentences; the listener kinds name what they expect.
-            let v = def.kind.check(raw).map_err(|why| {
+            let v = def.kind.check(def.name, raw).map_err(|why| {
                 let why = match def.kind {
                     Kind::Listeners | Kind::ProtocolMap => format!("expected {why}"),
                     _ => why,

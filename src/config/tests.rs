@@ -50,7 +50,7 @@ fn queued_max_request_bytes_is_unbounded_at_or_below_zero_and_holds_the_largest_
 fn every_default_passes_its_own_check() {
     for k in BROKER_KEYS {
         if let Some(d) = k.default {
-            assert!(k.kind.check(d).is_ok(), "{}", k.name);
+            assert!(k.kind.check(k.name, d).is_ok(), "{}", k.name);
         }
     }
 }
