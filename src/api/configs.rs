@@ -100,7 +100,9 @@ fn broker_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCo
     let id: i32 =
         name.parse().map_err(|_| invalid(format!("Broker id must be an integer, but it is: {name}")))?;
     if id != node {
-        return Err(invalid(format!("Unexpected broker id, expected {node} or empty string, but received {name}")));
+        return Err(invalid(format!(
+            "Unexpected broker id, expected {node} or empty string, but received {name}"
+        )));
     }
     Ok(settings.describe_broker())
 }
@@ -108,7 +110,10 @@ fn broker_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCo
 /// A GROUP resource (Kafka 4.0+): every group config, set or not, for any group name.
 fn group_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
     if name.is_empty() {
-        return Err(error_result(ResponseError::InvalidRequest.code(), "Group name must not be empty".into()));
+        return Err(error_result(
+            ResponseError::InvalidRequest.code(),
+            "Group name must not be empty".into(),
+        ));
     }
     let dynamic = ctx.cluster.dynamic_configs();
     let empty = Default::default();

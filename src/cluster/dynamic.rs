@@ -84,17 +84,9 @@ impl Cluster {
                             )));
                         }
                         ConfigOp::Append | ConfigOp::Subtract => {
-                            let items = |v: &str| -> Vec<String> {
-                                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-                            };
-                            let mut list = items(props.get(key).map(String::as_str).unwrap_or(""));
-                            let given = items(value.as_deref().unwrap_or(""));
-                            if *op == ConfigOp::Append {
-                                list.extend(given.into_iter().filter(|v| !list.contains(v)).collect::<Vec<_>>());
-                            } else {
-                                list.retain(|v| !given.contains(v));
-                            }
-                            props.insert(key.clone(), list.join(","));
+                            let old = props.get(key).map(String::as_str).unwrap_or("");
+                            let list = op.apply_to_list(old, value.as_deref());
+                            props.insert(key.clone(), list);
                         }
                     }
                 }

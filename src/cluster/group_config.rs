@@ -160,7 +160,11 @@ pub fn describe(props: &BTreeMap<String, String>, broker: &BrokerSettings) -> Ve
         .map(|k| {
             let mut synonyms = Vec::new();
             if let Some(v) = props.get(k.name) {
-                synonyms.push(Synonym { name: k.name.into(), value: Some(v.clone()), source: source::GROUP_CONFIG });
+                synonyms.push(Synonym {
+                    name: k.name.into(),
+                    value: Some(v.clone()),
+                    source: source::GROUP_CONFIG,
+                });
             }
             match k.broker {
                 Some(b) => synonyms.extend(broker.synonyms(&[b.to_string()]).into_iter().take(1)),

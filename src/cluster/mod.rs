@@ -129,6 +129,30 @@ pub enum ConfigOp {
     Subtract,
 }
 
+impl ConfigOp {
+    /// APPEND or SUBTRACT of the comma-separated `value` on the list `old` (Kafka's
+    /// `prepareIncrementalConfigs`): appended items not already there, subtracted items removed.
+    pub fn apply_to_list(self, old: &str, value: Option<&str>) -> String {
+        let items = |v: &str| -> Vec<String> {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        };
+        let mut list = items(old);
+        let given = items(value.unwrap_or(""));
+        match self {
+            ConfigOp::Append => {
+                for add in given {
+                    if !list.contains(&add) {
+                        list.push(add);
+                    }
+                }
+            }
+            ConfigOp::Subtract => list.retain(|v| !given.contains(v)),
+            ConfigOp::Set | ConfigOp::Delete => {}
+        }
+        list.join(",")
+    }
+}
+
 /// A change of a topic's config overrides.
 #[derive(Debug, Clone)]
 pub enum ConfigChange {
@@ -611,14 +635,6 @@ impl Cluster {
                                 .and_then(|e| e.value)
                         })
                     };
-                    let items = |v: Option<String>| -> Vec<String> {
-                        v.unwrap_or_default()
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(String::from)
-                            .collect()
-                    };
                     let new_value = match (op, is_list) {
                         (ConfigOp::Set, _) => value.clone(),
                         (ConfigOp::Delete, _) => None,
@@ -627,24 +643,8 @@ impl Cluster {
                                 "Config value append/subtract is not allowed for config key: {key}"
                             )))
                         }
-                        (ConfigOp::Append, true) => {
-                            let mut list = items(effective());
-                            for add in items(value.clone()) {
-                                if !list.contains(&add) {
-                                    list.push(add);
-                                }
-                            }
-                            Some(list.join(","))
-                        }
-                        (ConfigOp::Subtract, true) => {
-                            let remove = items(value.clone());
-                            Some(
-                                items(effective())
-                                    .into_iter()
-                                    .filter(|x| !remove.contains(x))
-                                    .collect::<Vec<_>>()
-                                    .join(","),
-                            )
+                        (ConfigOp::Append | ConfigOp::Subtract, true) => {
+                            Some(op.apply_to_list(effective().as_deref().unwrap_or(""), value.as_deref()))
                         }
                     };
                     overrides.insert(key.clone(), new_value);

@@ -163,13 +163,17 @@ fn effective_config(
     let broker_values = broker.synonyms(&names);
     // The first broker value, in Kafka's level order, supplies the default (in the topic key's unit).
     let inherited = broker_values.first().map(|s| {
-        (s.value.as_deref().and_then(|v| broker_value_in_topic_units(&s.name, v)), s.source)
+        let v = s.value.as_deref().and_then(|v| broker_value_in_topic_units(&s.name, v));
+        // KafkaConfig.logRetentionTimeMillis: any negative retention means -1 (unlimited).
+        let v = match v {
+            Some(n) if key.name == "retention.ms" && n.starts_with('-') => Some("-1".to_string()),
+            v => v,
+        };
+        (v, s.source)
     });
-    // Like Kafka, a built-in default is listed as a synonym only for single-key families; the unit
-    // families (retention.ms ← log.retention.{ms,minutes,hours}) list only what was set.
-    synonyms.extend(
-        broker_values.into_iter().filter(|s| s.source != source::DEFAULT_CONFIG || names.len() == 1),
-    );
+    // Kafka's ConfigHelper.configSynonyms drops the values before the first one of the family's own
+    // key: retention.ms lists nothing while only log.retention.hours has a value.
+    synonyms.extend(broker_values.into_iter().skip_while(|s| Some(&s.name) != names.first()));
     let (value, source) = match (overrides.get(key.name), inherited) {
         (Some(v), _) => (Some(v.clone()), source::TOPIC_CONFIG),
         (None, Some((v, src))) => (v, src),
@@ -221,9 +225,8 @@ mod tests {
         let r = find(&all, "retention.ms");
         assert_eq!(r.value.as_deref(), Some("12345"));
         assert_eq!(r.source, source::TOPIC_CONFIG);
-        assert_eq!(r.synonyms.len(), 2);
-        assert_eq!(r.synonyms[1].name, "log.retention.hours");
-        assert_eq!(r.synonyms[1].source, source::STATIC_BROKER_CONFIG);
+        // Kafka drops the family's values before log.retention.ms's own (ConfigHelper.configSynonyms).
+        assert_eq!(r.synonyms.len(), 1);
     }
 
     #[test]

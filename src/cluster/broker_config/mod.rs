@@ -173,6 +173,8 @@ pub struct BrokerSettings {
     pub dynamic: Arc<DynamicConfigs>,
 }
 
+/// One level of Kafka's config resolution: its source code and how to read a key at that level.
+type Level<'a> = (i8, &'a dyn Fn(&str) -> Option<String>);
 
 impl BrokerSettings {
     /// A static value: one set in the config file, environment or CLI.
@@ -202,7 +204,7 @@ impl BrokerSettings {
     /// per-broker, dynamic default, static, default; within a level in the order of `names`.
     pub fn synonyms(&self, names: &[String]) -> Vec<Synonym> {
         let d = &self.dynamic;
-        let levels: [(i8, &dyn Fn(&str) -> Option<String>); 4] = [
+        let levels: [Level<'_>; 4] = [
             (source::DYNAMIC_BROKER_CONFIG, &|n| d.broker.get(n).cloned()),
             (source::DYNAMIC_DEFAULT_BROKER_CONFIG, &|n| d.cluster_default.get(n).cloned()),
             (source::STATIC_BROKER_CONFIG, &|n| self.static_value(n)),
@@ -290,12 +292,16 @@ fn check_value(key: &KafkaKey, raw: &str) -> Result<(), String> {
         "INT" => v.parse::<i32>().map(i64::from).map_err(|_| "INT"),
         "SHORT" => v.parse::<i16>().map(i64::from).map_err(|_| "SHORT"),
         "LONG" => v.parse::<i64>().map_err(|_| "LONG"),
-        "DOUBLE" => return v.parse::<f64>().map(|_| ()).or_else(|_| fail("Not a number of type DOUBLE".into())),
+        "DOUBLE" => {
+            return v.parse::<f64>().map(|_| ()).or_else(|_| fail("Not a number of type DOUBLE".into()))
+        }
         _ => return Ok(()),
     };
     match n {
         Err(t) => fail(format!("Not a number of type {t}")),
-        Ok(n) if key.min.is_some_and(|m| n < m) => fail(format!("Value must be at least {}", key.min.unwrap_or(0))),
+        Ok(n) if key.min.is_some_and(|m| n < m) => {
+            fail(format!("Value must be at least {}", key.min.unwrap_or(0)))
+        }
         Ok(n) if key.max.is_some_and(|m| n > m) => {
             fail(format!("Value must be no more than {}", key.max.unwrap_or(0)))
         }
@@ -308,7 +314,9 @@ fn check_value(key: &KafkaKey, raw: &str) -> Result<(), String> {
 /// values of the wrong type or range, and per-broker keys at the cluster default. Unknown keys are
 /// accepted (Kafka stores them).
 pub fn validate_dynamic(props: &BTreeMap<String, String>, per_broker: bool) -> Result<(), TopicError> {
-    let set = |names: Vec<&String>| format!("[{}]", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+    let set = |names: Vec<&String>| {
+        format!("[{}]", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+    };
     let read_only: Vec<&String> =
         props.keys().filter(|k| kafka_key(k).is_some_and(|d| d.mode == Mode::ReadOnly)).collect();
     if !read_only.is_empty() {
@@ -323,7 +331,8 @@ pub fn validate_dynamic(props: &BTreeMap<String, String>, per_broker: bool) -> R
         )));
     }
     for (k, v) in props {
-        let base = k.strip_prefix("listener.name.").and_then(|r| r.split_once('.')).map_or(k.as_str(), |(_, b)| b);
+        let base =
+            k.strip_prefix("listener.name.").and_then(|r| r.split_once('.')).map_or(k.as_str(), |(_, b)| b);
         if let Some(key) = kafka_key(base) {
             check_value(key, v).map_err(invalid_request)?;
         }
@@ -333,9 +342,14 @@ pub fn validate_dynamic(props: &BTreeMap<String, String>, per_broker: bool) -> R
             .keys()
             .filter(|k| {
                 kafka_key(k).is_some_and(|d| d.mode == Mode::PerBroker)
-                    || k.strip_prefix("listener.name.").and_then(|r| r.split_once('.')).is_some_and(|(_, b)| {
-                        !matches!(b, "max.connections" | "max.connection.creation.rate" | "num.network.threads")
-                    })
+                    || k.strip_prefix("listener.name.").and_then(|r| r.split_once('.')).is_some_and(
+                        |(_, b)| {
+                            !matches!(
+                                b,
+                                "max.connections" | "max.connection.creation.rate" | "num.network.threads"
+                            )
+                        },
+                    )
             })
             .collect();
         if !per_broker_keys.is_empty() {
@@ -363,9 +377,6 @@ pub fn apply_change(
         ConfigChange::Incremental(ops) => ops,
     };
     let mut next = current.clone();
-    let items = |v: &str| -> Vec<String> {
-        v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-    };
     for (name, op, value) in ops {
         let value = value.clone().unwrap_or_default();
         match op {
@@ -385,14 +396,8 @@ pub fn apply_change(
                     )));
                 }
                 let old = next.get(name).map(String::as_str).or(key.default).unwrap_or("");
-                let mut list = items(old);
-                if *op == ConfigOp::Append {
-                    list.extend(items(&value).into_iter().filter(|v| !list.contains(v)).collect::<Vec<_>>());
-                } else {
-                    let remove = items(&value);
-                    list.retain(|v| !remove.contains(v));
-                }
-                next.insert(name.clone(), list.join(","));
+                let list = op.apply_to_list(old, Some(&value));
+                next.insert(name.clone(), list);
             }
         }
     }
@@ -401,10 +406,13 @@ pub fn apply_change(
 
 /// Kafka's `ConfigAdminManager.validateResourceNameIsCurrentNodeId`.
 pub fn check_node_name(name: &str, node_id: i32) -> Result<(), TopicError> {
-    let id: i32 =
-        name.parse().map_err(|_| invalid_request(format!("Node id must be an integer, but it is: {name}")))?;
+    let id: i32 = name
+        .parse()
+        .map_err(|_| invalid_request(format!("Node id must be an integer, but it is: {name}")))?;
     if id != node_id {
-        return Err(invalid_request(format!("Unexpected broker id, expected {node_id}, but received {name}")));
+        return Err(invalid_request(format!(
+            "Unexpected broker id, expected {node_id}, but received {name}"
+        )));
     }
     Ok(())
 }

@@ -16,7 +16,10 @@ fn table_holds_every_described_kafka_key() {
     // Kafka 4.4 lists 350 broker configs (a live broker's DescribeConfigs, non-internal keys).
     assert_eq!(kafka_keys().len(), 350);
     let k = kafka_key("log.segment.bytes").unwrap();
-    assert_eq!((k.type_name, k.default, k.mode, k.min), ("INT", Some("1073741824"), Mode::ClusterWide, Some(1048576)));
+    assert_eq!(
+        (k.type_name, k.default, k.mode, k.min),
+        ("INT", Some("1073741824"), Mode::ClusterWide, Some(1048576))
+    );
     assert_eq!(kafka_key("listeners").unwrap().mode, Mode::PerBroker);
     assert_eq!(kafka_key("ssl.keystore.type").unwrap().mode, Mode::PerListener);
 }
@@ -43,7 +46,10 @@ fn dynamic_levels_come_first_in_kafka_order() {
 fn validation_follows_kafka() {
     let p = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
     let msg = |r: Result<(), TopicError>| r.unwrap_err().to_string();
-    assert_eq!(msg(validate_dynamic(&p("num.partitions", "3"), true)), "Cannot update these configs dynamically: [num.partitions]");
+    assert_eq!(
+        msg(validate_dynamic(&p("num.partitions", "3"), true)),
+        "Cannot update these configs dynamically: [num.partitions]"
+    );
     assert_eq!(
         msg(validate_dynamic(&p("log.retention.ms", "abc"), true)),
         "Invalid value abc for configuration log.retention.ms: Not a number of type LONG"
