@@ -11,8 +11,12 @@
 //! topic configs, via [`BrokerSettings`]); keys Kafka marks dynamic that strom has no behaviour for are
 //! stored and reported only.
 //!
-//! Intended differences from Kafka: entries are listed in name order (Kafka's answer follows a hash
-//! map's order); `process.roles` and `broker.id` report strom's fixed role and node id as defaults.
+//! Intended differences from Kafka (compared with a live 4.4 broker's answer): entries are listed in
+//! name order (Kafka's follows a hash map's); `process.roles` and `broker.id` report strom's fixed role
+//! and node id as defaults; keys strom implements show strom's own defaults where they differ
+//! (`max.connections` derived from the open-file limit, `queued.max.request.bytes` bounded, `log.dir`
+//! null, `listeners` on 127.0.0.1). Dynamic keys strom reads only at start (`producer.id.expiration.ms`,
+//! `max.connections`, …) are stored and reported but not applied until strom reads them live.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
