@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{create_topic, s, Client, TestBroker};
+use common::{create_topic, produce, record_batch, s, Client, TestBroker};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
@@ -226,5 +226,25 @@ async fn group_configs_are_validated_stored_and_listed() {
     let listed = c.call(&ListConfigResourcesRequest::default().with_resource_types(vec![GROUP]), 1).await;
     let names: Vec<&str> = listed.config_resources.iter().map(|r| r.resource_name.as_str()).collect();
     assert_eq!(names, vec!["g1"]);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_dynamic_segment_size_reaches_the_partition_logs() {
+    let broker = TestBroker::start().await;
+    let mut c = Client::connect(broker.addr()).await.expect("connect");
+    create_topic(&mut c, "rolls", 1).await;
+    // Kafka's smallest log.segment.bytes (1 MiB), set as the cluster default after the topic exists.
+    assert_eq!(alter(&mut c, BROKER, "", &[("log.segment.bytes", SET, Some("1048576"))]).await.0, 0);
+    let value = "x".repeat(300_000);
+    for _ in 0..5 {
+        let r = produce(&mut c, "rolls", 0, record_batch(&[&value]), 9).await;
+        assert_eq!(r.error_code, 0);
+    }
+    let segments = std::fs::read_dir(broker.partition_dir("rolls", 0))
+        .expect("partition dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "log")))
+        .count();
+    assert!(segments >= 2, "1.5 MB in 1 MiB segments rolled into {segments} segment(s)");
     broker.stop().await;
 }

@@ -181,15 +181,19 @@ fn precheck_alter(
     resource_type: i8,
     name: &str,
     config_names: impl Iterator<Item = String>,
-    null_value: bool,
+    null_values: Vec<String>,
 ) -> Result<(), TopicError> {
-    if dup_resources.contains(&(resource_type, name.to_string()))
-        || !repeated(config_names).is_empty()
-        || null_value
-    {
-        return Err(TopicError::InvalidRequest(
-            "Duplicate resource or config name, or a missing config value".into(),
-        ));
+    if dup_resources.contains(&(resource_type, name.to_string())) {
+        return Err(TopicError::InvalidRequest("Each resource must appear at most once.".into()));
+    }
+    if !repeated(config_names).is_empty() {
+        return Err(TopicError::InvalidRequest("Error due to duplicate config keys".into()));
+    }
+    if !null_values.is_empty() {
+        return Err(TopicError::InvalidRequest(format!(
+            "Null value not supported for : {}",
+            null_values.join(", ")
+        )));
     }
     if ![resource_type::TOPIC, resource_type::BROKER, resource_type::GROUP].contains(&resource_type) {
         return Err(TopicError::InvalidRequest(format!(
@@ -226,38 +230,42 @@ pub async fn incremental_alter_configs(
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
         let names = r.configs.iter().map(|c| c.name.to_string());
-        let null_value = r.configs.iter().any(|c| c.config_operation != 1 && c.value.is_none());
-        let outcome = if let Err(e) =
-            precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, null_value)
-        {
-            Err(e)
-        } else {
-            let ops: Result<Vec<_>, TopicError> = r
-                .configs
-                .iter()
-                .map(|c| {
-                    let op = match c.config_operation {
-                        0 => ConfigOp::Set,
-                        1 => ConfigOp::Delete,
-                        2 => ConfigOp::Append,
-                        3 => ConfigOp::Subtract,
-                        other => {
-                            return Err(TopicError::InvalidRequest(format!(
-                                "Unknown config operation {other}"
-                            )))
-                        }
-                    };
-                    Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
-                })
-                .collect();
-            match ops {
-                Ok(ops) => {
-                    let change = ConfigChange::Incremental(ops);
-                    alter(ctx, r.resource_type, &r.resource_name, &change, req.validate_only).await
+        let nulls = r
+            .configs
+            .iter()
+            .filter(|c| c.config_operation != 1 && c.value.is_none())
+            .map(|c| c.name.to_string())
+            .collect();
+        let outcome =
+            if let Err(e) = precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, nulls) {
+                Err(e)
+            } else {
+                let ops: Result<Vec<_>, TopicError> = r
+                    .configs
+                    .iter()
+                    .map(|c| {
+                        let op = match c.config_operation {
+                            0 => ConfigOp::Set,
+                            1 => ConfigOp::Delete,
+                            2 => ConfigOp::Append,
+                            3 => ConfigOp::Subtract,
+                            other => {
+                                return Err(TopicError::InvalidRequest(format!(
+                                    "Unknown config operation {other}"
+                                )))
+                            }
+                        };
+                        Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
+                    })
+                    .collect();
+                match ops {
+                    Ok(ops) => {
+                        let change = ConfigChange::Incremental(ops);
+                        alter(ctx, r.resource_type, &r.resource_name, &change, req.validate_only).await
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            }
-        };
+            };
         responses.push(alter_result(outcome, r.resource_type, &r.resource_name));
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
@@ -274,20 +282,19 @@ pub async fn alter_configs(
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
         let names = r.configs.iter().map(|c| c.name.to_string());
-        let null_value = r.configs.iter().any(|c| c.value.is_none());
-        let outcome = if let Err(e) =
-            precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, null_value)
-        {
-            Err(e)
-        } else {
-            let pairs = r
-                .configs
-                .iter()
-                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
-                .collect();
-            let change = ConfigChange::Replace(pairs);
-            alter(ctx, r.resource_type, &r.resource_name, &change, req.validate_only).await
-        };
+        let nulls = r.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.to_string()).collect();
+        let outcome =
+            if let Err(e) = precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, nulls) {
+                Err(e)
+            } else {
+                let pairs = r
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                    .collect();
+                let change = ConfigChange::Replace(pairs);
+                alter(ctx, r.resource_type, &r.resource_name, &change, req.validate_only).await
+            };
         let resp = alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
