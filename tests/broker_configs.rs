@@ -104,6 +104,13 @@ async fn broker_alter_validates_as_kafka() {
         ("", ("ssl.keystore.type", SET, Some("PKCS12")), 42, "These security configs can be dynamically updated only per-listener using the listener prefix: [ssl.keystore.type]"),
         ("", ("log.segment.bytes", APPEND, Some("5")), 40, "Config value append is not allowed for config key: log.segment.bytes"),
         ("2", ("log.retention.ms", SET, Some("1")), 42, "Unexpected broker id, expected 1, but received 2"),
+        // Raw IncrementalAlterConfigs v1 against Kafka 4.4 (the Admin client routes these elsewhere).
+        ("x", ("log.retention.ms", SET, Some("1")), 42, "Node id must be an integer, but it is: x"),
+        ("1", ("log.retention.ms", SET, None), 42, "Null value not supported for : log.retention.ms"),
+        ("1", ("no.such", APPEND, Some("1")), 40, "Unknown config name: no.such"),
+        ("1", ("log.segment.bytes", SET, Some("5")), 42, "Invalid value 5 for configuration log.segment.bytes: Value must be at least 1048576"),
+        ("1", ("log.cleanup.policy", SET, Some("shred")), 42, "Invalid value shred for configuration log.cleanup.policy: String must be one of: compact, delete"),
+        ("1", ("log.retention.ms", 7, Some("1")), 42, "Unknown operations type 7"),
     ];
     for (name, op, code, msg) in cases {
         assert_eq!(alter(&mut c, BROKER, name, &[*op]).await, (*code, Some(msg.to_string())), "{op:?}");

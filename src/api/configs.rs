@@ -107,6 +107,18 @@ fn broker_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCo
     Ok(settings.describe_broker())
 }
 
+/// A BROKER_LOGGER resource: strom has no runtime-adjustable loggers to list.
+fn broker_logger_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
+    let node = ctx.cluster.node_id();
+    let invalid = |m: String| Err(error_result(ResponseError::InvalidRequest.code(), m));
+    match name.parse::<i32>() {
+        _ if name.is_empty() => invalid("Broker id must not be empty".into()),
+        Err(_) => invalid(format!("Broker id must be an integer, but it is: {name}")),
+        Ok(id) if id != node => invalid(format!("Unexpected broker id, expected {node} but received {name}")),
+        Ok(_) => Ok(Vec::new()),
+    }
+}
+
 /// A GROUP resource (Kafka 4.0+): every group config, set or not, for any group name.
 fn group_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
     if name.is_empty() {
@@ -134,7 +146,7 @@ pub async fn describe_configs(
                 resource_type::TOPIC => topic_entries(ctx, name),
                 resource_type::BROKER => broker_entries(ctx, name),
                 resource_type::GROUP => group_entries(ctx, name),
-                resource_type::BROKER_LOGGER if name == ctx.cluster.node_id().to_string() => Ok(Vec::new()),
+                resource_type::BROKER_LOGGER => broker_logger_entries(ctx, name),
                 other => Err(error_result(
                     ResponseError::InvalidRequest.code(),
                     format!("Unsupported resource type {other} for DescribeConfigs"),
@@ -251,7 +263,7 @@ pub async fn incremental_alter_configs(
                             3 => ConfigOp::Subtract,
                             other => {
                                 return Err(TopicError::InvalidRequest(format!(
-                                    "Unknown config operation {other}"
+                                    "Unknown operations type {other}"
                                 )))
                             }
                         };

@@ -28,7 +28,7 @@ const fn long(min: i64, max: i64) -> Kind {
 /// Every topic config key of Kafka 4.4, in the order DescribeConfigs lists them (alphabetical).
 #[rustfmt::skip]
 pub const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey { name: "cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), broker_synonyms: &["log.cleanup.policy"], default: None },
+    TopicKey { name: "cleanup.policy", kind: Kind::EnumList(&["compact", "delete"]), broker_synonyms: &["log.cleanup.policy"], default: None },
     TopicKey { name: "compression.gzip.level", kind: int(-1, 9), broker_synonyms: &["compression.gzip.level"], default: None },
     TopicKey { name: "compression.lz4.level", kind: int(1, 17), broker_synonyms: &["compression.lz4.level"], default: None },
     TopicKey { name: "compression.type", kind: Kind::Enum(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), broker_synonyms: &["compression.type"], default: None },

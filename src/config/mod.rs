@@ -166,7 +166,7 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "log.remote.copy.lag.ms", kind: long(0, i64::MAX), default: Some("0") },
     KeyDef { name: "log.local.retention.bytes", kind: long(-2, i64::MAX), default: Some("-2") },
     KeyDef { name: "log.local.retention.ms", kind: long(-2, i64::MAX), default: Some("-2") },
-    KeyDef { name: "log.cleanup.policy", kind: Kind::EnumList(&["delete", "compact"]), default: Some("delete") },
+    KeyDef { name: "log.cleanup.policy", kind: Kind::EnumList(&["compact", "delete"]), default: Some("delete") },
     KeyDef { name: "log.segment.bytes", kind: int(14, I32MAX), default: Some("1073741824") },
     KeyDef { name: "log.roll.ms", kind: long(1, i64::MAX), default: None },
     KeyDef { name: "log.roll.hours", kind: int(1, I32MAX), default: Some("168") },
