@@ -85,6 +85,10 @@ SCENARIOS = [
                     "kafka-leader-election (already elected), kafka-reassign-partitions --execute to the current "
                     "replica and --list, kafka-metadata-quorum describe --status (one voter leading)",
      _cells(NA, kafka_cli=READY)),
+    ("broker-configs", "kafka-configs --alter of a dynamic broker config per broker and as the cluster default, "
+                       "--describe of both (and --all, with synonyms), a topic following the new default, a "
+                       "read-only key refused, --delete-config",
+     _cells(NA, kafka_cli=READY)),
     ("offsets-topic", "a console consumer group's commits are records of the internal topic __consumer_offsets "
                       "(listed by kafka-topics --list) that Kafka's OffsetsMessageFormatter decodes to the same "
                       "offsets and metadata",

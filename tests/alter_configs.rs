@@ -255,12 +255,13 @@ async fn incremental_alter_configs_refusals_change_nothing() {
                 &mut c,
                 BROKER,
                 "1",
-                &[("log.retention.ms", SET, Some("1"))],
+                &[("num.partitions", SET, Some("3"))],
                 validate_only,
                 version,
             )
             .await;
-            assert_eq!(r.0, INVALID_REQUEST, "v{version}: broker configs are static");
+            // Kafka 4.4: "Cannot update these configs dynamically: [num.partitions]".
+            assert_eq!(r.0, INVALID_REQUEST, "v{version}: read-only broker config");
         }
         // validate_only accepts a valid change without making it.
         let ops = [("retention.ms", SET, Some("777")), ("cleanup.policy", APPEND, Some("compact"))];
@@ -321,7 +322,7 @@ async fn alter_configs_replaces_every_override() {
         assert_eq!(overrides(&mut c, &topic).await, now, "v{version}: validate_only");
         assert_eq!(replace(&mut c, TOPIC, "missing", &[], false, version).await, UNKNOWN_TOPIC_OR_PARTITION);
         assert_eq!(
-            replace(&mut c, BROKER, "1", &[("log.retention.ms", Some("1"))], false, version).await,
+            replace(&mut c, BROKER, "1", &[("num.partitions", Some("3"))], false, version).await,
             INVALID_REQUEST
         );
 

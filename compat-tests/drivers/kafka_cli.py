@@ -542,5 +542,57 @@ def admin_tools(ctx):
     check_eq([v["id"] for v in voters], [int(bid)], "quorum voters")
 
 
+def configs_tool(ctx, *args):
+    """kafka-configs (ConfigCommand) against the broker: (exit code, stdout, stderr)."""
+    return tool(ctx, "org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", ctx.bootstrap,
+                "--command-config", _client_props(ctx), *args)
+
+
+@scenario("broker-configs")
+def broker_configs(ctx):
+    """kafka-configs alters a dynamic broker config per broker and as the cluster default, describes both
+    (and --all with synonyms), refuses a read-only key and deletes both again."""
+    t = ctx.topic("bcfg")
+    create_topic(ctx, t)
+    _, parts = parse_describe(ok(ctx, "--describe", "--topic", t))
+    bid = parts[0]["Leader"]
+
+    def configs_ok(*args):
+        code, out, err = configs_tool(ctx, *args)
+        check(code == 0, "kafka-configs %s exited %d: %s", " ".join(args), code, (out + err).strip()[-400:])
+        return out
+
+    broker, default = ("--entity-type", "brokers", "--entity-name", bid), ("--entity-type", "brokers",
+                                                                           "--entity-default")
+    out = configs_ok("--alter", *broker, "--add-config", "log.cleaner.threads=2")
+    check_eq(out.strip(), "Completed updating config for broker %s." % bid, "alter per broker")
+    out = configs_ok("--alter", *default, "--add-config", "log.retention.bytes=123456")
+    check_eq(out.strip(), "Completed updating default config for brokers in the cluster.", "alter default")
+    out = configs_ok("--describe", *broker)
+    check("  log.cleaner.threads=2 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.cleaner.threads=2, "
+          "DEFAULT_CONFIG:log.cleaner.threads=1}" in out.splitlines(), "describe per broker: %s", out)
+    out = configs_ok("--describe", *default)
+    check("  log.retention.bytes=123456 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:"
+          "log.retention.bytes=123456}" in out.splitlines(), "describe default: %s", out)
+    out = configs_ok("--describe", *broker, "--all")
+    check("  log.retention.bytes=123456 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:"
+          "log.retention.bytes=123456, DEFAULT_CONFIG:log.retention.bytes=-1}" in out.splitlines(),
+          "describe --all: %s", out[-2000:])
+    check("  offsets.topic.num.partitions=50 sensitive=false synonyms={DEFAULT_CONFIG:"
+          "offsets.topic.num.partitions=50}" in out.splitlines(), "describe --all read-only key: %s", out[-2000:])
+    # A topic without an override of its own follows the new default.
+    out = configs_ok("--describe", "--entity-type", "topics", "--entity-name", t, "--all")
+    check("  retention.bytes=123456 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:"
+          "log.retention.bytes=123456, DEFAULT_CONFIG:log.retention.bytes=-1}" in out.splitlines(),
+          "topic retention.bytes: %s", out[-2000:])
+    code, out, err = configs_tool(ctx, "--alter", *broker, "--add-config", "num.partitions=3")
+    check(code != 0 and "InvalidRequestException: Cannot update these configs dynamically: [num.partitions]"
+          in out + err, "read-only key: exit %d: %s", code, (out + err).strip()[-400:])
+    configs_ok("--alter", *broker, "--delete-config", "log.cleaner.threads")
+    configs_ok("--alter", *default, "--delete-config", "log.retention.bytes")
+    check("log.cleaner.threads" not in configs_ok("--describe", *broker), "per-broker config left after delete")
+    check("log.retention.bytes" not in configs_ok("--describe", *default), "default config left after delete")
+
+
 if __name__ == "__main__":
     common.main(CLIENT)

@@ -1,6 +1,7 @@
-//! DescribeConfigs (v1–v4) for topics and for this broker: every config with its value, source,
-//! type and (when asked) synonyms, not only the ones that were set. AlterConfigs (v0–v2) and
-//! IncrementalAlterConfigs (v0–v1) for topic configs. ListConfigResources (v0–v1, KIP-714/KIP-1142):
+//! DescribeConfigs (v1–v4) for topics, this broker, the cluster default and groups: every config
+//! with its value, source, type and (when asked) synonyms, not only the ones that were set.
+//! AlterConfigs (v0–v2) and IncrementalAlterConfigs (v0–v1) for topic, broker and group configs
+//! (the domain rules are in cluster::{topic_config, broker_config, group_config}). ListConfigResources (v0–v1, KIP-714/KIP-1142):
 //! the resources that have configs.
 
 use kafka_protocol::messages::alter_configs_response;
@@ -18,9 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::{repeated, ApiContext};
-use crate::cluster::topic_config::{effective_configs, source, Synonym};
-use crate::cluster::{names, ConfigChange, ConfigOp};
-use crate::config::Origin;
+use crate::cluster::topic_config::effective_configs;
+use crate::cluster::{group_config, names, ConfigChange, ConfigOp};
 use crate::error::TopicError;
 
 /// Kafka's ConfigResource.Type codes.
@@ -36,14 +36,7 @@ fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
-struct Entry {
-    name: String,
-    value: Option<String>,
-    source: i8,
-    type_code: i8,
-    read_only: bool,
-    synonyms: Vec<Synonym>,
-}
+use crate::cluster::broker_config::ConfigEntry as Entry;
 
 fn encode_entry(e: Entry, with_synonyms: bool) -> DescribeConfigsResourceResult {
     let synonyms = if with_synonyms {
@@ -63,6 +56,7 @@ fn encode_entry(e: Entry, with_synonyms: bool) -> DescribeConfigsResourceResult 
         .with_name(text(e.name))
         .with_value(e.value.map(text))
         .with_read_only(e.read_only)
+        .with_is_sensitive(e.sensitive)
         .with_config_source(e.source)
         .with_config_type(e.type_code)
         .with_synonyms(synonyms)
@@ -82,7 +76,7 @@ fn topic_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCon
     let topic = snap
         .get(name)
         .ok_or_else(|| error_result(ResponseError::UnknownTopicOrPartition.code(), String::new()))?;
-    Ok(effective_configs(&topic.configs, &ctx.cluster.config)
+    Ok(effective_configs(&topic.configs, &ctx.cluster.settings())
         .into_iter()
         .map(|e| Entry {
             name: e.name.to_string(),
@@ -90,44 +84,52 @@ fn topic_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeCon
             source: e.source,
             type_code: e.type_code,
             read_only: false,
+            sensitive: false,
             synonyms: e.synonyms,
         })
         .collect())
 }
 
 fn broker_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
-    let node = ctx.cluster.node_id();
+    let settings = ctx.cluster.settings();
     if name.is_empty() {
-        // The cluster-wide dynamic defaults: strom has none.
-        return Ok(Vec::new());
+        return Ok(settings.describe_cluster_default());
     }
-    if name != node.to_string() {
+    let node = ctx.cluster.node_id();
+    let invalid = |m: String| error_result(ResponseError::InvalidRequest.code(), m);
+    let id: i32 =
+        name.parse().map_err(|_| invalid(format!("Broker id must be an integer, but it is: {name}")))?;
+    if id != node {
+        return Err(invalid(format!(
+            "Unexpected broker id, expected {node} or empty string, but received {name}"
+        )));
+    }
+    Ok(settings.describe_broker())
+}
+
+/// A BROKER_LOGGER resource: strom has no runtime-adjustable loggers to list.
+fn broker_logger_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
+    let node = ctx.cluster.node_id();
+    let invalid = |m: String| Err(error_result(ResponseError::InvalidRequest.code(), m));
+    match name.parse::<i32>() {
+        _ if name.is_empty() => invalid("Broker id must not be empty".into()),
+        Err(_) => invalid(format!("Broker id must be an integer, but it is: {name}")),
+        Ok(id) if id != node => invalid(format!("Unexpected broker id, expected {node} but received {name}")),
+        Ok(_) => Ok(Vec::new()),
+    }
+}
+
+/// A GROUP resource (Kafka 4.0+): every group config, set or not, for any group name.
+fn group_entries(ctx: &ApiContext, name: &str) -> Result<Vec<Entry>, DescribeConfigsResult> {
+    if name.is_empty() {
         return Err(error_result(
             ResponseError::InvalidRequest.code(),
-            format!("Unexpected broker id, expected {node} or empty string, but received {name}"),
+            "Group name must not be empty".into(),
         ));
     }
-    Ok(ctx
-        .cluster
-        .config
-        .entries()
-        .map(|(def, value)| {
-            let (value, source) = match value {
-                Some((v, Origin::Default)) => (Some(v.to_string()), source::DEFAULT_CONFIG),
-                Some((v, _)) => (Some(v.to_string()), source::STATIC_BROKER_CONFIG),
-                None => (None, source::DEFAULT_CONFIG),
-            };
-            let synonyms = vec![Synonym { name: def.name.to_string(), value: value.clone(), source }];
-            Entry {
-                name: def.name.to_string(),
-                value,
-                source,
-                type_code: def.kind.type_code(),
-                read_only: true,
-                synonyms,
-            }
-        })
-        .collect())
+    let dynamic = ctx.cluster.dynamic_configs();
+    let empty = Default::default();
+    Ok(group_config::describe(dynamic.groups.get(name).unwrap_or(&empty), &ctx.cluster.settings()))
 }
 
 pub async fn describe_configs(
@@ -143,7 +145,8 @@ pub async fn describe_configs(
             let entries = match r.resource_type {
                 resource_type::TOPIC => topic_entries(ctx, name),
                 resource_type::BROKER => broker_entries(ctx, name),
-                resource_type::BROKER_LOGGER if name == ctx.cluster.node_id().to_string() => Ok(Vec::new()),
+                resource_type::GROUP => group_entries(ctx, name),
+                resource_type::BROKER_LOGGER => broker_logger_entries(ctx, name),
                 other => Err(error_result(
                     ResponseError::InvalidRequest.code(),
                     format!("Unsupported resource type {other} for DescribeConfigs"),
@@ -184,23 +187,27 @@ fn alter_result(
 }
 
 /// Checks Kafka's ConfigAdminManager.preprocess makes before anything changes (a resource or config
-/// named twice, a missing value), then that the resource is a topic: broker configs are static here.
+/// named twice, a missing value), then that the resource is a topic, broker or group.
 fn precheck_alter(
     dup_resources: &std::collections::HashSet<(i8, String)>,
     resource_type: i8,
     name: &str,
     config_names: impl Iterator<Item = String>,
-    null_value: bool,
+    null_values: Vec<String>,
 ) -> Result<(), TopicError> {
-    if dup_resources.contains(&(resource_type, name.to_string()))
-        || !repeated(config_names).is_empty()
-        || null_value
-    {
-        return Err(TopicError::InvalidRequest(
-            "Duplicate resource or config name, or a missing config value".into(),
-        ));
+    if dup_resources.contains(&(resource_type, name.to_string())) {
+        return Err(TopicError::InvalidRequest("Each resource must appear at most once.".into()));
     }
-    if resource_type != resource_type::TOPIC {
+    if !repeated(config_names).is_empty() {
+        return Err(TopicError::InvalidRequest("Error due to duplicate config keys".into()));
+    }
+    if !null_values.is_empty() {
+        return Err(TopicError::InvalidRequest(format!(
+            "Null value not supported for : {}",
+            null_values.join(", ")
+        )));
+    }
+    if ![resource_type::TOPIC, resource_type::BROKER, resource_type::GROUP].contains(&resource_type) {
         return Err(TopicError::InvalidRequest(format!(
             "Altering configs of resource type {resource_type} is not supported"
         )));
@@ -208,7 +215,23 @@ fn precheck_alter(
     Ok(())
 }
 
-/// IncrementalAlterConfigs (v0–v1): SET, DELETE, APPEND and SUBTRACT on topic configs.
+/// Applies a config change to the resource of its type (checked by [`precheck_alter`]).
+async fn alter(
+    ctx: &ApiContext,
+    resource_type: i8,
+    name: &str,
+    change: &ConfigChange,
+    validate_only: bool,
+) -> Result<(), TopicError> {
+    match resource_type {
+        resource_type::BROKER => ctx.cluster.alter_broker_configs(name, change, validate_only).await,
+        resource_type::GROUP => ctx.cluster.alter_group_configs(name, change, validate_only).await,
+        _ => ctx.cluster.alter_topic_configs(name, change, validate_only).await,
+    }
+}
+
+/// IncrementalAlterConfigs (v0–v1): SET, DELETE, APPEND and SUBTRACT on topic, broker and group
+/// configs.
 pub async fn incremental_alter_configs(
     ctx: &ApiContext,
     req: IncrementalAlterConfigsRequest,
@@ -219,49 +242,48 @@ pub async fn incremental_alter_configs(
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
         let names = r.configs.iter().map(|c| c.name.to_string());
-        let null_value = r.configs.iter().any(|c| c.config_operation != 1 && c.value.is_none());
-        let outcome = if let Err(e) =
-            precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, null_value)
-        {
-            Err(e)
-        } else {
-            let ops: Result<Vec<_>, TopicError> = r
-                .configs
-                .iter()
-                .map(|c| {
-                    let op = match c.config_operation {
-                        0 => ConfigOp::Set,
-                        1 => ConfigOp::Delete,
-                        2 => ConfigOp::Append,
-                        3 => ConfigOp::Subtract,
-                        other => {
-                            return Err(TopicError::InvalidRequest(format!(
-                                "Unknown config operation {other}"
-                            )))
-                        }
-                    };
-                    Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
-                })
-                .collect();
-            match ops {
-                Ok(ops) => {
-                    ctx.cluster
-                        .alter_topic_configs(
-                            &r.resource_name,
-                            &ConfigChange::Incremental(ops),
-                            req.validate_only,
-                        )
-                        .await
+        let nulls = r
+            .configs
+            .iter()
+            .filter(|c| c.config_operation != 1 && c.value.is_none())
+            .map(|c| c.name.to_string())
+            .collect();
+        let outcome =
+            if let Err(e) = precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, nulls) {
+                Err(e)
+            } else {
+                let ops: Result<Vec<_>, TopicError> = r
+                    .configs
+                    .iter()
+                    .map(|c| {
+                        let op = match c.config_operation {
+                            0 => ConfigOp::Set,
+                            1 => ConfigOp::Delete,
+                            2 => ConfigOp::Append,
+                            3 => ConfigOp::Subtract,
+                            other => {
+                                return Err(TopicError::InvalidRequest(format!(
+                                    "Unknown operations type {other}"
+                                )))
+                            }
+                        };
+                        Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
+                    })
+                    .collect();
+                match ops {
+                    Ok(ops) => {
+                        let change = ConfigChange::Incremental(ops);
+                        alter(ctx, r.resource_type, &r.resource_name, &change, req.validate_only).await
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            }
-        };
+            };
         responses.push(alter_result(outcome, r.resource_type, &r.resource_name));
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-/// AlterConfigs (v0–v2): replaces all overrides of a topic.
+/// AlterConfigs (v0–v2): replaces all configs of a topic, broker or group.
 pub async fn alter_configs(
     ctx: &ApiContext,
     req: AlterConfigsRequest,
@@ -272,21 +294,19 @@ pub async fn alter_configs(
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in &req.resources {
         let names = r.configs.iter().map(|c| c.name.to_string());
-        let null_value = r.configs.iter().any(|c| c.value.is_none());
-        let outcome = if let Err(e) =
-            precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, null_value)
-        {
-            Err(e)
-        } else {
-            let pairs = r
-                .configs
-                .iter()
-                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
-                .collect();
-            ctx.cluster
-                .alter_topic_configs(&r.resource_name, &ConfigChange::Replace(pairs), req.validate_only)
-                .await
-        };
+        let nulls = r.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.to_string()).collect();
+        let outcome =
+            if let Err(e) = precheck_alter(&dup_resources, r.resource_type, &r.resource_name, names, nulls) {
+                Err(e)
+            } else {
+                let pairs = r
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                    .collect();
+                let change = ConfigChange::Replace(pairs);
+                alter(ctx, r.resource_type, &r.resource_name, &change, req.validate_only).await
+            };
         let resp = alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
@@ -311,8 +331,8 @@ const LISTED_RESOURCE_TYPES: [i8; 5] = [
 /// Answers ListConfigResources, as Kafka's `KafkaApis.handleListConfigResources`: v0 (formerly
 /// ListClientMetricsResources) lists client-metrics subscriptions only; v1 the resources of the types
 /// asked (every type when none is), an unknown type failing the whole request with
-/// UNSUPPORTED_VERSION. Groups are listed only when they have configs and client metrics only when
-/// a subscription exists: strom has neither yet, so both are empty. This broker is listed as BROKER
+/// UNSUPPORTED_VERSION. Groups are listed only when they have configs, client metrics only when
+/// a subscription exists (strom has none). This broker is listed as BROKER
 /// and BROKER_LOGGER under its node id; topics by name, internal ones included.
 pub async fn list_config_resources(
     ctx: &ApiContext,
@@ -336,6 +356,9 @@ pub async fn list_config_resources(
             resource_type::BROKER_LOGGER | resource_type::BROKER => resources.push(resource(t, &node)),
             resource_type::TOPIC => {
                 resources.extend(ctx.cluster.snapshot().topics.keys().map(|name| resource(t, name)))
+            }
+            resource_type::GROUP => {
+                resources.extend(ctx.cluster.dynamic_configs().groups.keys().map(|name| resource(t, name)))
             }
             _ => {}
         }

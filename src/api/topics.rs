@@ -21,7 +21,7 @@ fn text(s: impl Into<String>) -> StrBytes {
 }
 
 fn created_result(ctx: &ApiContext, t: &Topic) -> CreatableTopicResult {
-    let configs = effective_configs(&t.configs, &ctx.cluster.config)
+    let configs = effective_configs(&t.configs, &ctx.cluster.settings())
         .into_iter()
         .map(|e| {
             CreatableTopicConfigs::default()

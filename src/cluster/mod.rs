@@ -9,6 +9,9 @@
 //! recreated topic of the same name never sees old data) and removes it afterwards; leftovers of a
 //! crash are removed at the next start.
 
+pub mod broker_config;
+mod dynamic;
+pub mod group_config;
 pub mod names;
 pub mod topic_config;
 
@@ -52,6 +55,9 @@ struct Persisted {
     /// before it was counted, which then count their creation and one change per topic.
     #[serde(default)]
     metadata_changes: i64,
+    /// Dynamic broker and group configs; absent in files written before they could be set.
+    #[serde(default)]
+    configs: Option<broker_config::DynamicConfigs>,
 }
 
 /// An immutable view of all topics.
@@ -123,6 +129,30 @@ pub enum ConfigOp {
     Subtract,
 }
 
+impl ConfigOp {
+    /// APPEND or SUBTRACT of the comma-separated `value` on the list `old` (Kafka's
+    /// `prepareIncrementalConfigs`): appended items not already there, subtracted items removed.
+    pub fn apply_to_list(self, old: &str, value: Option<&str>) -> String {
+        let items = |v: &str| -> Vec<String> {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        };
+        let mut list = items(old);
+        let given = items(value.unwrap_or(""));
+        match self {
+            ConfigOp::Append => {
+                for add in given {
+                    if !list.contains(&add) {
+                        list.push(add);
+                    }
+                }
+            }
+            ConfigOp::Subtract => list.retain(|v| !given.contains(v)),
+            ConfigOp::Set | ConfigOp::Delete => {}
+        }
+        list.join(",")
+    }
+}
+
 /// A change of a topic's config overrides.
 #[derive(Debug, Clone)]
 pub enum ConfigChange {
@@ -151,6 +181,8 @@ pub struct Cluster {
     metadata_changes: std::sync::atomic::AtomicI64,
     writer: tokio::sync::Mutex<()>,
     data_dir: PathBuf,
+    /// Dynamic broker and group configs; replaced (persisted first) only under `writer`.
+    dynamic: RwLock<Arc<broker_config::DynamicConfigs>>,
 }
 
 /// A Kafka-style cluster id: a random UUID in URL-safe base64 without padding (22 characters).
@@ -186,7 +218,12 @@ impl Cluster {
         let persisted = match store::read_checked::<Persisted>(&path)? {
             Some(p) => p,
             None => {
-                let p = Persisted { cluster_id: new_cluster_id(), topics: Vec::new(), metadata_changes: 1 };
+                let p = Persisted {
+                    cluster_id: new_cluster_id(),
+                    topics: Vec::new(),
+                    metadata_changes: 1,
+                    configs: Some(broker_config::DynamicConfigs::formatted(&config)),
+                };
                 store::write_atomic(&path, &p)?;
                 p
             }
@@ -195,7 +232,9 @@ impl Cluster {
         // A file from before changes were counted: at least its creation and each topic's.
         let metadata_changes =
             persisted.metadata_changes.max(1 + i64::try_from(persisted.topics.len()).unwrap_or(i64::MAX - 1));
+        let dynamic = persisted.configs.unwrap_or_else(|| broker_config::DynamicConfigs::formatted(&config));
         let cluster = Cluster {
+            dynamic: RwLock::new(Arc::new(dynamic)),
             config,
             logs,
             cluster_id: persisted.cluster_id,
@@ -210,9 +249,14 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The log settings of `topic`: its overrides over the broker's defaults.
+    /// The broker's configuration with its dynamic configs: where dynamic broker keys are read.
+    pub fn settings(&self) -> broker_config::BrokerSettings {
+        broker_config::BrokerSettings { config: self.config.clone(), dynamic: self.dynamic.read().clone() }
+    }
+
+    /// The log settings of `topic`: its overrides over the broker's (dynamic, then static) defaults.
     pub fn log_config(&self, topic: &Topic) -> LogConfig {
-        let effective = topic_config::effective_configs(&topic.configs, &self.config);
+        let effective = topic_config::effective_configs(&topic.configs, &self.settings());
         LogConfig::from_lookup(|k| effective.iter().find(|e| e.name == k).and_then(|e| e.value.clone()))
     }
 
@@ -269,11 +313,23 @@ impl Cluster {
     /// Persists `next` and then publishes it, counting one more metadata change. Called with
     /// `writer` held.
     async fn commit(&self, next: Snapshot) -> Result<(), TopicError> {
+        let dynamic = self.dynamic.read().clone();
+        self.commit_with(next, dynamic).await
+    }
+
+    /// Persists the topics `next` and the dynamic configs `dynamic`, then publishes both. Called with
+    /// `writer` held.
+    async fn commit_with(
+        &self,
+        next: Snapshot,
+        dynamic: Arc<broker_config::DynamicConfigs>,
+    ) -> Result<(), TopicError> {
         let changes = self.metadata_offset().saturating_add(1);
         let persisted = Persisted {
             cluster_id: self.cluster_id.clone(),
             topics: next.topics.values().map(|t| (**t).clone()).collect(),
             metadata_changes: changes,
+            configs: Some((*dynamic).clone()),
         };
         let path = metadata_path(&self.data_dir);
         tokio::task::spawn_blocking(move || store::write_atomic(&path, &persisted))
@@ -285,6 +341,7 @@ impl Cluster {
             })?;
         self.metadata_changes.store(changes, std::sync::atomic::Ordering::SeqCst);
         *self.snapshot.write() = Arc::new(next);
+        *self.dynamic.write() = dynamic;
         Ok(())
     }
 
@@ -576,19 +633,11 @@ impl Cluster {
                     );
                     let effective = || {
                         overrides.get(key).cloned().flatten().or_else(|| {
-                            topic_config::effective_configs(&topic.configs, &self.config)
+                            topic_config::effective_configs(&topic.configs, &self.settings())
                                 .into_iter()
                                 .find(|e| e.name == key)
                                 .and_then(|e| e.value)
                         })
-                    };
-                    let items = |v: Option<String>| -> Vec<String> {
-                        v.unwrap_or_default()
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(String::from)
-                            .collect()
                     };
                     let new_value = match (op, is_list) {
                         (ConfigOp::Set, _) => value.clone(),
@@ -598,24 +647,8 @@ impl Cluster {
                                 "Config value append/subtract is not allowed for config key: {key}"
                             )))
                         }
-                        (ConfigOp::Append, true) => {
-                            let mut list = items(effective());
-                            for add in items(value.clone()) {
-                                if !list.contains(&add) {
-                                    list.push(add);
-                                }
-                            }
-                            Some(list.join(","))
-                        }
-                        (ConfigOp::Subtract, true) => {
-                            let remove = items(value.clone());
-                            Some(
-                                items(effective())
-                                    .into_iter()
-                                    .filter(|x| !remove.contains(x))
-                                    .collect::<Vec<_>>()
-                                    .join(","),
-                            )
+                        (ConfigOp::Append | ConfigOp::Subtract, true) => {
+                            Some(op.apply_to_list(effective().as_deref().unwrap_or(""), value.as_deref()))
                         }
                     };
                     overrides.insert(key.clone(), new_value);

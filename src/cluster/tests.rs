@@ -123,3 +123,16 @@ async fn corrupt_metadata_file_is_refused_not_reset() {
     let logs = Arc::new(LogManager::open(dir.path(), 64).unwrap());
     assert!(Cluster::open(Arc::new(config), logs).is_err());
 }
+
+#[test]
+fn a_metadata_file_without_dynamic_configs_loads_as_freshly_formatted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file as strom wrote it before dynamic configs existed.
+    let old = Persisted { cluster_id: "abc".into(), topics: vec![], metadata_changes: 3, configs: None };
+    store::write_atomic(&metadata_path(dir.path()), &old).unwrap();
+    let c = cluster_in(dir.path());
+    assert_eq!(c.cluster_id(), "abc");
+    let d = c.dynamic_configs();
+    assert_eq!(d.cluster_default.get("min.insync.replicas").map(String::as_str), Some("1"));
+    assert!(d.broker.is_empty() && d.groups.is_empty());
+}

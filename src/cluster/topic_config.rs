@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Config, Kind, Origin};
+use super::broker_config::BrokerSettings;
+use crate::config::Kind;
 
 /// One topic config key.
 pub struct TopicKey {
@@ -69,9 +70,11 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
 /// Kafka's ConfigSource codes (DescribeConfigs v1+).
 pub mod source {
     pub const TOPIC_CONFIG: i8 = 1;
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
     pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     pub const DEFAULT_CONFIG: i8 = 5;
+    pub const GROUP_CONFIG: i8 = 8;
 }
 
 /// Looks up a topic config key.
@@ -134,15 +137,16 @@ fn broker_value_in_topic_units(key: &str, value: &str) -> Option<String> {
     Some(if n < 0 { n.to_string() } else { n.saturating_mul(factor).to_string() })
 }
 
-/// Resolves every topic config for a topic with `overrides`, against the broker's configuration.
-pub fn effective_configs(overrides: &BTreeMap<String, String>, broker: &Config) -> Vec<Effective> {
+/// Resolves every topic config for a topic with `overrides`, against the broker's configuration
+/// (static and dynamic).
+pub fn effective_configs(overrides: &BTreeMap<String, String>, broker: &BrokerSettings) -> Vec<Effective> {
     TOPIC_KEYS.iter().map(|k| effective_config(k, overrides, broker)).collect()
 }
 
 fn effective_config(
     key: &'static TopicKey,
     overrides: &BTreeMap<String, String>,
-    broker: &Config,
+    broker: &BrokerSettings,
 ) -> Effective {
     let mut synonyms = Vec::new();
     if let Some(v) = overrides.get(key.name) {
@@ -152,36 +156,21 @@ fn effective_config(
             source: source::TOPIC_CONFIG,
         });
     }
-    // The first broker key with a value supplies the default (converted to the topic key's unit).
-    let mut inherited = None;
-    for b in key.broker_synonyms {
-        let Some((v, origin)) = broker.value(b) else {
-            continue;
+    let names: Vec<String> = key.broker_synonyms.iter().map(|s| s.to_string()).collect();
+    let broker_values = broker.synonyms(&names);
+    // The first broker value, in Kafka's level order, supplies the default (in the topic key's unit).
+    let inherited = broker_values.first().map(|s| {
+        let v = s.value.as_deref().and_then(|v| broker_value_in_topic_units(&s.name, v));
+        // KafkaConfig.logRetentionTimeMillis: any negative retention means -1 (unlimited).
+        let v = match v {
+            Some(n) if key.name == "retention.ms" && n.starts_with('-') => Some("-1".to_string()),
+            v => v,
         };
-        let src =
-            if origin == Origin::Default { source::DEFAULT_CONFIG } else { source::STATIC_BROKER_CONFIG };
-        if inherited.is_none() {
-            inherited = Some((broker_value_in_topic_units(b, v), src));
-        }
-        // Like Kafka, a built-in default is listed as a synonym only for single-key families; the
-        // unit families (retention.ms ← log.retention.{ms,minutes,hours}) list only what was set.
-        if src == source::STATIC_BROKER_CONFIG || key.broker_synonyms.len() == 1 {
-            synonyms.push(Synonym { name: (*b).into(), value: Some(v.to_string()), source: src });
-        }
-    }
-    if key.name == "min.insync.replicas" && !synonyms.iter().any(|s| s.source == source::STATIC_BROKER_CONFIG)
-    {
-        // Kafka 4.1 formats every new cluster with a cluster-wide dynamic default
-        // min.insync.replicas=1 (for eligible leader replicas); clients see it on every topic.
-        let at = usize::from(overrides.contains_key(key.name));
-        let dynamic = Synonym {
-            name: key.name.into(),
-            value: Some("1".into()),
-            source: source::DYNAMIC_DEFAULT_BROKER_CONFIG,
-        };
-        synonyms.insert(at, dynamic);
-        inherited = Some((Some("1".into()), source::DYNAMIC_DEFAULT_BROKER_CONFIG));
-    }
+        (v, s.source)
+    });
+    // Kafka's ConfigHelper.configSynonyms drops the values before the first one of the family's own
+    // key: retention.ms lists nothing while only log.retention.hours has a value.
+    synonyms.extend(broker_values.into_iter().skip_while(|s| Some(&s.name) != names.first()));
     let (value, source) = match (overrides.get(key.name), inherited) {
         (Some(v), _) => (Some(v.clone()), source::TOPIC_CONFIG),
         (None, Some((v, src))) => (v, src),
@@ -193,11 +182,14 @@ fn effective_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CliOverrides;
+    use crate::cluster::broker_config::DynamicConfigs;
+    use crate::config::{CliOverrides, Config};
+    use std::sync::Arc;
 
-    fn broker(pairs: &[(&str, &str)]) -> Config {
+    fn broker(pairs: &[(&str, &str)]) -> BrokerSettings {
         let file = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::build(&file, &[], &CliOverrides::default(), "test").unwrap()
+        let config = Config::build(&file, &[], &CliOverrides::default(), "test").unwrap();
+        BrokerSettings { config: Arc::new(config), dynamic: Arc::new(DynamicConfigs::default()) }
     }
 
     fn find<'a>(all: &'a [Effective], name: &str) -> &'a Effective {
@@ -230,9 +222,8 @@ mod tests {
         let r = find(&all, "retention.ms");
         assert_eq!(r.value.as_deref(), Some("12345"));
         assert_eq!(r.source, source::TOPIC_CONFIG);
-        assert_eq!(r.synonyms.len(), 2);
-        assert_eq!(r.synonyms[1].name, "log.retention.hours");
-        assert_eq!(r.synonyms[1].source, source::STATIC_BROKER_CONFIG);
+        // Kafka drops the family's values before log.retention.ms's own (ConfigHelper.configSynonyms).
+        assert_eq!(r.synonyms.len(), 1);
     }
 
     #[test]

@@ -353,6 +353,8 @@ pub struct Config {
     pub queued_max_request_bytes: Option<usize>,
     /// Default tracing filter when RUST_LOG is not set.
     pub log_level: String,
+    /// Kafka broker keys strom has no use for, as given (kept so DescribeConfigs reports them).
+    kafka_only: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -383,6 +385,16 @@ fn is_kafka_broker_key(name: &str) -> bool {
 
 fn key_def(name: &str) -> Option<&'static KeyDef> {
     BROKER_KEYS.iter().find(|k| k.name == name)
+}
+
+/// Whether strom implements broker key `name` (one of [`BROKER_KEYS`]).
+pub fn is_strom_key(name: &str) -> bool {
+    key_def(name).is_some()
+}
+
+/// The kind strom checks broker key `name` against, when strom implements it.
+pub fn strom_key_kind(name: &str) -> Option<Kind> {
+    key_def(name).map(|k| k.kind)
 }
 
 impl Config {
@@ -421,12 +433,14 @@ impl Config {
         }
         // Kafka broker keys that strom has no use for, in the order met (one warning line lists them).
         let mut ignored: Vec<String> = Vec::new();
+        let mut kafka_only: BTreeMap<String, String> = BTreeMap::new();
         let mut set = |name: &str, raw: &str, origin: Origin, source: &str| -> Result<(), ConfigError> {
             let Some(def) = key_def(name) else {
                 if is_kafka_broker_key(name) {
                     if !ignored.iter().any(|k| k == name) {
                         ignored.push(name.to_string());
                     }
+                    kafka_only.insert(name.to_string(), raw.trim().to_string());
                     return Ok(());
                 }
                 return Err(ConfigError(format!(
@@ -475,6 +489,7 @@ impl Config {
             set("node.id", &n.to_string(), Origin::Cli, "--node-id")?;
         }
         let mut config = Self::from_values(values, file_name)?;
+        config.kafka_only = kafka_only;
         if !ignored.is_empty() {
             config.warnings.push(format!(
                 "Kafka broker keys that do not apply to strom, ignored: {}",
@@ -546,12 +561,23 @@ impl Config {
             queued_max_request_bytes: (queued > 0).then(|| usize::try_from(queued).unwrap_or(usize::MAX)),
             log_level: get("log.level").unwrap_or("info").to_string(),
             values,
+            kafka_only: BTreeMap::new(),
         })
     }
 
     /// The broker's value for `key` (canonical text) and where it came from; `None` when null.
     pub fn value(&self, key: &str) -> Option<(&str, Origin)> {
         self.values.get(key).map(|(v, o)| (v.as_str(), *o))
+    }
+
+    /// The value given for a Kafka broker key strom does not implement.
+    pub fn kafka_value(&self, key: &str) -> Option<&str> {
+        self.kafka_only.get(key).map(String::as_str)
+    }
+
+    /// Every Kafka broker key given that strom does not implement, with its value.
+    pub fn kafka_values(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.kafka_only.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Every known broker key with its current value (or null).
