@@ -287,7 +287,7 @@ fn check_value(key: &KafkaKey, raw: &str) -> Result<(), String> {
     // strom's own kinds know Kafka's ValidString/ValidList words.
     if let Some(def) = crate::config::strom_key_kind(key.name) {
         if matches!(def, Kind::Enum(_) | Kind::EnumList(_)) {
-            return def.check(v).map(|_| ()).or_else(fail);
+            return def.check_named(key.name, raw).map(|_| ());
         }
     }
     let n = match key.type_name {
