@@ -9,6 +9,7 @@
 //! recreated topic of the same name never sees old data) and removes it afterwards; leftovers of a
 //! crash are removed at the next start.
 
+pub mod features;
 pub mod names;
 pub mod topic_config;
 
@@ -52,6 +53,10 @@ struct Persisted {
     /// before it was counted, which then count their creation and one change per topic.
     #[serde(default)]
     metadata_changes: i64,
+    /// Finalized feature levels; absent in files written before UpdateFeatures, which then have the
+    /// levels a new cluster starts with.
+    #[serde(default = "features::initial_levels")]
+    finalized_features: features::FinalizedLevels,
 }
 
 /// An immutable view of all topics.
@@ -132,6 +137,15 @@ pub enum ConfigChange {
     Incremental(Vec<(String, ConfigOp, Option<String>)>),
 }
 
+/// Why UpdateFeatures changed nothing.
+#[derive(Debug, Clone)]
+pub enum FeatureUpdateError {
+    /// An update Kafka refuses (INVALID_UPDATE_VERSION), with Kafka's reason.
+    Invalid(String),
+    /// The metadata file could not be written.
+    Storage(String),
+}
+
 /// A topic addressed by name or by id (DeleteTopics v6).
 #[derive(Debug, Clone)]
 pub enum TopicRef {
@@ -149,6 +163,8 @@ pub struct Cluster {
     /// Metadata changes committed so far: the cluster's creation is the first, then each topic
     /// change (create, delete, partitions, configs). Written only under `writer`.
     metadata_changes: std::sync::atomic::AtomicI64,
+    /// The finalized feature levels (UpdateFeatures); written only under `writer`.
+    finalized_features: RwLock<Arc<features::FinalizedLevels>>,
     writer: tokio::sync::Mutex<()>,
     data_dir: PathBuf,
 }
@@ -186,7 +202,12 @@ impl Cluster {
         let persisted = match store::read_checked::<Persisted>(&path)? {
             Some(p) => p,
             None => {
-                let p = Persisted { cluster_id: new_cluster_id(), topics: Vec::new(), metadata_changes: 1 };
+                let p = Persisted {
+                    cluster_id: new_cluster_id(),
+                    topics: Vec::new(),
+                    metadata_changes: 1,
+                    finalized_features: features::initial_levels(),
+                };
                 store::write_atomic(&path, &p)?;
                 p
             }
@@ -201,6 +222,7 @@ impl Cluster {
             cluster_id: persisted.cluster_id,
             snapshot: RwLock::new(Arc::new(Snapshot::from_topics(persisted.topics))),
             metadata_changes: std::sync::atomic::AtomicI64::new(metadata_changes),
+            finalized_features: RwLock::new(Arc::new(persisted.finalized_features)),
             writer: tokio::sync::Mutex::new(()),
             data_dir,
         };
@@ -266,14 +288,54 @@ impl Cluster {
         self.snapshot.read().clone()
     }
 
+    /// The finalized feature levels (KIP-584); cheap, never blocks on writers.
+    pub fn finalized_features(&self) -> Arc<features::FinalizedLevels> {
+        self.finalized_features.read().clone()
+    }
+
+    /// Applies feature level changes (UpdateFeatures) after checking them all; with `validate_only`
+    /// or on a refusal nothing changes. A non-empty change counts as a metadata change even when the
+    /// levels stay the same, as Kafka appends a record for it. Errors: Kafka's reason for the first
+    /// refused update (INVALID_UPDATE_VERSION), or a storage failure.
+    pub async fn update_features(
+        &self,
+        updates: &[features::FeatureUpdate],
+        validate_only: bool,
+    ) -> Result<(), FeatureUpdateError> {
+        let _w = self.writer.lock().await;
+        let next = features::apply(&self.finalized_features(), updates, self.node_id())
+            .map_err(FeatureUpdateError::Invalid)?;
+        if validate_only || updates.is_empty() {
+            return Ok(());
+        }
+        let topics = Snapshot::from_topics(self.snapshot().topics.values().map(|t| (**t).clone()));
+        self.commit_with(topics, next.clone())
+            .await
+            .map_err(|e| FeatureUpdateError::Storage(e.to_string()))?;
+        tracing::info!(features = ?next, "finalized features updated");
+        *self.finalized_features.write() = Arc::new(next);
+        Ok(())
+    }
+
     /// Persists `next` and then publishes it, counting one more metadata change. Called with
     /// `writer` held.
     async fn commit(&self, next: Snapshot) -> Result<(), TopicError> {
+        let features = (*self.finalized_features()).clone();
+        self.commit_with(next, features).await
+    }
+
+    /// [`Cluster::commit`] with the feature levels to persist.
+    async fn commit_with(
+        &self,
+        next: Snapshot,
+        features: features::FinalizedLevels,
+    ) -> Result<(), TopicError> {
         let changes = self.metadata_offset().saturating_add(1);
         let persisted = Persisted {
             cluster_id: self.cluster_id.clone(),
             topics: next.topics.values().map(|t| (**t).clone()).collect(),
             metadata_changes: changes,
+            finalized_features: features,
         };
         let path = metadata_path(&self.data_dir);
         tokio::task::spawn_blocking(move || store::write_atomic(&path, &persisted))
