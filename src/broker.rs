@@ -151,6 +151,7 @@ impl Broker {
             })?
         };
         let txn = Arc::new(txn);
+        txn.set_transaction_version(cluster.finalized_level(crate::cluster::features::TRANSACTION_VERSION));
         let ctx = Arc::new(ApiContext {
             cluster: cluster.clone(),
             groups: groups.clone(),

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::ApiContext;
-use crate::cluster::features::{FeatureUpdate, UpgradeType};
+use crate::cluster::features::{FeatureUpdate, UpgradeType, TRANSACTION_VERSION};
 use crate::cluster::FeatureUpdateError;
 
 /// Kafka's prefix of a refusal's message.
@@ -36,7 +36,10 @@ pub async fn update_features(
         })
         .collect();
     let resp = UpdateFeaturesResponse::default().with_error_message(None);
-    match ctx.cluster.update_features(&updates, req.validate_only).await {
+    let outcome = ctx.cluster.update_features(&updates, req.validate_only).await;
+    // The coordinator's own aborts follow the finalized transaction.version.
+    ctx.txn.set_transaction_version(ctx.cluster.finalized_level(TRANSACTION_VERSION));
+    match outcome {
         Ok(()) if version <= 1 => resp.with_results(
             req.feature_updates
                 .iter()

@@ -293,6 +293,11 @@ impl Cluster {
         self.finalized_features.read().clone()
     }
 
+    /// The finalized level of `feature`; 0 when it is not finalized.
+    pub fn finalized_level(&self, feature: &str) -> i16 {
+        self.finalized_features().get(feature).copied().unwrap_or(0)
+    }
+
     /// Applies feature level changes (UpdateFeatures) after checking them all; with `validate_only`
     /// or on a refusal nothing changes. A non-empty change counts as a metadata change even when the
     /// levels stay the same, as Kafka appends a record for it. Errors: Kafka's reason for the first
