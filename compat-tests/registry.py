@@ -93,6 +93,11 @@ SCENARIOS = [
                       "(listed by kafka-topics --list) that Kafka's OffsetsMessageFormatter decodes to the same "
                       "offsets and metadata",
      _cells(NA, kafka_cli=READY)),
+    ("features-tool", "kafka-features describe lists the finalized levels; upgrade/downgrade/disable of "
+                      "transaction.version (--dry-run, a new epoch each change) and Kafka's refusals: a downgrade "
+                      "without --downgrade, an unsupported level or feature, kraft.version and metadata.version "
+                      "downgrades",
+     _cells(NA, kafka_cli=READY)),
     # --- transactions (KIP-98) ---------------------------------------------------------------------------------
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "

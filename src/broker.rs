@@ -42,7 +42,7 @@ impl Broker {
     /// Opens the data directory, binds the listener and starts serving.
     pub async fn start(mut config: Config) -> anyhow::Result<Broker> {
         // First, so a second broker on the same directory touches nothing (not even the port).
-        let dir_lock = crate::dir_lock::lock(&config.data_dir)?;
+        let mut dir_lock = crate::dir_lock::lock(&config.data_dir)?;
         let budget = Budget::for_limit(crate::descriptors::raise_limit());
         let max_connections = config.derive_max_connections(budget.max_connections);
         tracing::info!(
@@ -151,6 +151,7 @@ impl Broker {
             })?
         };
         let txn = Arc::new(txn);
+        txn.set_transaction_version(cluster.finalized_level(crate::cluster::features::TRANSACTION_VERSION));
         let ctx = Arc::new(ApiContext {
             cluster: cluster.clone(),
             groups: groups.clone(),
@@ -186,6 +187,7 @@ impl Broker {
             .collect();
         tracing::info!(listen = %listen.join(","), advertised = %advertised.join(","),
             data_dir = %config.data_dir.display(), node_id = config.node_id, cluster_id = cluster.cluster_id(), "strom started");
+        dir_lock.keep();
         Ok(Broker {
             local_addr,
             local_addrs,

@@ -5,6 +5,10 @@
 //!
 //! An flock belongs to the open file: it goes when the [`DirLock`] is dropped or the process ends, even
 //! by SIGKILL, so a `.lock` file left behind never blocks a later start.
+//!
+//! A start that fails after locking leaves no trace: the directories the lock created are removed when
+//! it is dropped, unless the broker [`DirLock::keep`]s them (Kafka refuses a bad configuration before it
+//! creates anything; strom's later failures, e.g. a port in use, clean up after themselves).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -18,6 +22,28 @@ pub const LOCK_FILE: &str = ".lock";
 #[derive(Debug)]
 pub struct DirLock {
     _file: File,
+    created: Created,
+}
+
+impl DirLock {
+    /// The broker started: the directory stays when the lock goes.
+    pub fn keep(&mut self) {
+        self.created.0 = None;
+    }
+}
+
+/// The top-most directory a lock created, removed on drop unless taken.
+#[derive(Debug)]
+struct Created(Option<PathBuf>);
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(error = %e, dir = %dir.display(), "removing the data directory of a failed start");
+            }
+        }
+    }
 }
 
 /// Why the data directory could not be locked.
@@ -33,7 +59,11 @@ pub enum LockError {
 pub fn lock(data_dir: &Path) -> Result<DirLock, LockError> {
     let lock_path = data_dir.join(LOCK_FILE);
     let io_err = |source| LockError::Io { dir: data_dir.to_path_buf(), lock: lock_path.clone(), source };
+    let created = data_dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last();
+    let created = created.map(Path::to_path_buf);
     std::fs::create_dir_all(data_dir).map_err(io_err)?;
+    // From here on, an early return removes what was created.
+    let created = Created(created);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -54,7 +84,7 @@ pub fn lock(data_dir: &Path) -> Result<DirLock, LockError> {
     }
     let pid = format!("{}\n", std::process::id());
     file.set_len(0).and_then(|()| file.write_all_at(pid.as_bytes(), 0)).map_err(io_err)?;
-    Ok(DirLock { _file: file })
+    Ok(DirLock { _file: file, created })
 }
 
 #[cfg(test)]
@@ -71,5 +101,19 @@ mod tests {
         assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         drop(first);
         assert!(lock(&data).is_ok());
+    }
+
+    #[test]
+    fn directories_a_lock_created_go_with_it_unless_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a").join("data");
+        drop(lock(&data).unwrap());
+        assert!(!dir.path().join("a").exists(), "a failed start leaves no new directory");
+        let mut kept = lock(&data).unwrap();
+        kept.keep();
+        drop(kept);
+        assert!(data.join(LOCK_FILE).exists());
+        drop(lock(&data).unwrap());
+        assert!(data.exists(), "a directory that existed before stays");
     }
 }

@@ -101,6 +101,7 @@ impl GroupError {
             GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
             GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
             GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
             GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
             GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
             GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,

@@ -68,3 +68,49 @@ async fn a_second_broker_on_the_same_data_directory_refuses_to_start() {
     drop(c);
     first.stop().await;
 }
+
+/// A start that fails after the data directory was created (here: the port is taken) leaves no new
+/// directory behind, as Kafka creates nothing when it refuses to start; a new empty directory is not
+/// reported as logs to recover.
+#[tokio::test]
+async fn a_failed_start_leaves_no_new_directory_and_an_empty_one_is_not_recovered() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("new").join("data");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let run = |listen: String| {
+        Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(["--listen", &listen, "--data-dir", &dir.display().to_string()])
+            .current_dir(cwd.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn strom")
+    };
+    let out = run(format!("127.0.0.1:{port}")).wait_with_output().expect("strom exits");
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("new").exists(), "no directory left: {}", String::from_utf8_lossy(&out.stderr));
+
+    // A new directory: started, then stopped; its log has no recovery line.
+    drop(taken);
+    let mut child = run("127.0.0.1:0".into());
+    let mut log = Vec::new();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().expect("stderr")));
+    for line in lines.by_ref() {
+        let line = line.expect("log line");
+        let started = line.contains("strom started");
+        log.push(line);
+        if started {
+            break;
+        }
+    }
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM)
+        .expect("SIGTERM");
+    log.extend(lines.map_while(Result::ok));
+    child.wait().expect("strom exits");
+    let log = log.join("\n");
+    assert!(log.contains("strom started"), "{log}");
+    assert!(!log.contains("no clean-shutdown marker"), "{log}");
+}

@@ -594,5 +594,82 @@ def broker_configs(ctx):
     check("log.retention.bytes" not in configs_ok("--describe", *default), "default config left after delete")
 
 
+FEATURE_TOOL = "org.apache.kafka.tools.FeatureCommand"
+# The features strom finalizes, as Kafka 4.4's `kafka-features describe` shows them on a new cluster.
+STROM_FEATURES = {
+    "eligible.leader.replicas.version": ("0", "1", "1"),
+    "kraft.version": ("0", "1", "1"),
+    "metadata.version": ("3.3-IV3", "4.4-IV2", "4.4-IV2"),
+    "transaction.version": ("0", "2", "2"),
+}
+
+
+def features(ctx, *args):
+    """Runs kafka-features; returns (exit code, stdout with the controller's id replaced by N)."""
+    code, out, err = tool(ctx, FEATURE_TOOL, "--bootstrap-server", ctx.bootstrap, "--command-config",
+                          _client_props(ctx), *args)
+    return code, re.sub(r"(?i)controller \d+", "controller N", out + err).strip()
+
+
+def describe_features(ctx):
+    """`kafka-features describe` as {feature: (min, max, finalized, epoch)}."""
+    code, out = features(ctx, "describe")
+    check(code == 0, "kafka-features describe exited %d: %s", code, out[-400:])
+    rows = {}
+    for line in out.splitlines():
+        f = dict(re.findall(r"(\w+): (\S+)", line))
+        if "Feature" in f:
+            rows[f["Feature"]] = (f.get("SupportedMinVersion"), f.get("SupportedMaxVersion"),
+                                  f.get("FinalizedVersionLevel"), int(f.get("Epoch", "-1")))
+    return rows
+
+
+@scenario("features-tool")
+def features_tool(ctx):
+    failed = "The update failed for all features since the following feature had an error: "
+    before = describe_features(ctx)
+    check_eq({k: v[:3] for k, v in before.items() if k in STROM_FEATURES}, STROM_FEATURES, "kafka-features describe")
+    try:
+        for args, want_code, want in [
+            (("downgrade", "--feature", "transaction.version=1", "--dry-run"), 0,
+             "transaction.version can be downgraded to 1."),
+            (("upgrade", "--feature", "transaction.version=1"), 1,
+             "Could not upgrade transaction.version to 1. " + failed + "Invalid update version 1 for feature "
+             "transaction.version. Can't downgrade the version of this feature without setting the upgrade type "
+             "to either safe or unsafe downgrade.\n1 out of 1 operation(s) failed."),
+            (("upgrade", "--feature", "transaction.version=3"), 1,
+             "Could not upgrade transaction.version to 3. " + failed + "Invalid update version 3 for feature "
+             "transaction.version. Local controller N only supports versions 0-2\n1 out of 1 operation(s) failed."),
+            (("upgrade", "--feature", "no.such.feature=1"), 1,
+             "Could not upgrade no.such.feature to 1. " + failed + "Invalid update version 1 for feature "
+             "no.such.feature. Local controller N does not support this feature.\n1 out of 1 operation(s) failed."),
+            (("downgrade", "--feature", "kraft.version=0"), 1,
+             "Could not downgrade kraft.version to 0. " + failed + "Invalid update version 0 for feature "
+             "kraft.version. Can't downgrade the version of this feature.\n1 out of 1 operation(s) failed."),
+            (("downgrade", "--feature", "metadata.version=30"), 1,
+             "Could not downgrade metadata.version to 30. " + failed + "Unsupported metadata.version downgrade "
+             "from 33 to 30. Refusing to perform the requested downgrade because it might delete metadata "
+             "information.\n1 out of 1 operation(s) failed."),
+            (("downgrade", "--unsafe", "--feature", "metadata.version=30"), 1,
+             "Could not downgrade metadata.version to 30. " + failed + "Unsupported metadata.version downgrade "
+             "from 33 to 30. Unsafe metadata downgrade is not supported in this version.\n1 out of 1 "
+             "operation(s) failed."),
+            (("downgrade", "--feature", "transaction.version=1"), 0, "transaction.version was downgraded to 1."),
+        ]:
+            code, out = features(ctx, *args)
+            check_eq((code, out), (want_code, want), "kafka-features " + " ".join(args))
+        down = describe_features(ctx)
+        check_eq(down["transaction.version"][:3], ("0", "2", "1"), "transaction.version after the downgrade")
+        check(down["transaction.version"][3] > before["transaction.version"][3], "the epoch grows: %s -> %s",
+              before["transaction.version"][3], down["transaction.version"][3])
+        code, out = features(ctx, "disable", "--feature", "transaction.version")
+        check_eq((code, out), (0, "transaction.version was disabled."), "kafka-features disable")
+        check_eq(describe_features(ctx)["transaction.version"][:3], ("0", "2", "0"), "transaction.version disabled")
+    finally:
+        code, out = features(ctx, "upgrade", "--feature", "transaction.version=2")
+    check_eq((code, out), (0, "transaction.version was upgraded to 2."), "kafka-features upgrade")
+    check_eq(describe_features(ctx)["transaction.version"][:3], ("0", "2", "2"), "transaction.version restored")
+
+
 if __name__ == "__main__":
     common.main(CLIENT)

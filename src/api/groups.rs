@@ -25,6 +25,7 @@ use kafka_protocol::ResponseError;
 
 use super::{ApiContext, RequestInfo};
 use crate::cluster::Snapshot;
+use crate::coordinator_log::topic::partition_for;
 use crate::group::membership::{JoinRequest, SyncRequest};
 use crate::group::offsets::CommitRequest;
 use crate::group::GroupError;
@@ -50,6 +51,26 @@ pub(crate) async fn ensure_offsets_topic(ctx: &ApiContext) -> bool {
     }
 }
 
+/// Whether this broker coordinates `key` in the internal `topic` whose partition count should be the
+/// config `configured`. As Kafka's coordinators, only keys of partitions that exist are coordinated:
+/// a hand-created `__consumer_offsets` (or `__transaction_state`) with fewer partitions leaves the
+/// others' keys uncoordinated (FindCoordinator: COORDINATOR_NOT_AVAILABLE, then NOT_COORDINATOR).
+pub(crate) fn coordinates(ctx: &ApiContext, topic: &str, configured: &str, key: &str) -> bool {
+    let partitions = i32::try_from(ctx.cluster.config.number(configured)).unwrap_or(i32::MAX);
+    ctx.cluster.snapshot().get(topic).is_none_or(|t| partition_for(key, partitions) < t.partitions)
+}
+
+/// [`coordinates`] for a group.
+fn coordinates_group(ctx: &ApiContext, group: &str) -> bool {
+    coordinates(ctx, crate::group::store::OFFSETS_TOPIC, "offsets.topic.num.partitions", group)
+}
+
+/// [`coordinates`] for a transactional id.
+pub(crate) fn coordinates_txn(ctx: &ApiContext, id: &str) -> bool {
+    use crate::txn::topic_log::TRANSACTION_STATE_TOPIC;
+    coordinates(ctx, TRANSACTION_STATE_TOPIC, "transaction.state.log.num.partitions", id)
+}
+
 pub async fn find_coordinator(
     ctx: &ApiContext,
     req: FindCoordinatorRequest,
@@ -73,7 +94,7 @@ pub async fn find_coordinator(
             .iter()
             .map(|k| {
                 let c = Coordinator::default().with_key(k.clone());
-                match error {
+                match error.or_else(|| key_error(ctx, req.key_type, k)) {
                     Some(e) => {
                         let c = c.with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1);
                         match e {
@@ -92,7 +113,7 @@ pub async fn find_coordinator(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match error {
+    match error.or_else(|| key_error(ctx, req.key_type, &req.key)) {
         Some(e) => FindCoordinatorResponse::default()
             .with_error_code(e.code())
             .with_node_id(BrokerId(-1))
@@ -105,6 +126,15 @@ pub async fn find_coordinator(
             // Kafka fills the message with `Errors.NONE.message()`, which is "NONE".
             .with_error_message((version >= 1).then(|| text("NONE"))),
     }
+}
+
+/// COORDINATOR_NOT_AVAILABLE for a key whose partition of the coordinator's topic does not exist.
+fn key_error(ctx: &ApiContext, key_type: i8, key: &str) -> Option<ResponseError> {
+    let served = match key_type {
+        KEY_GROUP => coordinates_group(ctx, key),
+        _ => coordinates_txn(ctx, key),
+    };
+    (!served).then_some(ResponseError::CoordinatorNotAvailable)
 }
 
 pub async fn join_group(
@@ -128,7 +158,12 @@ pub async fn join_group(
         require_known_member_id: version >= 4,
     };
     let resp = JoinGroupResponse::default();
-    match ctx.groups.join(join).await {
+    let joined = if coordinates_group(ctx, &join.group_id) {
+        ctx.groups.join(join).await
+    } else {
+        Err(GroupError::NotCoordinator)
+    };
+    match joined {
         Ok(r) => {
             let members = r
                 .members

@@ -11,6 +11,7 @@ pub mod chunked;
 pub mod cluster;
 pub mod configs;
 pub mod describe_topic_partitions;
+pub mod features;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
@@ -46,7 +47,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, DescribeLogDirsRequest,
     DescribeQuorumRequest, DescribeTopicPartitionsRequest, ElectLeadersRequest, ListConfigResourcesRequest,
-    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsRequest, UpdateFeaturesRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -212,7 +213,12 @@ async fn dispatch(
     match key {
         ApiKey::ApiVersions => {
             let req: ApiVersionsRequest = decode_body(buf, key, version)?;
-            Ok(frame_or_close(encode_response(key, version, corr, &versions::handle(&req, version))))
+            Ok(frame_or_close(encode_response(
+                key,
+                version,
+                corr,
+                &versions::handle(&req, version, &ctx.cluster),
+            )))
         }
         ApiKey::Metadata => call!(MetadataRequest, metadata::handle, info.listener),
         ApiKey::CreateTopics => call!(CreateTopicsRequest, topics::create_topics),
@@ -279,6 +285,7 @@ async fn dispatch(
         ApiKey::DescribeTopicPartitions => {
             call!(DescribeTopicPartitionsRequest, describe_topic_partitions::describe_topic_partitions)
         }
+        ApiKey::UpdateFeatures => call!(UpdateFeaturesRequest, features::update_features),
         ApiKey::ListConfigResources => call!(ListConfigResourcesRequest, configs::list_config_resources),
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;

@@ -28,6 +28,9 @@ pub async fn init_producer_id(
         if version >= 3 && ((pid == -1) != (epoch == -1)) {
             return fail(ResponseError::InvalidRequest);
         }
+        if !super::groups::coordinates_txn(ctx, &id) {
+            return fail(ResponseError::NotCoordinator);
+        }
         let expected = (version >= 3 && pid != -1).then_some((pid, epoch));
         let (txn, timeout) = (ctx.txn.clone(), req.transaction_timeout_ms);
         let r = tokio::task::spawn_blocking(move || {

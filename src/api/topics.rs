@@ -33,6 +33,8 @@ fn created_result(ctx: &ApiContext, t: &Topic) -> CreatableTopicResult {
     CreatableTopicResult::default()
         .with_name(TopicName(text(t.name.clone())))
         .with_topic_id(t.id)
+        // Kafka 4.4 sends a null message for a created topic (the crate's default is "").
+        .with_error_message(None)
         .with_num_partitions(t.partitions)
         .with_replication_factor(1)
         .with_configs(Some(configs))

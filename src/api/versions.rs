@@ -7,37 +7,8 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::txn::model::TV_2;
-
-/// The feature that selects transactions v1 or v2 in clients (KIP-890, Kafka's `TransactionVersion`).
-pub const TRANSACTION_VERSION: &str = "transaction.version";
-
-/// A feature flag as ApiVersions reports it (KIP-584): the levels this broker supports and the
-/// level finalized for the cluster. The levels are Kafka 4.4.0's for a new single-node KRaft
-/// cluster (its ApiVersions answer), restricted to the features whose behaviour strom has:
-/// `metadata.version` 7 (3.3-IV3) to 33 (4.4-IV2), `kraft.version` 1 (a single voter, KIP-853),
-/// `transaction.version` 2 (KIP-890), `eligible.leader.replicas.version` 1 (KIP-966; the lists are
-/// empty on one node). `group.version`, `share.version` and `streams.version` come with the new
-/// group protocols.
-pub struct Feature {
-    pub name: &'static str,
-    pub min_supported: i16,
-    pub max_supported: i16,
-    pub finalized: i16,
-}
-
-/// Every feature reported, in the order Kafka 4.4 lists them.
-pub const FEATURES: &[Feature] = &[
-    Feature { name: "kraft.version", min_supported: 0, max_supported: 1, finalized: 1 },
-    Feature { name: "metadata.version", min_supported: 7, max_supported: 33, finalized: 33 },
-    Feature { name: TRANSACTION_VERSION, min_supported: 0, max_supported: TV_2, finalized: TV_2 },
-    Feature { name: "eligible.leader.replicas.version", min_supported: 0, max_supported: 1, finalized: 1 },
-];
-
-/// `finalized_features_epoch` (ApiVersions v3+): Kafka reports the metadata offset the features were
-/// read at; clients only need it to be at least 0 (the Java client keeps the features of the highest
-/// epoch it has seen, starting from -1; franz-go ignores features at -1). The features never change.
-pub const FINALIZED_FEATURES_EPOCH: i64 = 1;
+use crate::cluster::features::FEATURES;
+use crate::cluster::Cluster;
 
 /// (API, lowest version served, highest version served).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -90,6 +61,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
     // ... the resources that have configs (KIP-714, KIP-1142).
     (ApiKey::ListConfigResources, 0, 1),
+    // ... the finalized feature levels (KIP-584, `kafka-features`).
+    (ApiKey::UpdateFeatures, 0, 2),
 ];
 
 /// The served version range of `key`, if the API is served at all.
@@ -124,26 +97,34 @@ fn valid_software_field(s: &str) -> bool {
     }
 }
 
-/// Answers an ApiVersions request of a served version.
-pub fn handle(req: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+/// Answers an ApiVersions request of a served version. `finalized_features_epoch` (v3+) is the
+/// metadata offset the levels were read at, as Kafka reports its metadata image's offset: it grows
+/// with every metadata change, feature updates included (the Java client keeps the features of the
+/// highest epoch it has seen).
+pub fn handle(req: &ApiVersionsRequest, version: i16, cluster: &Cluster) -> ApiVersionsResponse {
     if version >= 3
         && !(valid_software_field(&req.client_software_name)
             && valid_software_field(&req.client_software_version))
     {
         return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
     }
+    // Read the epoch first: a change landing in between then shows with an older epoch, never
+    // the old levels with the new epoch.
+    let epoch = cluster.metadata_offset();
+    let finalized = cluster.finalized_features();
     ApiVersionsResponse::default()
         .with_api_keys(api_keys())
         .with_supported_features(supported_features(version))
-        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+        .with_finalized_features_epoch(epoch)
         .with_finalized_features(
             FEATURES
                 .iter()
-                .map(|f| {
+                .filter_map(|f| finalized.get(f.name).map(|level| (f.name, *level)))
+                .map(|(name, level)| {
                     FinalizedFeatureKey::default()
-                        .with_name(StrBytes::from_static_str(f.name))
-                        .with_min_version_level(f.finalized)
-                        .with_max_version_level(f.finalized)
+                        .with_name(StrBytes::from_static_str(name))
+                        .with_min_version_level(level)
+                        .with_max_version_level(level)
                 })
                 .collect(),
         )
@@ -166,11 +147,13 @@ fn supported_features(version: i16) -> Vec<SupportedFeatureKey> {
 }
 
 /// The answer to an ApiVersions request of a version we do not know: encoded as v0, error
-/// UNSUPPORTED_VERSION, with our ranges so the client can retry with one it shares.
+/// UNSUPPORTED_VERSION, listing only ApiVersions' own range so the client can retry with a version
+/// both know (Kafka 4.4's `ApiVersionsRequest.getErrorResponse` lists just that key).
 pub fn unsupported_version_response() -> ApiVersionsResponse {
+    let own = api_keys().into_iter().filter(|a| a.api_key == ApiKey::ApiVersions as i16).collect();
     ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
-        .with_api_keys(api_keys())
+        .with_api_keys(own)
 }
 
 #[cfg(test)]

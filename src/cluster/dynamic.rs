@@ -111,7 +111,8 @@ impl Cluster {
     async fn commit_dynamic(&self, next: broker_config::DynamicConfigs) -> Result<(), TopicError> {
         let current = self.snapshot();
         let topics = Snapshot::from_topics(current.topics.values().map(|t| (**t).clone()));
-        self.commit_with(topics, Arc::new(next)).await
+        let features = (*self.finalized_features()).clone();
+        self.commit_with(topics, Arc::new(next), features).await
     }
 
     /// Gives every topic's logs their settings again, after a broker default changed.

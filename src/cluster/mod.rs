@@ -11,6 +11,7 @@
 
 pub mod broker_config;
 mod dynamic;
+pub mod features;
 pub mod group_config;
 pub mod names;
 pub mod topic_config;
@@ -58,6 +59,10 @@ struct Persisted {
     /// Dynamic broker and group configs; absent in files written before they could be set.
     #[serde(default)]
     configs: Option<broker_config::DynamicConfigs>,
+    /// Finalized feature levels; absent in files written before UpdateFeatures, which then have the
+    /// levels a new cluster starts with.
+    #[serde(default = "features::initial_levels")]
+    finalized_features: features::FinalizedLevels,
 }
 
 /// An immutable view of all topics.
@@ -162,6 +167,15 @@ pub enum ConfigChange {
     Incremental(Vec<(String, ConfigOp, Option<String>)>),
 }
 
+/// Why UpdateFeatures changed nothing.
+#[derive(Debug, Clone)]
+pub enum FeatureUpdateError {
+    /// An update Kafka refuses (INVALID_UPDATE_VERSION), with Kafka's reason.
+    Invalid(String),
+    /// The metadata file could not be written.
+    Storage(String),
+}
+
 /// A topic addressed by name or by id (DeleteTopics v6).
 #[derive(Debug, Clone)]
 pub enum TopicRef {
@@ -179,6 +193,8 @@ pub struct Cluster {
     /// Metadata changes committed so far: the cluster's creation is the first, then each topic
     /// change (create, delete, partitions, configs). Written only under `writer`.
     metadata_changes: std::sync::atomic::AtomicI64,
+    /// The finalized feature levels (UpdateFeatures); written only under `writer`.
+    finalized_features: RwLock<Arc<features::FinalizedLevels>>,
     writer: tokio::sync::Mutex<()>,
     data_dir: PathBuf,
     /// Dynamic broker and group configs; replaced (persisted first) only under `writer`.
@@ -223,6 +239,7 @@ impl Cluster {
                     topics: Vec::new(),
                     metadata_changes: 1,
                     configs: Some(broker_config::DynamicConfigs::formatted(&config)),
+                    finalized_features: features::initial_levels(),
                 };
                 store::write_atomic(&path, &p)?;
                 p
@@ -240,6 +257,7 @@ impl Cluster {
             cluster_id: persisted.cluster_id,
             snapshot: RwLock::new(Arc::new(Snapshot::from_topics(persisted.topics))),
             metadata_changes: std::sync::atomic::AtomicI64::new(metadata_changes),
+            finalized_features: RwLock::new(Arc::new(persisted.finalized_features)),
             writer: tokio::sync::Mutex::new(()),
             data_dir,
         };
@@ -310,19 +328,57 @@ impl Cluster {
         self.snapshot.read().clone()
     }
 
+    /// The finalized feature levels (KIP-584); cheap, never blocks on writers.
+    pub fn finalized_features(&self) -> Arc<features::FinalizedLevels> {
+        self.finalized_features.read().clone()
+    }
+
+    /// The finalized level of `feature`; 0 when it is not finalized.
+    pub fn finalized_level(&self, feature: &str) -> i16 {
+        self.finalized_features().get(feature).copied().unwrap_or(0)
+    }
+
+    /// Applies feature level changes (UpdateFeatures) after checking them all; with `validate_only`
+    /// or on a refusal nothing changes. A non-empty change counts as a metadata change even when the
+    /// levels stay the same, as Kafka appends a record for it. Errors: Kafka's reason for the first
+    /// refused update (INVALID_UPDATE_VERSION), or a storage failure.
+    pub async fn update_features(
+        &self,
+        updates: &[features::FeatureUpdate],
+        validate_only: bool,
+    ) -> Result<(), FeatureUpdateError> {
+        let _w = self.writer.lock().await;
+        let next = features::apply(&self.finalized_features(), updates, self.node_id())
+            .map_err(FeatureUpdateError::Invalid)?;
+        if validate_only || updates.is_empty() {
+            return Ok(());
+        }
+        let topics = Snapshot::from_topics(self.snapshot().topics.values().map(|t| (**t).clone()));
+        let dynamic = self.dynamic.read().clone();
+        self.commit_with(topics, dynamic, next.clone())
+            .await
+            .map_err(|e| FeatureUpdateError::Storage(e.to_string()))?;
+        tracing::info!(features = ?next, "finalized features updated");
+        *self.finalized_features.write() = Arc::new(next);
+        Ok(())
+    }
+
     /// Persists `next` and then publishes it, counting one more metadata change. Called with
     /// `writer` held.
     async fn commit(&self, next: Snapshot) -> Result<(), TopicError> {
         let dynamic = self.dynamic.read().clone();
-        self.commit_with(next, dynamic).await
+        let features = (*self.finalized_features()).clone();
+        self.commit_with(next, dynamic, features).await
     }
 
-    /// Persists the topics `next` and the dynamic configs `dynamic`, then publishes both. Called with
-    /// `writer` held.
+    /// Persists the topics `next`, the dynamic configs `dynamic` and the feature levels `features`
+    /// (what the metadata file holds), then publishes the topics and configs (the caller publishes
+    /// the features). Called with `writer` held.
     async fn commit_with(
         &self,
         next: Snapshot,
         dynamic: Arc<broker_config::DynamicConfigs>,
+        features: features::FinalizedLevels,
     ) -> Result<(), TopicError> {
         let changes = self.metadata_offset().saturating_add(1);
         let persisted = Persisted {
@@ -330,6 +386,7 @@ impl Cluster {
             topics: next.topics.values().map(|t| (**t).clone()).collect(),
             metadata_changes: changes,
             configs: Some((*dynamic).clone()),
+            finalized_features: features,
         };
         let path = metadata_path(&self.data_dir);
         tokio::task::spawn_blocking(move || store::write_atomic(&path, &persisted))

@@ -128,11 +128,50 @@ async fn corrupt_metadata_file_is_refused_not_reset() {
 fn a_metadata_file_without_dynamic_configs_loads_as_freshly_formatted() {
     let dir = tempfile::tempdir().unwrap();
     // A file as strom wrote it before dynamic configs existed.
-    let old = Persisted { cluster_id: "abc".into(), topics: vec![], metadata_changes: 3, configs: None };
+    let old = Persisted {
+        cluster_id: "abc".into(),
+        topics: vec![],
+        metadata_changes: 3,
+        configs: None,
+        finalized_features: features::initial_levels(),
+    };
     store::write_atomic(&metadata_path(dir.path()), &old).unwrap();
     let c = cluster_in(dir.path());
     assert_eq!(c.cluster_id(), "abc");
     let d = c.dynamic_configs();
     assert_eq!(d.cluster_default.get("min.insync.replicas").map(String::as_str), Some("1"));
     assert!(d.broker.is_empty() && d.groups.is_empty());
+}
+
+#[test]
+fn metadata_files_without_feature_levels_load_the_initial_ones() {
+    let p: Persisted =
+        serde_json::from_str(r#"{"cluster_id":"c","topics":[],"metadata_changes":4}"#).unwrap();
+    assert_eq!(p.finalized_features, features::initial_levels());
+    assert_eq!(p.finalized_features.get(features::TRANSACTION_VERSION), Some(&2));
+}
+
+#[tokio::test]
+async fn feature_updates_are_persisted_and_count_as_metadata_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let update = features::FeatureUpdate {
+        feature: features::TRANSACTION_VERSION.into(),
+        level: 1,
+        upgrade_type: features::UpgradeType::SafeDowngrade,
+    };
+    {
+        let c = cluster_in(dir.path());
+        c.update_features(std::slice::from_ref(&update), true).await.unwrap();
+        assert_eq!(c.metadata_offset(), 1, "validate_only changes nothing");
+        c.update_features(&[update], false).await.unwrap();
+        assert_eq!(c.metadata_offset(), 2);
+        c.create_topics(&[spec("t", 1)], false).await.remove(0).unwrap();
+    }
+    let c = cluster_in(dir.path());
+    assert_eq!(
+        c.finalized_features().get(features::TRANSACTION_VERSION),
+        Some(&1),
+        "kept by a topic change too"
+    );
+    assert_eq!(c.metadata_offset(), 3);
 }

@@ -53,6 +53,10 @@ pub enum GroupError {
     RebalanceInProgress,
     #[error("The coordinator is not available.")]
     CoordinatorNotAvailable,
+    /// The group's partition of `__consumer_offsets` does not exist (a hand-made topic with fewer
+    /// partitions than `offsets.topic.num.partitions`), so no broker coordinates it.
+    #[error("This is not the correct coordinator.")]
+    NotCoordinator,
     #[error("The group id does not exist.")]
     GroupIdNotFound,
     #[error("The group is not empty.")]

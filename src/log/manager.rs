@@ -71,6 +71,14 @@ pub struct LogManager {
     appends: tokio::sync::watch::Sender<u64>,
 }
 
+/// Whether `data_dir` holds partition logs (a directory of each): a new, empty data directory has no
+/// logs to recover, so no missing clean-shutdown marker is worth a line.
+fn holds_logs(data_dir: &Path) -> bool {
+    std::fs::read_dir(data_dir)
+        .map(|entries| entries.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir())))
+        .unwrap_or(true)
+}
+
 impl LogManager {
     /// Prepares the data directory; consumes the clean-shutdown marker. `open_files` bounds the
     /// descriptors the logs keep open (see [`FileCache`]).
@@ -92,7 +100,7 @@ impl LogManager {
         }
         let clean_start = found.is_some();
         let recover: HashSet<String> = found.map(|m| m.recover.into_iter().collect()).unwrap_or_default();
-        if !clean_start {
+        if !clean_start && holds_logs(data_dir) {
             tracing::info!(data_dir = %data_dir.display(), "no clean-shutdown marker: logs will be recovered");
         } else if !recover.is_empty() {
             tracing::info!(partitions = ?recover, "writes failed in these logs before the last stop: recovering them");

@@ -13,6 +13,7 @@
 //! All state sits behind one lock, never held while markers are written.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI16, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -95,12 +96,25 @@ pub struct TransactionCoordinator {
     pub(super) producer_ids: Arc<ProducerIdManager>,
     markers: Arc<dyn MarkerWriter>,
     pub config: TxnConfig,
+    /// The finalized `transaction.version` (Kafka's `txnManager.transactionVersionLevel()`): the
+    /// version of the aborts the coordinator starts itself (a fence, a timeout), kept in their
+    /// records. Clients' requests go by their own version (EndTxn v5+ is TV_2, as in Kafka 4.4).
+    server_txn_version: AtomicI16,
 }
 
 /// A producer id and epoch.
 pub type ProducerIdAndEpoch = (i64, i16);
 
 impl TransactionCoordinator {
+    /// Sets the finalized `transaction.version` (at start and after UpdateFeatures).
+    pub fn set_transaction_version(&self, level: i16) {
+        self.server_txn_version.store(level, Ordering::Relaxed);
+    }
+
+    fn transaction_version(&self) -> i16 {
+        self.server_txn_version.load(Ordering::Relaxed)
+    }
+
     /// Forgets every transactional id, as Kafka's coordinator unloads its partitions when
     /// `__transaction_state` is deleted: their records went with the topic.
     pub fn unload_all(&self) {
@@ -156,7 +170,15 @@ impl TransactionCoordinator {
             "transaction coordinator loaded"
         );
         let dead = records.len() - records.len().min(ids.len());
-        let c = TransactionCoordinator { ids: Mutex::new(ids), log, producer_ids, markers, config };
+        let server_txn_version = AtomicI16::new(TV_2);
+        let c = TransactionCoordinator {
+            ids: Mutex::new(ids),
+            log,
+            producer_ids,
+            markers,
+            config,
+            server_txn_version,
+        };
         // Rewriting the live state costs a write per id: only when most of what was replayed is dead.
         if dead > records.len() / 2 {
             c.compact()?;
@@ -236,7 +258,8 @@ impl TransactionCoordinator {
         if m.state == TxnState::Ongoing {
             // Fence the old producer: bump the epoch and abort its transaction with the new epoch;
             // this request is answered CONCURRENT_TRANSACTIONS, and its retry bumps again.
-            let fenced = self.update(ids, &m, |n| fence(n, now_ms))?;
+            let tv = self.transaction_version();
+            let fenced = self.update(ids, &m, |n| fence(n, now_ms, tv))?;
             return Ok(Next::WriteMarkers {
                 id: fenced.transactional_id,
                 result: Err(TxnError::ConcurrentTransactions),
@@ -406,7 +429,8 @@ impl TransactionCoordinator {
                     TxnState::Ongoing if now_ms - m.txn_start_ms > i64::from(m.timeout_ms) => {
                         tracing::info!(transactional_id = %m.transactional_id, producer_id = m.producer_id,
                             "aborting a transaction open past its timeout");
-                        let r = self.update(&mut ids, &m, |n| fence(n, now_ms));
+                        let tv = self.transaction_version();
+                        let r = self.update(&mut ids, &m, |n| fence(n, now_ms, tv));
                         if r.is_ok() {
                             pending.push(m.transactional_id);
                         }
@@ -488,12 +512,13 @@ impl TransactionCoordinator {
 
 /// Kafka's epoch fence of an ongoing transaction (InitProducerId from a new producer, a timeout):
 /// `prepareFenceProducerEpoch`, then the abort the coordinator sends itself with its own
-/// `transaction.version` (2 in Kafka 4.x): PrepareAbort at the next epoch, the fenced one kept as
-/// the last epoch.
-fn fence(n: &mut TxnMetadata, now_ms: i64) {
+/// `transaction.version` `tv` (the finalized one): PrepareAbort at the next epoch, the fenced one kept
+/// as the last epoch. Kafka 4.4 answers the same epochs at TV 1 and TV 2 (probed: InitProducerId's
+/// fence, then its retry); only the record's client transaction version differs.
+fn fence(n: &mut TxnMetadata, now_ms: i64, tv: i16) {
     n.last_producer_epoch = n.producer_epoch;
     n.producer_epoch = n.producer_epoch.saturating_add(1);
     n.state = TxnState::PrepareAbort;
-    n.client_txn_version = TV_2;
+    n.client_txn_version = tv;
     n.last_update_ms = now_ms;
 }

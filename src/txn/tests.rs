@@ -122,6 +122,19 @@ fn init_during_a_transaction_aborts_it_with_a_bumped_epoch() {
 }
 
 #[test]
+fn a_fence_is_recorded_with_the_finalized_transaction_version() {
+    let f = fixture();
+    f.c.set_transaction_version(1);
+    let (pid, e) = f.c.init_producer_id("t", 60_000, None, 0).unwrap();
+    f.c.add_partitions("t", pid, e, &[tp("a", 0)], 1).unwrap();
+    assert_eq!(f.c.init_producer_id("t", 60_000, None, 2), Err(TxnError::ConcurrentTransactions));
+    let m = f.c.describe("t").unwrap();
+    // Kafka 4.4 at transaction.version 1: the same epochs as at 2 (CompleteAbort at e + 1).
+    assert_eq!((m.state, m.producer_epoch, m.client_txn_version), (TxnState::CompleteAbort, e + 1, 1));
+    assert_eq!(f.c.init_producer_id("t", 60_000, None, 3), Ok((pid, e + 2)));
+}
+
+#[test]
 fn timeouts_abort_and_fence_and_idle_ids_expire() {
     let f = fixture();
     let (pid, e) = f.c.init_producer_id("t", 1_000, None, 0).unwrap();
