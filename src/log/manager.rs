@@ -221,6 +221,15 @@ impl LogManager {
         self.logs.read().values().flat_map(HashMap::values).cloned().collect()
     }
 
+    /// Every log with its partition's name.
+    pub(crate) fn all_named(&self) -> Vec<(TopicPartition, Arc<PartitionLog>)> {
+        let logs = self.logs.read();
+        let named = logs
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(p, l)| (TopicPartition::new(t, *p), l.clone())));
+        named.collect()
+    }
+
     /// One pass of the background duties; retention only when `with_retention`.
     pub fn run_duties(&self, now: i64, with_retention: bool) {
         for log in self.all() {

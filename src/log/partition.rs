@@ -5,8 +5,10 @@
 //! crash-safely (see [`crate::durable_file`]): `recovery-point` (every byte below this offset has been
 //! fsynced) and `log-start-offset` (records below it are deleted, e.g. by DeleteRecords).
 //!
-//! Producer state and transactions (snapshot and replay, markers, the last stable offset,
-//! `read_committed` reads) are in the child module `partition_txn.rs`; their rules in
+//! Log compaction's side (cleanable range, one clean, the swap) is in `cleaner/partition_clean.rs`;
+//! an interrupted swap is finished or rolled back before the segments are listed at open
+//! ([`super::cleaner::swap`]). Producer state and transactions (snapshot and replay, markers, the
+//! last stable offset, `read_committed` reads) are in the child module `partition_txn.rs`; their rules in
 //! [`super::transactions`] and [`super::producer_state`].
 //!
 //! Thread-safety: one `RwLock` per partition. Appends take it for writing; reads share it. Different
@@ -186,6 +188,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> io::Result<PartitionLog> {
         std::fs::create_dir_all(dir)?;
+        super::cleaner::swap::recover(dir, &files)?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| segment::parse_log_name(&e.file_name().to_string_lossy()))
@@ -764,6 +767,10 @@ impl PartitionLog {
 
 #[path = "partition_txn.rs"]
 mod txn;
+
+#[path = "cleaner/partition_clean.rs"]
+mod clean;
+pub use clean::{CleanStats, Cleanable};
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]
