@@ -536,7 +536,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Rolls the active segment if it is older than `segment.ms` (called by the background task).
+    /// Rolls the active segment if it is older than `segment.ms` (an append does this itself; the
+    /// broker does not roll idle segments, as Kafka does not).
     pub fn roll_if_old(&self, now_ms: i64) -> Result<(), LogError> {
         let mut st = self.state.write();
         let st = &mut *st;
