@@ -359,6 +359,11 @@ impl PartitionLog {
                 throttle.maybe_throttle(h.total_len() as u64);
                 stats.bytes_read += h.total_len() as u64;
                 let kept = filter.batch(&h, &reader.buf, bound, stats)?;
+                throttle.maybe_throttle(match &kept {
+                    Kept::Original => reader.buf.len() as u64,
+                    Kept::Rebuilt(b) => b.len() as u64,
+                    Kept::Nothing => 0,
+                });
                 match kept {
                     Kept::Original => {
                         stats.bytes_written += reader.buf.len() as u64;

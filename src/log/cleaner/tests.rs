@@ -310,3 +310,17 @@ proptest! {
         prop_assert_eq!(&visible(&log), &seen);
     }
 }
+
+#[test]
+fn the_throttle_holds_io_to_its_rate() {
+    let mut t = Throttler::new(1_000_000.0);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        t.maybe_throttle(10_000);
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(190), "200 kB at 1 MB/s take 0.2 s");
+    let mut unlimited = Throttler::new(f64::MAX);
+    let started = std::time::Instant::now();
+    unlimited.maybe_throttle(1 << 40);
+    assert!(started.elapsed() < std::time::Duration::from_millis(50));
+}
