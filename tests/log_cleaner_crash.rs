@@ -41,7 +41,7 @@ fn read_all(log: &PartitionLog) -> BTreeMap<i64, (String, Option<String>)> {
 
 #[test]
 fn every_keys_newest_acknowledged_record_survives_sigkill_during_cleaning() {
-    let exe = common::example_binary("log_cleaner_churn");
+    let exe = common::example::example_binary("log_cleaner_churn");
     let dir = tempfile::tempdir().expect("tempdir");
     // Newest acknowledged offset per key, over all runs.
     let mut acked: BTreeMap<String, i64> = BTreeMap::new();

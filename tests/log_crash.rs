@@ -17,7 +17,7 @@ use strom::log::{FileCache, LogConfig, PartitionLog};
 /// The appender binary.
 fn appender() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| common::example_binary("log_appender")).clone()
+    PATH.get_or_init(|| common::example::example_binary("log_appender")).clone()
 }
 
 fn reopen(dir: &std::path::Path) -> PartitionLog {
