@@ -174,6 +174,10 @@ impl Broker {
                 .unwrap_or(300_000),
         );
         let log_duties = tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
+        let cleaner_config =
+            crate::log::cleaner::CleanerConfig::from_lookup(|k| config.value(k).map(|(v, _)| v.to_string()));
+        let log_cleaner =
+            tokio::spawn(cluster.logs.clone().run_cleaner_loop(cleaner_config, shutdown.clone()));
         let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));
         let txn_interval = Duration::from_millis(
             config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
@@ -196,7 +200,7 @@ impl Broker {
             txn,
             shutdown,
             listener_task,
-            background_tasks: vec![log_duties, group_timers, txn_timers],
+            background_tasks: vec![log_duties, log_cleaner, group_timers, txn_timers],
             dir_lock,
         })
     }

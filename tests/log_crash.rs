@@ -3,6 +3,8 @@
 //! is reopened (unclean: recovery runs) and must hold every batch whose append returned, intact and in
 //! order, serve nothing after a torn point, and continue at the right offset.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -12,27 +14,10 @@ use std::time::{Duration, Instant};
 use strom::log::batch::{self, HEADER_LEN};
 use strom::log::{FileCache, LogConfig, PartitionLog};
 
-/// The appender binary: `cargo build --examples` puts it next to the tests (scripts/test does that);
-/// otherwise it is built here, in a target directory of its own so no build lock is shared.
+/// The appender binary.
 fn appender() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let target = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let built = target.join("examples").join("log_appender");
-    if built.exists() {
-        return built;
-    }
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let own_target = target.join("log-appender-build");
-    BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "log_appender", "--target-dir"])
-            .arg(&own_target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building examples/log_appender failed");
-    });
-    own_target.join("debug").join("examples").join("log_appender")
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| common::example::example_binary("log_appender")).clone()
 }
 
 fn reopen(dir: &std::path::Path) -> PartitionLog {

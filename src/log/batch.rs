@@ -8,7 +8,8 @@
 //! 12 partitionLeaderEpoch i32
 //! 16 magic i8 (= 2)
 //! 17 crc u32                 CRC32C of bytes [21, 12 + batchLength)
-//! 21 attributes i16          bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control
+//! 21 attributes i16          bits 0-2 codec, 3 timestamp type, 4 transactional, 5 control,
+//!                            6 delete horizon (KIP-534: baseTimestamp holds it; set by the cleaner)
 //! 23 lastOffsetDelta i32
 //! 27 baseTimestamp i64
 //! 35 maxTimestamp i64
@@ -37,6 +38,8 @@ pub const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 pub const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 /// Attribute bit: control batch (transaction markers).
 pub const ATTR_CONTROL: i16 = 1 << 5;
+/// Attribute bit: baseTimestamp is the delete horizon of the batch's tombstones (KIP-534).
+pub const ATTR_DELETE_HORIZON: i16 = 1 << 6;
 /// Attribute bits holding the compression codec.
 pub const ATTR_CODEC_MASK: i16 = 0x07;
 
@@ -138,8 +141,33 @@ pub fn peek_offset_and_len(b: &[u8]) -> Option<(i64, i32)> {
     Some((i64_at(b, 0), i32_at(b, 8)))
 }
 
-/// Checks one complete batch (exactly `b.len()` bytes): magic, lengths, counts and CRC32C.
+/// Checks one complete produced batch (exactly `b.len()` bytes): magic, lengths, counts and CRC32C.
 pub fn validate(b: &[u8]) -> Result<BatchHeader, BatchError> {
+    let h = check_framing(b)?;
+    if h.record_count <= 0 && !h.is_control() {
+        return Err(BatchError::Invalid("batch has no records"));
+    }
+    if h.last_offset_delta < 0 || (h.record_count > 0 && h.last_offset_delta != h.record_count - 1) {
+        return Err(BatchError::Invalid("last offset delta does not match the record count"));
+    }
+    Ok(h)
+}
+
+/// Checks one complete batch as stored in a segment: magic, lengths and CRC32C. Looser than
+/// [`validate`] on counts, because the log cleaner keeps a batch's offset range while removing
+/// records (fewer records than offsets) and keeps a producer's last batch even when empty (Kafka's
+/// `DefaultRecordBatch.writeEmptyHeader`).
+pub fn validate_stored(b: &[u8]) -> Result<BatchHeader, BatchError> {
+    let h = check_framing(b)?;
+    if h.last_offset_delta < 0 || h.record_count < 0 || h.record_count > h.last_offset_delta.saturating_add(1)
+    {
+        return Err(BatchError::Invalid("last offset delta does not match the record count"));
+    }
+    Ok(h)
+}
+
+/// Magic, lengths and CRC32C of one complete batch.
+fn check_framing(b: &[u8]) -> Result<BatchHeader, BatchError> {
     if b.len() < 17 {
         return Err(BatchError::Corrupt("batch shorter than its header"));
     }
@@ -157,12 +185,6 @@ pub fn validate(b: &[u8]) -> Result<BatchHeader, BatchError> {
     }
     if crc32c::crc32c(&b[21..]) != h.crc {
         return Err(BatchError::Corrupt("CRC32C mismatch"));
-    }
-    if h.record_count <= 0 && !h.is_control() {
-        return Err(BatchError::Invalid("batch has no records"));
-    }
-    if h.last_offset_delta < 0 || (h.record_count > 0 && h.last_offset_delta != h.record_count - 1) {
-        return Err(BatchError::Invalid("last offset delta does not match the record count"));
     }
     Ok(h)
 }

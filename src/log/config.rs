@@ -8,7 +8,7 @@ use super::validator::{RecordRules, TimestampRule};
 pub const DECOMPRESSION_FACTOR: u64 = 64;
 
 /// Per-log settings; units in the field names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll the active segment before it would exceed this many bytes (`segment.bytes`).
     pub segment_bytes: u64,
@@ -18,9 +18,19 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// `cleanup.policy` contains `compact`: every produced record needs a key.
     pub compacted: bool,
-    /// Whether time and size retention apply (`cleanup.policy` contains `delete`). Compaction is not
-    /// implemented yet: a compact-only topic keeps everything.
+    /// Whether time and size retention apply (`cleanup.policy` contains `delete`).
     pub cleanup_delete: bool,
+    /// How long (ms) a tombstone stays readable after the clean that first kept it
+    /// (`delete.retention.ms`; Kafka's KIP-534 delete horizon).
+    pub delete_retention_ms: i64,
+    /// Records younger than this (ms, by their segment's newest timestamp) are not compacted
+    /// (`min.compaction.lag.ms`).
+    pub min_compaction_lag_ms: i64,
+    /// A dirty record older than this (ms) forces a clean whatever the dirty ratio
+    /// (`max.compaction.lag.ms`).
+    pub max_compaction_lag_ms: i64,
+    /// Clean once dirty bytes / (clean + dirty bytes) reach this (`min.cleanable.dirty.ratio`).
+    pub min_cleanable_dirty_ratio: f64,
     /// Delete oldest segments while the log is larger than this; -1 = no limit (`retention.bytes`).
     pub retention_bytes: i64,
     /// Log bytes between sparse index entries (`index.interval.bytes`).
@@ -52,6 +62,10 @@ impl Default for LogConfig {
             retention_bytes: -1,
             cleanup_delete: true,
             compacted: false,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
             index_interval_bytes: 4096,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
@@ -77,6 +91,13 @@ impl LogConfig {
             retention_bytes: num("retention.bytes", d.retention_bytes),
             cleanup_delete: get("cleanup.policy").is_none_or(|p| p.split(',').any(|x| x.trim() == "delete")),
             compacted: get("cleanup.policy").is_some_and(|p| p.split(',').any(|x| x.trim() == "compact")),
+            delete_retention_ms: num("delete.retention.ms", d.delete_retention_ms).max(0),
+            min_compaction_lag_ms: num("min.compaction.lag.ms", d.min_compaction_lag_ms).max(0),
+            max_compaction_lag_ms: num("max.compaction.lag.ms", d.max_compaction_lag_ms).max(1),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|r| (0.0..=1.0).contains(r))
+                .unwrap_or(d.min_cleanable_dirty_ratio),
             index_interval_bytes: num("index.interval.bytes", d.index_interval_bytes as i64).max(0) as u64,
             flush_messages: num("flush.messages", d.flush_messages).max(1),
             flush_ms: num("flush.ms", d.flush_ms).max(0),

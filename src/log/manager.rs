@@ -1,5 +1,7 @@
 //! All partition logs of the broker: opening them at start-up (with or without recovery), the
-//! background duties (retention, time-based rolling, scheduled flushes) and the clean-shutdown marker.
+//! background duties (retention, scheduled flushes) and the clean-shutdown marker. Segments roll by
+//! time only when an append arrives (or retention finds the active segment expired), as Kafka's
+//! `UnifiedLog.maybeRoll` does: an idle segment is not sealed, so compaction sees what Kafka's sees.
 //!
 //! The marker `<data>/.strom-clean-shutdown` is written, after every log was flushed, as the last step
 //! of a clean stop. At start-up it is read and removed at once (and the removal made durable), so a
@@ -229,12 +231,21 @@ impl LogManager {
         self.logs.read().values().flat_map(HashMap::values).cloned().collect()
     }
 
+    /// Every log with its partition's name.
+    pub(crate) fn all_named(&self) -> Vec<(TopicPartition, Arc<PartitionLog>)> {
+        let logs = self.logs.read();
+        let named = logs
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(p, l)| (TopicPartition::new(t, *p), l.clone())));
+        named.collect()
+    }
+
     /// One pass of the background duties; retention only when `with_retention`.
     pub fn run_duties(&self, now: i64, with_retention: bool) {
         for log in self.all() {
-            if let Err(e) = log.flush_if_due(now).and_then(|()| log.roll_if_old(now)) {
+            if let Err(e) = log.flush_if_due(now) {
                 // The log has said what the failure means for it (once, not every second).
-                tracing::debug!(dir = %log.dir().display(), error = %e, "background flush or roll failed");
+                tracing::debug!(dir = %log.dir().display(), error = %e, "background flush failed");
             }
             if with_retention {
                 match log.enforce_retention(now) {

@@ -13,17 +13,21 @@
 //! - [`file_cache`]: a bounded set of open files shared by all logs.
 //! - [`config`]: the settings one log runs with.
 //! - [`manager`]: every log of the broker, background duties, the clean-shutdown marker.
+//! - [`cleaner`]: log compaction (`cleanup.policy=compact`): offset map, rewrite, crash-safe swap,
+//!   `cleaner-offset-checkpoint`.
 //!
 //! On disk, per partition directory `<data>/<topic>-<partition>/`:
 //! `<20-digit base offset>.log` (batches exactly as on the wire), `.index` (8-byte entries: relative
 //! offset u32, position u32), `.timeindex` (12-byte entries: timestamp i64, relative offset u32),
 //! `.txnindex` (34-byte entries of the aborted transactions whose markers are in the segment), and
-//! the `recovery-point` and `log-start-offset` checkpoints, and the `producer-state` snapshot (producer
+//! the `recovery-point` and `log-start-offset` checkpoints, the cleaner's transient `.cleaned`,
+//! `.swap` and `.swap-bases` files (see [`cleaner::swap`]), and the `producer-state` snapshot (producer
 //! entries with their ongoing transactions).
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod batch;
+pub mod cleaner;
 pub mod config;
 pub mod decompress;
 pub mod file_cache;

@@ -5,8 +5,10 @@
 //! crash-safely (see [`crate::durable_file`]): `recovery-point` (every byte below this offset has been
 //! fsynced) and `log-start-offset` (records below it are deleted, e.g. by DeleteRecords).
 //!
-//! Producer state and transactions (snapshot and replay, markers, the last stable offset,
-//! `read_committed` reads) are in the child module `partition_txn.rs`; their rules in
+//! Log compaction's side (cleanable range, one clean, the swap) is in `cleaner/partition_clean.rs`;
+//! an interrupted swap is finished or rolled back before the segments are listed at open
+//! ([`super::cleaner::swap`]). Producer state and transactions (snapshot and replay, markers, the
+//! last stable offset, `read_committed` reads) are in the child module `partition_txn.rs`; their rules in
 //! [`super::transactions`] and [`super::producer_state`].
 //!
 //! Thread-safety: one `RwLock` per partition. Appends take it for writing; reads share it. Different
@@ -186,6 +188,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> io::Result<PartitionLog> {
         std::fs::create_dir_all(dir)?;
+        super::cleaner::swap::recover(dir, &files)?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| segment::parse_log_name(&e.file_name().to_string_lossy()))
@@ -533,7 +536,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Rolls the active segment if it is older than `segment.ms` (called by the background task).
+    /// Rolls the active segment if it is older than `segment.ms` (an append does this itself; the
+    /// broker does not roll idle segments, as Kafka does not).
     pub fn roll_if_old(&self, now_ms: i64) -> Result<(), LogError> {
         let mut st = self.state.write();
         let st = &mut *st;
@@ -764,6 +768,10 @@ impl PartitionLog {
 
 #[path = "partition_txn.rs"]
 mod txn;
+
+#[path = "cleaner/partition_clean.rs"]
+mod clean;
+pub use clean::{CleanStats, Cleanable};
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

@@ -164,6 +164,12 @@ impl ProducerStates {
         self.producers.is_empty()
     }
 
+    /// Each producer's last data offset (the last offset of its newest batch): the batches the log
+    /// cleaner keeps even when it removes all their records (Kafka's `lastRecordsOfActiveProducers`).
+    pub fn last_data_offsets(&self) -> HashMap<i64, i64> {
+        self.producers.iter().filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset))).collect()
+    }
+
     /// First offset of the oldest ongoing transaction (Kafka's `firstUndecidedOffset`).
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.keys().next().copied()

@@ -1,0 +1,326 @@
+//! The cleaner over real partition logs in temporary directories.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use proptest::prelude::*;
+
+use super::offset_map::OffsetMap;
+use super::{swap, Throttler};
+use crate::log::batch;
+use crate::log::{FileCache, LogConfig, PartitionLog};
+
+const HOUR: i64 = 3_600_000;
+
+fn config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        segment_bytes,
+        compacted: true,
+        cleanup_delete: false,
+        delete_retention_ms: HOUR,
+        min_cleanable_dirty_ratio: 0.0,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &Path, cfg: LogConfig, clean: bool) -> PartitionLog {
+    PartitionLog::open(dir, cfg, Arc::new(FileCache::new(64)), clean, 0).unwrap()
+}
+
+/// One write: key, value (`None`: tombstone).
+type Write = (u8, Option<u8>);
+
+/// Produces each write as its own batch (with `pid`, an idempotent producer) at timestamp `ts`.
+fn produce(log: &PartitionLog, writes: &[Write], pid: Option<(i64, &mut i32)>, compression: Compression) {
+    let (producer_id, seq) = match pid {
+        Some((p, s)) => {
+            let seq = *s;
+            *s += writes.len() as i32;
+            (p, seq)
+        }
+        None => (-1, -1),
+    };
+    let records: Vec<Record> = writes
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: if producer_id >= 0 { 0 } else { -1 },
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: if producer_id >= 0 { seq + i as i32 } else { -1 },
+            timestamp: 1000,
+            key: Some(Bytes::from(vec![b'k', *k])),
+            value: v.map(|v| Bytes::from(vec![b'v', v])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression }).unwrap();
+    log.append(&buf, 0, 1000).unwrap();
+}
+
+/// Every record a consumer reading from the log start sees: (offset, key byte, value byte).
+fn visible(log: &PartitionLog) -> Vec<(i64, u8, Option<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    loop {
+        let r = log.read(offset, 1 << 20, true).unwrap();
+        if r.records.is_empty() {
+            break;
+        }
+        for range in batch::split_batches(&r.records).unwrap() {
+            let b = &r.records[range];
+            let h = batch::validate_stored(b).unwrap();
+            offset = h.last_offset() + 1;
+            let mut bytes = Bytes::copy_from_slice(b);
+            let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+            for rec in set.records {
+                let key = rec.key.as_ref().map_or(0, |k| k[1]);
+                out.push((rec.offset, key, rec.value.as_ref().map(|v| v[1])));
+            }
+        }
+    }
+    out
+}
+
+/// Cleans until nothing is cleanable, with a map of `map_bytes`; returns the checkpoint.
+fn clean_fully(log: &PartitionLog, mut checkpoint: Option<i64>, map_bytes: usize, now: i64) -> Option<i64> {
+    for _ in 0..1000 {
+        let c = log.cleanable(checkpoint, now);
+        if c.cleanable_bytes == 0 {
+            break;
+        }
+        let mut map = OffsetMap::new(map_bytes, 0.9);
+        let stats = log.clean(&c, &mut map, &mut Throttler::new(f64::MAX), now).unwrap();
+        if stats.end_offset <= c.first_dirty {
+            break;
+        }
+        checkpoint = Some(stats.end_offset);
+    }
+    checkpoint
+}
+
+/// The newest write per key with its offset (offsets as the log assigned them: one per write).
+fn newest(writes: &[Write]) -> BTreeMap<u8, (i64, Option<u8>)> {
+    writes.iter().enumerate().map(|(i, (k, v))| (*k, (i as i64, *v))).collect()
+}
+
+fn last_seen(seen: &[(i64, u8, Option<u8>)]) -> BTreeMap<u8, (i64, Option<u8>)> {
+    seen.iter().map(|(o, k, v)| (*k, (*o, *v))).collect()
+}
+
+/// Seals the active segment (each call a later clock, so the new active segment is old next time).
+fn roll(log: &PartitionLog) {
+    static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1 << 50);
+    log.roll_if_old(CLOCK.fetch_add(1 << 40, std::sync::atomic::Ordering::SeqCst)).unwrap();
+}
+
+#[test]
+fn cleaning_keeps_the_newest_record_per_key_with_offset_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(1 << 20), false);
+    let writes: Vec<Write> =
+        vec![(1, Some(1)), (2, Some(1)), (1, Some(2)), (3, Some(1)), (2, None), (1, Some(3))];
+    for w in &writes {
+        produce(&log, std::slice::from_ref(w), None, Compression::None);
+    }
+    roll(&log);
+    let cp = clean_fully(&log, None, 1 << 16, 2000);
+    assert_eq!(cp, Some(6));
+    // k2's tombstone stays inside delete.retention.ms; older values are gone, offsets keep gaps.
+    assert_eq!(visible(&log), vec![(3, 3, Some(1)), (4, 2, None), (5, 1, Some(3))]);
+    // New writes make the log dirty again; past the delete horizon the tombstone goes too.
+    produce(&log, &[(3, Some(2))], None, Compression::None);
+    roll(&log);
+    clean_fully(&log, cp, 1 << 16, 2000 + HOUR + 1);
+    assert_eq!(visible(&log), vec![(5, 1, Some(3)), (6, 3, Some(2))]);
+    // The cleaned log reads the same after a restart, clean or not.
+    drop(log);
+    for clean in [true, false] {
+        let log = open(dir.path(), config(1 << 20), clean);
+        assert_eq!(visible(&log), vec![(5, 1, Some(3)), (6, 3, Some(2))]);
+        assert_eq!(log.log_end_offset(), 7);
+    }
+}
+
+#[test]
+fn the_active_segment_and_min_compaction_lag_are_not_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(1 << 20), false);
+    produce(&log, &[(1, Some(1)), (1, Some(2))], None, Compression::None);
+    assert_eq!(clean_fully(&log, None, 1 << 16, 2000), None, "only the active segment: nothing to clean");
+    roll(&log);
+    let lagged = LogConfig { min_compaction_lag_ms: 10_000, ..config(1 << 20) };
+    log.set_config(lagged);
+    assert_eq!(clean_fully(&log, None, 1 << 16, 2000), None, "younger than min.compaction.lag.ms");
+    clean_fully(&log, None, 1 << 16, 20_000);
+    assert_eq!(visible(&log), vec![(1, 1, Some(2))]);
+}
+
+#[test]
+fn a_producers_last_batch_survives_empty_with_its_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(1 << 20), false);
+    let mut seq = 0;
+    produce(&log, &[(1, Some(1)), (2, Some(1))], Some((9, &mut seq)), Compression::Gzip);
+    produce(&log, &[(1, Some(2)), (2, Some(2))], None, Compression::None);
+    roll(&log);
+    clean_fully(&log, None, 1 << 16, 2000);
+    let r = log.read(0, 1 << 20, true).unwrap();
+    let ranges = batch::split_batches(&r.records).unwrap();
+    let first = batch::validate_stored(&r.records[ranges[0].clone()]).unwrap();
+    assert_eq!((first.base_offset, first.last_offset(), first.record_count), (0, 1, 0));
+    assert_eq!((first.producer_id, first.base_sequence), (9, 0));
+    assert_eq!(visible(&log), vec![(2, 1, Some(2)), (3, 2, Some(2))]);
+    // The producer's next batch is still in sequence after a restart.
+    drop(log);
+    let log = open(dir.path(), config(1 << 20), false);
+    produce(&log, &[(3, Some(1))], Some((9, &mut seq)), Compression::None);
+}
+
+#[test]
+fn a_small_offset_map_cleans_in_several_passes_to_the_same_result() {
+    let writes: Vec<Write> = (0..60u8).map(|i| (i % 13, Some(i))).collect();
+    let mut results = Vec::new();
+    for map_bytes in [24 * 4, 1 << 16] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), config(300), false);
+        for w in &writes {
+            produce(&log, std::slice::from_ref(w), None, Compression::Lz4);
+        }
+        roll(&log);
+        clean_fully(&log, None, map_bytes, 2000);
+        results.push(visible(&log));
+    }
+    assert_eq!(results[0], results[1]);
+    let want: Vec<(i64, u8, Option<u8>)> = {
+        let mut v: Vec<_> = newest(&writes).into_iter().map(|(k, (o, v))| (o, k, v)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(results[0], want);
+}
+
+/// Copies every file of `from` into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_crash_before_the_commit_point_keeps_the_old_segments_and_after_it_the_new() {
+    let base = tempfile::tempdir().unwrap();
+    let live = base.path().join("live");
+    let log = open(&live, config(200), false);
+    let writes: Vec<Write> = (0..20u8).map(|i| (i % 3, Some(i))).collect();
+    for w in &writes {
+        produce(&log, std::slice::from_ref(w), None, Compression::None);
+    }
+    roll(&log);
+    log.flush().unwrap();
+    let before = visible(&log);
+    let old_bases: Vec<i64> = log.cleanable(None, 2000).segment_bases();
+    let before_dir = base.path().join("before");
+    copy_dir(&live, &before_dir);
+    log.set_config(config(1 << 20)); // one group: one swap replaces every sealed segment
+    clean_fully(&log, None, 1 << 16, 2000);
+    let after = visible(&log);
+    assert_ne!(before, after);
+    drop(log);
+    let first = old_bases[0];
+    let stem = crate::log::segment::file_stem(first);
+
+    // Crash while writing the cleaned file: it is discarded, the old segments stay.
+    let dir = base.path().join("torn-cleaned");
+    copy_dir(&before_dir, &dir);
+    let (cleaned, _) = swap::cleaned_paths(&dir, first);
+    std::fs::write(&cleaned, b"partial garbage").unwrap();
+    assert_eq!(visible(&open(&dir, config(200), false)), before);
+    assert!(!cleaned.exists());
+
+    // Crash after the commit point (the `.swap` exists) but before any old segment went: the swap
+    // is completed at open, from the list of replaced segments.
+    let dir = base.path().join("committed");
+    copy_dir(&before_dir, &dir);
+    std::fs::copy(live.join(format!("{stem}.log")), dir.join(format!("{stem}.log.swap"))).unwrap();
+    crate::durable_file::write_atomic(&dir.join(format!("{stem}.swap-bases")), &old_bases).unwrap();
+    for clean in [false, true] {
+        let dir2 = base.path().join(format!("committed-{clean}"));
+        copy_dir(&dir, &dir2);
+        let log = open(&dir2, config(200), clean);
+        assert_eq!(visible(&log), after, "clean start: {clean}");
+        let left: Vec<String> = std::fs::read_dir(&dir2)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("swap") || n.contains("cleaned"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// For any writes and tombstones (some from an idempotent producer, any codec), cleaning in any
+    /// number of passes never changes the newest record per key a consumer reads from the start,
+    /// keeps offsets increasing, and keeps every tombstone inside delete.retention.ms.
+    #[test]
+    fn cleaning_never_changes_the_newest_record_per_key(
+        writes in proptest::collection::vec((0u8..6, proptest::option::weighted(0.8, any::<u8>())), 1..80),
+        idempotent in proptest::collection::vec(any::<bool>(), 80),
+        map_entries in 1usize..40,
+        segment_bytes in 150u64..1500,
+        codec in 0usize..3,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), config(segment_bytes), false);
+        let compression = [Compression::None, Compression::Gzip, Compression::Zstd][codec];
+        let mut seq = 0;
+        for (i, w) in writes.iter().enumerate() {
+            let pid = idempotent[i].then_some((4, &mut seq));
+            produce(&log, std::slice::from_ref(w), pid, compression);
+        }
+        if writes.len() % 2 == 0 {
+            roll(&log);
+        }
+        let cp = clean_fully(&log, None, map_entries * 24, 2000);
+        let seen = visible(&log);
+        prop_assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "offsets increase: {seen:?}");
+        prop_assert_eq!(last_seen(&seen), newest(&writes));
+        for (o, k, v) in &seen {
+            prop_assert_eq!(writes[*o as usize], (*k, *v), "a kept record is the one written at its offset");
+        }
+        // Cleaning again (and after a restart) changes nothing a consumer sees.
+        clean_fully(&log, cp, map_entries * 24, 2000);
+        prop_assert_eq!(&visible(&log), &seen);
+        drop(log);
+        let log = open(dir.path(), config(segment_bytes), false);
+        prop_assert_eq!(&visible(&log), &seen);
+    }
+}
+
+#[test]
+fn the_throttle_holds_io_to_its_rate() {
+    let mut t = Throttler::new(1_000_000.0);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        t.maybe_throttle(10_000);
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(190), "200 kB at 1 MB/s take 0.2 s");
+    let mut unlimited = Throttler::new(f64::MAX);
+    let started = std::time::Instant::now();
+    unlimited.maybe_throttle(1 << 40);
+    assert!(started.elapsed() < std::time::Duration::from_millis(50));
+}
