@@ -103,7 +103,7 @@ SCENARIOS = [
                        "min.cleanable.dirty.ratio=0.01, delete.retention.ms one day), a write after segment.ms to "
                        "roll the segment; once cleaned, a read from the beginning is exactly Kafka's: the newest "
                        "value per key and the tombstone, at their original offsets (with gaps)",
-     _cells(NOT_YET, confluent_kafka=READY, kcat=READY, java=READY, franz_go=READY, kafkajs=READY, kafka_python=READY)),
+     _cells(READY)),
     # --- transactions (KIP-98) ---------------------------------------------------------------------------------
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "
