@@ -98,6 +98,12 @@ SCENARIOS = [
                       "without --downgrade, an unsupported level or feature, kraft.version and metadata.version "
                       "downgrades",
      _cells(NA, kafka_cli=READY)),
+    # --- log compaction (both brokers run with log.cleaner.backoff.ms low, see BROKER_OVERRIDES in run) ---------
+    ("log-compaction", "keyed updates and a tombstone to a compacted topic (segment.ms=100, "
+                       "min.cleanable.dirty.ratio=0.01, delete.retention.ms one day), a write after segment.ms to "
+                       "roll the segment; once cleaned, a read from the beginning is exactly Kafka's: the newest "
+                       "value per key and the tombstone, at their original offsets (with gaps)",
+     _cells(READY)),
     # --- transactions (KIP-98) ---------------------------------------------------------------------------------
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "

@@ -187,6 +187,42 @@ def verify_records(got, expected, what):
     check(len(got) == len(expected), "%s: %d records, expected %d", what, len(got), len(expected))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# log-compaction: the same input in every driver (java/.../Scenarios.java, franz/main.go, kafkajs/main.js). The
+# expected list is Apache Kafka 4.4.0's result: the newest record per key, the tombstone of k2 kept (inside
+# delete.retention.ms), offsets preserved with gaps; s1 (the write that rolls the segment) stays in the active one.
+
+COMPACTION_CONFIGS = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+                      "delete.retention.ms": "86400000"}
+COMPACTION_WRITES = [(b"k1", b"a1"), (b"k2", b"b1"), (b"k3", b"c1"), (b"k1", b"a2"), (b"k2", None), (b"k4", b"d1"),
+                     (b"k1", b"a3"), (b"k3", b"c2")]
+COMPACTION_ROLL = (b"s1", b"x")
+COMPACTION_EXPECTED = [(4, b"k2", None), (5, b"k4", b"d1"), (6, b"k1", b"a3"), (7, b"k3", b"c2"), (8, b"s1", b"x")]
+
+
+def log_compaction(ctx, create, produce, read_all, wait=30.0):
+    """The log-compaction scenario over a client's own calls: create(topic, configs) makes a one-partition topic,
+    produce(topic, [(key, value)]) writes in order and waits for the acks, read_all(topic) returns (offset, key, value)
+    of every record from the beginning up to the high watermark. Kafka rolls a segment only on an append, so one
+    more write after segment.ms seals the first segment; then the cleaner (log.cleaner.backoff.ms is set low by
+    compat-tests/run) must produce exactly COMPACTION_EXPECTED within `wait` seconds."""
+    t = ctx.topic()
+    create(t, COMPACTION_CONFIGS)
+    time.sleep(0.5)
+    produce(t, COMPACTION_WRITES)
+    time.sleep(1.5)
+    produce(t, [COMPACTION_ROLL])
+    deadline, last = time.monotonic() + wait, None
+    while True:
+        last = [(o, k, v) for o, k, v in read_all(t)]
+        if last == COMPACTION_EXPECTED:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("log not cleaned to the expected records within %.0fs: expected %r, last read %r" % (
+                wait, COMPACTION_EXPECTED, last))
+        time.sleep(1.0)
+
+
 class Stopwatch:
     """Per-phase timings of a scenario, logged as one diagnostics line (kept in the client's log)."""
 

@@ -417,6 +417,37 @@ def restart_durability(ctx):
 
 # --- transactions -----------------------------------------------------------------------------------------------
 
+@scenario("log-compaction")
+def log_compaction(ctx):
+    a = admin(ctx)
+
+    def make(t, configs):
+        create(ctx, a, [NewTopic(t, num_partitions=1, replication_factor=1, config=configs)])
+
+    def produce(t, kvs):
+        recs = [(0, None, k, v, None, None) for k, v in kvs]
+        produce_all(ctx, producer(ctx), t, recs, timestamps=False)
+
+    def read_all(t):
+        c = consumer(ctx)
+        try:
+            _, high = c.get_watermark_offsets(TopicPartition(t, 0), timeout=T(ctx), cached=False)
+            c.assign([TopicPartition(t, 0, OFFSET_BEGINNING)])
+            got, deadline = [], time.monotonic() + T(ctx)
+            while (not got or got[-1][0] < high - 1) and time.monotonic() < deadline:
+                for m in c.consume(num_messages=1000, timeout=0.5):
+                    if m.error():
+                        if m.error().code() == KafkaError._PARTITION_EOF:
+                            continue
+                        raise KafkaException(m.error())
+                    got.append((m.offset(), m.key(), m.value()))
+            return got
+        finally:
+            close_bounded(c)
+
+    common.log_compaction(ctx, make, produce, read_all)
+
+
 def txn_consumer(ctx, isolation, group=None):
     ms = int(ctx.call_timeout * 1000)
     return Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": group or ctx.topic("reader-" + isolation),

@@ -169,11 +169,12 @@ def cli_records(tag, first, n):
 
 
 def console_produce(ctx, topic, recs, *opts):
-    """One ConsoleProducer run: 'h1:v1,h2:v2<TAB>key<TAB>value' lines, <NULL> for a null key / no headers."""
+    """One ConsoleProducer run: 'h1:v1,h2:v2<TAB>key<TAB>value' lines, <NULL> for a null key or value / no headers."""
     lines = []
     for _, _, key, value, headers, _ in recs:
         hs = ",".join("%s:%s" % (k, v.decode()) for k, v in headers) if headers else NULL
-        lines.append("%s\t%s\t%s\n" % (hs, NULL if key is None else key.decode(), value.decode()))
+        lines.append("%s\t%s\t%s\n" % (hs, NULL if key is None else key.decode(),
+                                          NULL if value is None else value.decode()))
     ms = int(ctx.call_timeout * 1000)
     t0 = int(time.time() * 1000)
     code, out, err = tool(ctx, "org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", ctx.bootstrap,
@@ -301,6 +302,21 @@ def offsets_by_timestamp(ctx):
     check_eq(get_offset(ctx, t, -1), len(recs), "GetOffsetShell --time -1 (latest)")
     check_eq(get_offset(ctx, t, -3), ts.index(max(ts)), "GetOffsetShell --time -3 (max timestamp)")
     verify_records(console_consume(ctx, t, 15), got[15:], "ConsoleConsumer --offset 15")
+
+
+@scenario("log-compaction")
+def log_compaction(ctx):
+    def make(t, configs):
+        ok(ctx, "--create", "--topic", t, "--partitions", "1", "--replication-factor", "1",
+           *[a for k, v in configs.items() for a in ("--config", "%s=%s" % (k, v))])
+
+    def produce(t, kvs):
+        console_produce(ctx, t, [(0, None, k, v, [], None) for k, v in kvs])
+
+    def read_all(t):
+        return [(r[1], r[2], r[3]) for r in console_consume(ctx, t)]
+
+    common.log_compaction(ctx, make, produce, read_all)
 
 
 @scenario("restart-durability")

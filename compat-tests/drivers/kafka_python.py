@@ -346,6 +346,38 @@ def restart_durability(ctx):
 # Transactions (KIP-98, KIP-447): the same checks as drivers/confluent.py and java/.../Transactions.java. Record keys
 # are tag+i, values b"v-"+key, record i of a transaction to partition i % partitions.
 
+@scenario("log-compaction")
+def log_compaction(ctx):
+    a = admin(ctx)
+
+    def make(t, configs):
+        create(a, t, 1, configs=configs)
+
+    def produce(t, kvs):
+        p = producer(ctx)
+        try:
+            produce_all(ctx, p, t, [(0, None, k, v, None, None) for k, v in kvs], check_offsets=False)
+        finally:
+            p.close()
+
+    def read_all(t):
+        c = consumer(ctx)
+        try:
+            tp = TopicPartition(t, 0)
+            c.assign([tp])
+            c.seek_to_beginning(tp)
+            high = c.end_offsets([tp], timeout_ms=int(ctx.call_timeout * 1000))[tp]
+            got, deadline = [], time.monotonic() + ctx.call_timeout
+            while c.position(tp) < high and time.monotonic() < deadline:
+                for m in c.poll(timeout_ms=500).get(tp, []):
+                    got.append((m.offset, m.key, m.value))
+            return got
+        finally:
+            c.close()
+
+    common.log_compaction(ctx, make, produce, read_all)
+
+
 def txn_keys(tag, n):
     return [("%s%d" % (tag, i)).encode() for i in range(n)]
 

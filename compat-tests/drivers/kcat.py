@@ -212,6 +212,29 @@ def offsets_by_timestamp(ctx):
     verify_records(kcat_consume(ctx, t, 0, 37), got[37:], "kcat -C -o 37")
 
 
+@scenario("log-compaction")
+def log_compaction(ctx):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": ctx.bootstrap})
+
+    def make(t, configs):
+        # kcat cannot create topics (see topic-admin): the confluent-kafka AdminClient does.
+        for f in a.create_topics([NewTopic(t, num_partitions=1, replication_factor=1, config=configs)],
+                                 operation_timeout=ctx.call_timeout, request_timeout=ctx.call_timeout).values():
+            f.result(timeout=ctx.call_timeout)
+
+    def produce(t, kvs):
+        # -Z: an empty value is sent as null, i.e. a tombstone.
+        lines = b"".join(k + b"\t" + (v or b"") + b"\n" for k, v in kvs)
+        kcat(ctx, ["-P", "-t", t, "-p", "0", "-K", "\\t", "-Z", "-X", "max.in.flight.requests.per.connection=1"],
+             stdin=lines, what="kcat -P")
+
+    def read_all(t):
+        return [(r[1], r[2], r[3]) for r in kcat_consume(ctx, t, 0)]
+
+    common.log_compaction(ctx, make, produce, read_all)
+
+
 @scenario("restart-durability")
 def restart_durability(ctx):
     # One `kcat -P` process per phase (a CLI has no producer that outlives a restart).

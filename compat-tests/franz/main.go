@@ -344,6 +344,7 @@ var scenarios = map[string]func(*ctxT){
 	"transactions-offsets": scTransactionsOffsets,
 	"transactions-fencing": scTransactionsFencing,
 	"transactions-restart": scTransactionsRestart,
+	"log-compaction":       scLogCompaction,
 }
 
 // ---------------------------------------------------------------------------------------------------------------

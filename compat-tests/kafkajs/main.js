@@ -212,8 +212,8 @@ const CREATE_CLUSTER = sym => String(sym) === 'Symbol(private:Kafka:createCluste
 
 // Reads `partitions` partitions from `start` (offset per partition, default 0) until each reaches its high
 // watermark (failing when a partition makes no progress for the call timeout); returns records in the expectedRecs
-// shape.
-async function fetchAll(ctx, topic, partitions, start) {
+// shape. Offsets must be consecutive unless `gaps` (a compacted log).
+async function fetchAll(ctx, topic, partitions, start, { gaps = false } = {}) {
   const create = ctx.kafka[Object.getOwnPropertySymbols(ctx.kafka).find(CREATE_CLUSTER)]
   const cluster = create({ allowAutoTopicCreation: false })
   await cluster.connect()
@@ -239,7 +239,7 @@ async function fetchAll(ctx, topic, partitions, start) {
         for (const m of pd.messages) {
           const o = Number(m.offset)
           if (o < offset) continue // a batch may start before the fetch offset
-          check(o === offset, `partition ${p}: offset ${o} follows ${offset - 1}`)
+          check(gaps || o === offset, `partition ${p}: offset ${o} follows ${offset - 1}`)
           checkEq(m.batchContext && m.batchContext.timestampType, 0, `timestamp type (0 = CreateTime) at offset ${o}`)
           const headers = []
           for (const [k, v] of Object.entries(m.headers || {})) {
@@ -247,7 +247,7 @@ async function fetchAll(ctx, topic, partitions, start) {
           }
           got.push({ partition: p, offset: o, key: m.key === null ? null : m.key.toString(),
             value: m.value === null ? null : m.value.toString(), headers, timestamp: Number(m.timestamp) })
-          offset++
+          offset = o + 1
         }
         if (offset > before) deadline = Date.now() + ctx.timeoutMs
       }
@@ -547,6 +547,8 @@ Object.assign(scenarios, {
 // Transactions (KIP-98): the scenarios and the helpers only they use are in transactions.js.
 Object.assign(scenarios, require('./transactions')({ Failure, check, checkEq, sleep, errorTypes, expectError,
   describeTopic, restartBroker, CREATE_CLUSTER }))
+// Log compaction (issue 16): compaction.js.
+Object.assign(scenarios, require('./compaction')({ Failure, sleep, fetchAll }))
 
 function oneLine(s) {
   s = String(s).replace(/\s+/g, ' ').trim()

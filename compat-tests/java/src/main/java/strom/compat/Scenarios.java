@@ -46,6 +46,7 @@ final class Scenarios {
         m.put("offsets-by-timestamp", Scenarios::offsetsByTimestamp);
         m.put("restart-durability", Scenarios::restartDurability);
         Transactions.register(m);
+        Compaction.register(m);
         return m;
     }
 
