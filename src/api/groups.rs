@@ -207,10 +207,6 @@ pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, version: i16) -
             .with_assignment(Bytes::new());
     }
     ensure_offsets_topic(ctx).await;
-    if !coordinates_group(ctx, &req.group_id) {
-        let code = ResponseError::NotCoordinator.code();
-        return SyncGroupResponse::default().with_error_code(code).with_assignment(Bytes::new());
-    }
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,
@@ -234,9 +230,6 @@ pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, version: i16) -
 }
 
 pub async fn heartbeat(ctx: &ApiContext, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
-    if !coordinates_group(ctx, &req.group_id) {
-        return HeartbeatResponse::default().with_error_code(ResponseError::NotCoordinator.code());
-    }
     let instance = req.group_instance_id.as_ref().map(|s| s.as_str());
     let r = ctx.groups.heartbeat(&req.group_id, req.generation_id, &req.member_id, instance);
     HeartbeatResponse::default().with_error_code(r.err().map_or(0, |e| e.code()))
@@ -244,10 +237,6 @@ pub async fn heartbeat(ctx: &ApiContext, req: HeartbeatRequest, _version: i16) -
 
 pub async fn leave_group(ctx: &ApiContext, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     ensure_offsets_topic(ctx).await;
-    // Kafka answers an uncoordinated group with the top-level error only (no members).
-    if !coordinates_group(ctx, &req.group_id) {
-        return LeaveGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
-    }
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()
@@ -304,31 +293,17 @@ fn exists(snap: &Snapshot, topic: &str, partition: i32) -> bool {
     snap.get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
 }
 
-/// The topic a request names: by id from v10 on (KIP-848; `None` when no topic has that id,
-/// answered UNKNOWN_TOPIC_ID as Kafka 4.4's `KafkaApis` does), by name below.
-fn named_topic(snap: &Snapshot, by_id: bool, name: &str, id: uuid::Uuid) -> Option<String> {
-    if by_id {
-        snap.get_by_id(id).map(|t| t.name.clone())
-    } else {
-        Some(name.to_string())
-    }
-}
-
 pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
     ensure_offsets_topic(ctx).await;
     let snap = ctx.cluster.snapshot();
-    let names: Vec<Option<String>> =
-        req.topics.iter().map(|t| named_topic(&snap, version >= 10, &t.name, t.topic_id)).collect();
     let known = req
         .topics
         .iter()
-        .zip(&names)
-        .filter_map(|(t, n)| n.as_ref().map(|n| (t, n)))
-        .flat_map(|(t, n)| t.partitions.iter().map(move |p| (n, p)))
-        .filter(|(n, p)| exists(&snap, n, p.partition_index))
-        .map(|(n, p)| {
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .filter(|(t, p)| exists(&snap, &t.name, p.partition_index))
+        .map(|(t, p)| {
             let metadata = p.committed_metadata.as_ref().map(|m| m.to_string());
-            (n.clone(), p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata)
+            (t.name.to_string(), p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata)
         })
         .collect();
     let commit = CommitRequest {
@@ -339,37 +314,23 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
         offsets: known,
         unknown_group_is_not_found: version >= 9,
     };
-    // An uncoordinated group's existing partitions are NOT_COORDINATOR (Kafka 4.4: the
-    // coordinator runtime has no such `__consumer_offsets` partition); nothing is written.
-    let results = if coordinates_group(ctx, &commit.group_id) {
-        ctx.groups.commit(&commit, crate::log::now_ms())
-    } else {
-        commit.offsets.iter().map(|_| Err(GroupError::NotCoordinator)).collect()
-    };
-    let named =
-        req.topics.iter().zip(&names).map(|(t, n)| {
-            (n.as_deref().unwrap_or(""), t.partitions.iter().map(|p| p.partition_index).collect())
-        });
-    let unknown_id = ResponseError::UnknownTopicId.code();
-    let codes = partition_codes(&snap, named, results).into_iter().zip(req.topics.iter().zip(&names)).map(
-        |(codes, (t, n))| {
-            let codes = match n {
-                Some(_) => codes,
-                None => codes.into_iter().map(|(p, _)| (p, unknown_id)).collect(),
-            };
-            ((t.name.clone(), t.topic_id), codes)
-        },
-    );
+    let results = ctx.groups.commit(&commit, crate::log::now_ms());
+    let named = req
+        .topics
+        .iter()
+        .map(|t| (t.name.as_str(), t.partitions.iter().map(|p| p.partition_index).collect()));
+    let codes =
+        partition_codes(&snap, named, results).into_iter().zip(&req.topics).map(|(c, t)| (&t.name, c));
     let topics = unknown_first(codes)
         .into_iter()
-        .map(|((name, id), codes)| {
+        .map(|(name, codes)| {
             let partitions = codes
                 .into_iter()
                 .map(|(p, code)| {
                     OffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(name).with_topic_id(id).with_partitions(partitions)
+            OffsetCommitResponseTopic::default().with_name(name.clone()).with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
@@ -377,17 +338,16 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
 
 /// The order Kafka's OffsetCommit answer has (`KafkaApis.handleOffsetCommitRequest` fills its
 /// response builder with the unknown topics and partitions first, then merges the coordinator's
-/// results into it): per topic in request order, the UNKNOWN_TOPIC_OR_PARTITION (v10: or
-/// UNKNOWN_TOPIC_ID) partitions, then
+/// results into it): per topic in request order, the UNKNOWN_TOPIC_OR_PARTITION partitions, then
 /// every other partition appended to its topic's entry (or a new entry at the end).
 fn unknown_first<T: Clone + PartialEq>(
     topics: impl Iterator<Item = (T, Vec<(i32, i16)>)>,
 ) -> Vec<(T, Vec<(i32, i16)>)> {
-    let unknown = [ResponseError::UnknownTopicOrPartition.code(), ResponseError::UnknownTopicId.code()];
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
     let mut out: Vec<(T, Vec<(i32, i16)>)> = Vec::new();
     let mut later = Vec::new();
     for (name, codes) in topics {
-        let (errors, others): (Vec<_>, Vec<_>) = codes.into_iter().partition(|(_, c)| unknown.contains(c));
+        let (errors, others): (Vec<_>, Vec<_>) = codes.into_iter().partition(|(_, c)| *c == unknown);
         if errors.is_empty() {
             later.push((name, others));
         } else {
@@ -406,11 +366,8 @@ fn unknown_first<T: Clone + PartialEq>(
     out
 }
 
-/// (partition, offset, leader epoch, metadata, error code) of one fetched partition.
-type FetchedRow = (i32, i64, i32, String, i16);
-
-/// (topic, rows) for one group.
-type FetchedTopics = Vec<(String, Vec<FetchedRow>)>;
+/// (topic, [(partition, offset, leader epoch, metadata, error code)]) for one group.
+type FetchedTopics = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
 /// One group's committed offsets. With `require_stable` (OffsetFetch v7+, KIP-447), a partition
 /// with an offset pending in an ongoing transaction is UNSTABLE_OFFSET_COMMIT with offset -1, as
@@ -443,86 +400,42 @@ fn fetch_group(
 
 pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     if version >= 8 {
-        let snap = ctx.cluster.snapshot();
-        let by_id = version >= 10;
-        let groups = req
-            .groups
-            .iter()
-            .map(|g| {
-                if !coordinates_group(ctx, &g.group_id) {
-                    return OffsetFetchResponseGroup::default()
-                        .with_group_id(g.group_id.clone())
-                        .with_error_code(ResponseError::NotCoordinator.code());
-                }
-                // v10 names topics by id: an unknown id is answered UNKNOWN_TOPIC_ID with no
-                // offset, after the known topics (Kafka 4.4 `KafkaApis.handleOffsetFetchRequest`).
-                let mut unknown_ids = Vec::new();
-                let wanted = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .filter_map(|t| match named_topic(&snap, by_id, &t.name, t.topic_id) {
-                            Some(name) => Some((name, t.partition_indexes.clone())),
-                            None => {
-                                unknown_ids.push((t.topic_id, t.partition_indexes.clone()));
-                                None
-                            }
+        let groups =
+            req.groups
+                .iter()
+                .map(|g| {
+                    let wanted = g.topics.as_ref().map(|ts| {
+                        ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect()
+                    });
+                    let topics = fetch_group(ctx, &g.group_id, wanted, req.require_stable)
+                        .into_iter()
+                        .map(|(topic, rows)| {
+                            let partitions = rows
+                                .into_iter()
+                                .map(|(p, offset, epoch, meta, code)| {
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_error_code(code)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(text(meta)))
+                                })
+                                .collect();
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(text(topic)))
+                                .with_partitions(partitions)
                         })
-                        .collect()
-                });
-                let unknown_id = ResponseError::UnknownTopicId.code();
-                let unknown = unknown_ids.into_iter().map(|(id, ps)| {
-                    let rows = ps.into_iter().map(|p| (p, -1, -1, String::new(), unknown_id)).collect();
-                    (String::new(), id, rows)
-                });
-                let topics = fetch_group(ctx, &g.group_id, wanted, req.require_stable)
-                    .into_iter()
-                    .map(|(topic, rows)| {
-                        let id = if by_id {
-                            snap.get(&topic).map_or(uuid::Uuid::nil(), |t| t.id)
-                        } else {
-                            uuid::Uuid::nil()
-                        };
-                        (topic, id, rows)
-                    })
-                    .chain(unknown)
-                    .map(|(topic, id, rows): (String, uuid::Uuid, Vec<FetchedRow>)| {
-                        let partitions = rows
-                            .into_iter()
-                            .map(|(p, offset, epoch, meta, code)| {
-                                OffsetFetchResponsePartitions::default()
-                                    .with_partition_index(p)
-                                    .with_error_code(code)
-                                    .with_committed_offset(offset)
-                                    .with_committed_leader_epoch(epoch)
-                                    .with_metadata(Some(text(meta)))
-                            })
-                            .collect();
-                        OffsetFetchResponseTopics::default()
-                            .with_name(TopicName(text(topic)))
-                            .with_topic_id(id)
-                            .with_partitions(partitions)
-                    })
-                    .collect();
-                OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
-            })
-            .collect();
+                        .collect();
+                    OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
+                })
+                .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted: Option<Vec<(String, Vec<i32>)>> = req
+    let wanted = req
         .topics
         .as_ref()
         .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-    // An uncoordinated group (Kafka 4.4): NOT_COORDINATOR at the top from v2, and below it on each
-    // requested partition with no offset.
-    let fetched = if coordinates_group(ctx, &req.group_id) {
-        fetch_group(ctx, &req.group_id, wanted, version >= 7 && req.require_stable)
-    } else if version >= 2 {
-        return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
-    } else {
-        let code = ResponseError::NotCoordinator.code();
-        let rows = |ps: Vec<i32>| ps.into_iter().map(|p| (p, -1, -1, String::new(), code)).collect();
-        wanted.unwrap_or_default().into_iter().map(|(t, ps)| (t, rows(ps))).collect()
-    };
-    let topics = fetched
+    let topics = fetch_group(ctx, &req.group_id, wanted, version >= 7 && req.require_stable)
         .into_iter()
         .map(|(topic, rows)| {
             let partitions = rows
@@ -551,11 +464,6 @@ pub async fn describe_groups(
         .groups
         .iter()
         .map(|id| {
-            if !coordinates_group(ctx, id) {
-                // Kafka 4.4's error entry: no state and no authorized operations.
-                let code = ResponseError::NotCoordinator.code();
-                return DescribedGroup::default().with_group_id(id.clone()).with_error_code(code);
-            }
             let base = DescribedGroup::default().with_group_id(id.clone());
             let base = if version >= 3 && req.include_authorized_operations {
                 // READ, DESCRIBE, DELETE: what a group supports with authorization disabled.
@@ -627,14 +535,11 @@ pub async fn delete_groups(
     _version: i16,
 ) -> DeleteGroupsResponse {
     ensure_offsets_topic(ctx).await;
-    // Uncoordinated groups are NOT_COORDINATOR and left alone (Kafka 4.4).
-    let served: Vec<bool> = req.groups_names.iter().map(|g| coordinates_group(ctx, g)).collect();
-    let ids: Vec<String> =
-        req.groups_names.iter().zip(&served).filter(|(_, s)| **s).map(|(g, _)| g.to_string()).collect();
-    let mut deleted = ctx.groups.delete_groups(&ids).into_iter();
-    let results = served
-        .iter()
-        .map(|s| if *s { deleted.next().unwrap_or(Ok(())) } else { Err(GroupError::NotCoordinator) })
+    let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
+    let results = ctx
+        .groups
+        .delete_groups(&ids)
+        .into_iter()
         .zip(&req.groups_names)
         .map(|(r, id)| {
             DeletableGroupResult::default()
@@ -664,9 +569,6 @@ pub async fn offset_delete(
     _version: i16,
 ) -> OffsetDeleteResponse {
     ensure_offsets_topic(ctx).await;
-    if !coordinates_group(ctx, &req.group_id) {
-        return OffsetDeleteResponse::default().with_error_code(ResponseError::NotCoordinator.code());
-    }
     let snap = ctx.cluster.snapshot();
     let partitions: Vec<(String, i32)> = req
         .topics
