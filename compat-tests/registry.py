@@ -104,6 +104,11 @@ SCENARIOS = [
                        "roll the segment; once cleaned, a read from the beginning is exactly Kafka's: the newest "
                        "value per key and the tombstone, at their original offsets (with gaps)",
      _cells(READY)),
+    ("log-compaction-transactions", "plain writes, an aborted and a committed transaction of one transactional "
+                                    "producer to a compacted topic, the roll write; once cleaned, a read from the "
+                                    "beginning is exactly Kafka's: the aborted records gone (never shadowing an "
+                                    "older value), the committed one compacted like any other",
+     _cells(NA, java=READY)),
     # --- transactions (KIP-98) ---------------------------------------------------------------------------------
     ("transactions", "transactional producer: committed, aborted, committed transactions on 2 partitions; "
                      "read_committed sees exactly the committed records at Kafka's offsets (markers in between), "

@@ -164,17 +164,30 @@ impl PartitionLog {
         if let Some(upper) =
             (st.last_abort_marker >= offset).then(|| transactions::end_offset(&r.records)).flatten()
         {
-            // Markers at or after `offset` are in its segment or later ones (Kafka's
-            // `LocalLog.collectAbortedTransactions`).
-            let first_key = st.segments.range(..=offset).next_back().map_or(offset, |(k, _)| *k);
-            for seg in st.segments.range(first_key..).map(|(_, s)| s) {
-                if seg.txn_index().collect(&self.files, offset, upper, &mut aborted).map_err(storage)? {
-                    break;
-                }
-            }
+            aborted = self.collect_aborted(&st, offset, upper)?;
             aborted.sort_by_key(|t| t.first_offset);
         }
         Ok((r, aborted))
+    }
+
+    /// The aborted transactions whose marker is at or after `start` and whose first offset is below
+    /// `upper`, in marker order (Kafka's `LocalLog.collectAbortedTransactions`): markers at or after
+    /// `start` are in its segment or later ones.
+    fn collect_aborted(&self, st: &State, start: i64, upper: i64) -> Result<Vec<AbortedTxn>, LogError> {
+        let mut aborted = Vec::new();
+        let first_key = st.segments.range(..=start).next_back().map_or(start, |(k, _)| *k);
+        for seg in st.segments.range(first_key..).map(|(_, s)| s) {
+            if seg.txn_index().collect(&self.files, start, upper, &mut aborted).map_err(storage)? {
+                break;
+            }
+        }
+        Ok(aborted)
+    }
+
+    /// [`Self::collect_aborted`] under the log's read lock, for the cleaner.
+    pub(super) fn aborted_between(&self, start: i64, upper: i64) -> Result<Vec<AbortedTxn>, LogError> {
+        let st = self.state.read();
+        self.collect_aborted(&st, start, upper)
     }
 
     /// Writes a transaction marker for `producer_id` (Kafka's `UnifiedLog.appendAsLeader` of

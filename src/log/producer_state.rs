@@ -116,6 +116,15 @@ pub fn last_sequence(h: &BatchHeader) -> i32 {
     add_to_sequence(h.base_sequence, h.last_offset_delta)
 }
 
+/// A producer's last entry in the log as the cleaner needs it (Kafka's `LastRecord`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRecord {
+    /// Last offset of its newest data batch of the current epoch; `None` when a marker (of a newer
+    /// epoch) is its last entry.
+    pub last_data_offset: Option<i64>,
+    pub epoch: i16,
+}
+
 /// All producers' state of one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
@@ -164,10 +173,18 @@ impl ProducerStates {
         self.producers.is_empty()
     }
 
-    /// Each producer's last data offset (the last offset of its newest batch): the batches the log
-    /// cleaner keeps even when it removes all their records (Kafka's `lastRecordsOfActiveProducers`).
-    pub fn last_data_offsets(&self) -> HashMap<i64, i64> {
-        self.producers.iter().filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset))).collect()
+    /// Each producer's last entry in the log (Kafka's `lastRecordsOfActiveProducers`): the batches
+    /// the log cleaner keeps even when it removes all their records.
+    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
+        self.producers
+            .iter()
+            .map(|(pid, e)| {
+                (
+                    *pid,
+                    LastRecord { last_data_offset: e.batches.back().map(|b| b.last_offset), epoch: e.epoch },
+                )
+            })
+            .collect()
     }
 
     /// First offset of the oldest ongoing transaction (Kafka's `firstUndecidedOffset`).

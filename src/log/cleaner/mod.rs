@@ -18,6 +18,7 @@ pub mod offset_map;
 pub mod records;
 pub mod runner;
 pub mod swap;
+pub mod txn_state;
 
 use std::time::{Duration, Instant};
 

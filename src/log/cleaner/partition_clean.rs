@@ -8,10 +8,12 @@
 //! the segments are still the ones read (retention or DeleteRecords may have removed them; then
 //! the clean of that group is abandoned).
 //!
-//! Transactions (seam): transactional batches and control batches (markers) are copied unchanged
-//! and their keys are not put in the offset map, so an open or aborted transaction never removes
-//! other records and its own records stay. Kafka removes aborted transactions' records and, after
-//! `delete.retention.ms`, markers of transactions with no record left; that is not done yet.
+//! Transactions: only offsets below the last stable offset are cleaned, so every transaction seen
+//! is decided. Records of aborted transactions are removed (and never enter the offset map);
+//! committed transactional records are compacted like any other; markers go once no batch of their
+//! transaction is left and `delete.retention.ms` has passed ([`super::super::cleaner::txn_state`]
+//! has Kafka's rules). The cleaned segment's `.txnindex` keeps only the aborts whose marker stays
+//! because a batch of theirs was still there.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,11 +21,13 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 use super::super::cleaner::offset_map::{key_hash, OffsetMap};
+use super::super::cleaner::txn_state::{CleanedTxns, Control};
 use super::super::cleaner::{records, swap, Throttler};
 use super::super::segment::Segment;
 use super::{storage, LogError, PartitionLog};
 use crate::durable_file;
 use crate::log::batch::{self, BatchHeader, LOG_OVERHEAD};
+use crate::log::producer_state::LastRecord;
 use crate::log::transactions;
 use crate::log::txn_index;
 
@@ -45,7 +49,8 @@ pub struct Cleanable {
     /// Records below this were cleaned before (the checkpoint, within the log).
     pub first_dirty: i64,
     /// No record at or above this is cleaned: the active segment's base, the last stable offset,
-    /// and the first segment younger than `min.compaction.lag.ms`, whichever is lowest.
+    /// the recovery point and the first segment younger than `min.compaction.lag.ms`, whichever is
+    /// lowest.
     pub first_uncleanable: i64,
     /// Bytes of the segments below `first_dirty`.
     pub clean_bytes: u64,
@@ -171,7 +176,10 @@ impl PartitionLog {
         );
         let first_dirty = checkpoint.filter(|c| *c >= st.log_start_offset && *c <= active_base);
         let first_dirty = first_dirty.unwrap_or(st.log_start_offset);
-        let mut first_uncleanable = lso.min(active_base);
+        // Also only what is fsynced, so the producer-state snapshot (written by the flush after a
+        // roll, as Kafka writes one at each roll) covers it: a restart then never replays cleaned
+        // segments, whose markers may have lost their batches.
+        let mut first_uncleanable = lso.min(active_base).min(st.recovery_point);
         let sealed: Vec<SegmentInfo> = st
             .segments
             .values()
@@ -228,21 +236,26 @@ impl PartitionLog {
         let cfg = self.config();
         let bound = record_bound(cfg.max_message_bytes);
         let mut stats = CleanStats { end_offset: c.first_dirty, ..CleanStats::default() };
-        let latest = self.build_offset_map(c, map, throttle, bound).map_err(storage)?;
+        let latest = self.build_offset_map(c, map, throttle, bound)?;
         if latest < c.first_dirty {
             return Ok(stats);
         }
         let end_offset = latest + 1;
-        let last_data: HashMap<i64, i64> = {
-            let st = self.state.read();
-            st.producers.last_data_offsets()
-        };
         let todo: Vec<SegmentInfo> =
             c.segments.iter().filter(|s| s.base_offset < end_offset).cloned().collect();
+        // Carried from group to group, as a transaction may span them (Kafka's cleanSegments).
+        let mut txns = CleanedTxns::default();
         for group in group_by_size(&todo, cfg.segment_bytes) {
-            let filter =
-                Filter { map, now_ms, delete_retention_ms: cfg.delete_retention_ms, last_data: &last_data };
-            self.clean_group(&group, &filter, throttle, bound, now_ms, &mut stats).map_err(storage)?;
+            let last_records = self.state.read().producers.last_records();
+            let filter = Filter {
+                map,
+                now_ms,
+                delete_retention_ms: cfg.delete_retention_ms,
+                last_records: &last_records,
+                round_upper: c.first_uncleanable,
+                bound,
+            };
+            self.clean_group(&group, &filter, &mut txns, throttle, &mut stats)?;
         }
         stats.end_offset = end_offset;
         Ok(stats)
@@ -256,18 +269,27 @@ impl PartitionLog {
         map: &mut OffsetMap,
         throttle: &mut Throttler,
         bound: u64,
-    ) -> io::Result<i64> {
+    ) -> Result<i64, LogError> {
         let mut latest = -1i64;
+        let mut txns = CleanedTxns::default();
+        txns.add_aborted(self.aborted_between(c.first_dirty, c.first_uncleanable)?);
         'segments: for seg in c.segments.iter().filter(|s| s.next_offset > c.first_dirty) {
-            let mut reader = BatchReader::open(seg)?;
-            while let Some(h) = reader.next()? {
+            let mut reader = BatchReader::open(seg).map_err(storage)?;
+            while let Some(h) = reader.next().map_err(storage)? {
                 throttle.maybe_throttle(h.total_len() as u64);
                 if h.last_offset() < c.first_dirty {
                     continue;
                 }
-                if !h.is_control() && !h.is_transactional() {
-                    let bytes = records::record_bytes(&h, &reader.buf, bound)?;
-                    for r in records::parse(&h, &bytes)? {
+                // Markers carry no keys; records of aborted transactions must not shadow others.
+                let skip = if h.is_control() {
+                    txns.on_control(&h, control_of(&reader.buf));
+                    true
+                } else {
+                    txns.on_batch(&h)
+                };
+                if !skip {
+                    let bytes = records::record_bytes(&h, &reader.buf, bound).map_err(storage)?;
+                    for r in records::parse(&h, &bytes).map_err(storage)? {
                         let Some(key) = r.key else { continue };
                         if r.offset < c.first_dirty || r.offset >= c.first_uncleanable {
                             continue;
@@ -291,15 +313,15 @@ impl PartitionLog {
         &self,
         group: &[SegmentInfo],
         filter: &Filter<'_>,
+        txns: &mut CleanedTxns,
         throttle: &mut Throttler,
-        bound: u64,
-        now_ms: i64,
         stats: &mut CleanStats,
-    ) -> io::Result<()> {
+    ) -> Result<(), LogError> {
         let Some(first) = group.first() else { return Ok(()) };
         let base = first.base_offset;
         let (cleaned_log, cleaned_txn) = swap::cleaned_paths(&self.dir, base);
-        let written = self.write_cleaned(group, filter, throttle, bound, &cleaned_log, &cleaned_txn, stats);
+        let paths = (cleaned_log.as_path(), cleaned_txn.as_path());
+        let written = self.write_cleaned(group, filter, txns, throttle, paths, stats);
         let changed = match written {
             Ok(changed) => changed,
             Err(e) => {
@@ -324,78 +346,95 @@ impl PartitionLog {
         if let Err(e) = swap::commit(&self.dir, &self.files, base, &old) {
             // After the commit point the files on disk are the new ones: recovery must finish it.
             self.note_failure(&e);
-            return Err(e);
+            return Err(storage(e));
         }
         for b in &old {
             st.segments.remove(b);
             st.unsynced_sealed.retain(|x| x != b);
         }
-        let (seg, _) =
-            Segment::open_and_recover(&self.dir, base, &self.files, st.config.index_interval_bytes, now_ms)?;
+        let (seg, _) = Segment::open_and_recover(
+            &self.dir,
+            base,
+            &self.files,
+            st.config.index_interval_bytes,
+            filter.now_ms,
+        )
+        .map_err(storage)?;
         st.segments.insert(base, seg);
         stats.groups_swapped += 1;
         Ok(())
     }
 
-    /// Writes the kept batches of `group` to `log_path` and its aborted-transaction entries to
-    /// `txn_path`, both fsynced. Returns whether anything differs from the originals.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the kept batches of `group` to `paths.0` and the aborted-transaction entries still
+    /// needed to `paths.1`, both fsynced. Returns whether anything differs from the originals.
     fn write_cleaned(
         &self,
         group: &[SegmentInfo],
         filter: &Filter<'_>,
+        txns: &mut CleanedTxns,
         throttle: &mut Throttler,
-        bound: u64,
-        log_path: &std::path::Path,
-        txn_path: &std::path::Path,
+        (log_path, txn_path): (&std::path::Path, &std::path::Path),
         stats: &mut CleanStats,
-    ) -> io::Result<bool> {
-        let mut out = BufWriter::with_capacity(1 << 16, File::create(log_path)?);
+    ) -> Result<bool, LogError> {
+        let mut out = BufWriter::with_capacity(1 << 16, File::create(log_path).map_err(storage)?);
         let mut changed = false;
-        let mut txn_entries = Vec::new();
-        for seg in group {
-            let mut reader = BatchReader::open(seg)?;
-            while let Some(h) = reader.next()? {
+        for (i, seg) in group.iter().enumerate() {
+            // The whole segment's range: the new index is rebuilt from what the walk keeps.
+            let upper = group.get(i + 1).map_or(seg.next_offset, |n| n.base_offset);
+            txns.add_aborted(self.aborted_between(seg.base_offset, upper)?);
+            let mut reader = BatchReader::open(seg).map_err(storage)?;
+            while let Some(h) = reader.next().map_err(storage)? {
                 throttle.maybe_throttle(h.total_len() as u64);
                 stats.bytes_read += h.total_len() as u64;
-                let kept = filter.batch(&h, &reader.buf, bound, stats)?;
-                throttle.maybe_throttle(match &kept {
-                    Kept::Original => reader.buf.len() as u64,
-                    Kept::Rebuilt(b) => b.len() as u64,
-                    Kept::Nothing => 0,
-                });
-                match kept {
-                    Kept::Original => {
-                        stats.bytes_written += reader.buf.len() as u64;
-                        out.write_all(&reader.buf)?;
-                    }
-                    Kept::Rebuilt(b) => {
-                        changed = true;
-                        stats.bytes_written += b.len() as u64;
-                        out.write_all(&b)?;
-                    }
-                    Kept::Nothing => changed = true,
-                }
+                let kept = filter.batch(&h, &reader.buf, txns, stats).map_err(storage)?;
+                let bytes: &[u8] = match &kept {
+                    Kept::Original => &reader.buf,
+                    Kept::Rebuilt(b) => b,
+                    Kept::Nothing => &[],
+                };
+                throttle.maybe_throttle(bytes.len() as u64);
+                stats.bytes_written += bytes.len() as u64;
+                out.write_all(bytes).map_err(storage)?;
+                changed |= !matches!(kept, Kept::Original);
             }
-            let txn =
+        }
+        let f = out.into_inner().map_err(|e| storage(e.into_error()))?;
+        durable_file::fdatasync(&f).map_err(storage)?;
+        let entries: Vec<u8> = txns.take_index().iter().flat_map(txn_index::encode).collect();
+        changed |= entries != self.stored_txn_entries(group).map_err(storage)?;
+        if !entries.is_empty() {
+            let mut t = File::create(txn_path).map_err(storage)?;
+            t.write_all(&entries).map_err(storage)?;
+            durable_file::fdatasync(&t).map_err(storage)?;
+        }
+        Ok(changed)
+    }
+
+    /// The whole entries of the `.txnindex` files of `group`'s segments, concatenated.
+    fn stored_txn_entries(&self, group: &[SegmentInfo]) -> io::Result<Vec<u8>> {
+        let mut all = Vec::new();
+        for seg in group {
+            let path =
                 txn_index::TxnIndex::path_for(&self.dir, &crate::log::segment::file_stem(seg.base_offset));
-            match std::fs::read(&txn) {
+            match std::fs::read(&path) {
                 Ok(mut b) => {
                     b.truncate(b.len() - b.len() % txn_index::ENTRY);
-                    txn_entries.extend_from_slice(&b);
+                    all.extend_from_slice(&b);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
-        let f = out.into_inner().map_err(|e| e.into_error())?;
-        durable_file::fdatasync(&f)?;
-        if !txn_entries.is_empty() {
-            let mut t = File::create(txn_path)?;
-            t.write_all(&txn_entries)?;
-            durable_file::fdatasync(&t)?;
-        }
-        Ok(changed)
+        Ok(all)
+    }
+}
+
+/// The control record of a stored control batch as the cleaner reads it.
+fn control_of(batch: &[u8]) -> Control {
+    match transactions::parse_marker(batch) {
+        Ok(Some(m)) => Control::Marker(m),
+        Ok(None) => Control::Empty,
+        Err(_) => Control::Other,
     }
 }
 
@@ -411,8 +450,13 @@ struct Filter<'a> {
     map: &'a OffsetMap,
     now_ms: i64,
     delete_retention_ms: i64,
-    /// Each active producer's last data offset (their last batch is kept even when emptied).
-    last_data: &'a HashMap<i64, i64>,
+    /// Each active producer's last entry (that batch is kept even when emptied).
+    last_records: &'a HashMap<i64, LastRecord>,
+    /// The first uncleanable offset: the batch ending just below it is kept even when emptied, so
+    /// the log's end offset survives a restart.
+    round_upper: i64,
+    /// The decompressed size a batch may have.
+    bound: u64,
 }
 
 impl Filter<'_> {
@@ -427,28 +471,60 @@ impl Filter<'_> {
         latest_for_key && retained_value
     }
 
-    /// Kafka's `MemoryRecords.filterTo` for one batch.
-    fn batch(&self, h: &BatchHeader, bytes: &[u8], bound: u64, stats: &mut CleanStats) -> io::Result<Kept> {
-        if h.is_control() || h.is_transactional() {
-            return Ok(Kept::Original); // the transactions seam (module doc)
-        }
-        let raw = records::record_bytes(h, bytes, bound)?;
-        let all = records::parse(h, &raw)?;
+    /// Whether `h` must stay, emptied if need be (Kafka's `BatchRetention.RETAIN_EMPTY`): the
+    /// producer's last data batch, or its last marker when that is of a newer epoch (fencing needs
+    /// it), or the round's last batch.
+    fn retain_empty(&self, h: &BatchHeader) -> bool {
+        let last_of_producer = h.producer_id >= 0
+            && self.last_records.get(&h.producer_id).is_some_and(|last| match last.last_data_offset {
+                Some(offset) => h.last_offset() == offset,
+                None => h.is_control() && h.producer_epoch == last.epoch,
+            });
+        last_of_producer || h.last_offset() + 1 == self.round_upper
+    }
+
+    /// Kafka's `checkBatchRetention` and `MemoryRecords.filterTo` for one batch.
+    fn batch(
+        &self,
+        h: &BatchHeader,
+        bytes: &[u8],
+        txns: &mut CleanedTxns,
+        stats: &mut CleanStats,
+    ) -> io::Result<Kept> {
         let horizon = records::delete_horizon(h);
-        let kept: Vec<_> = all.iter().copied().filter(|r| self.retain(r, horizon)).collect();
+        // Markers piggy-back on the tombstone horizon: one that may go is stamped first.
+        let (may_go, discard_records) = if h.is_control() {
+            let may_go = txns.on_control(h, control_of(bytes));
+            (may_go, may_go && horizon.is_some_and(|t| t <= self.now_ms))
+        } else {
+            let aborted = txns.on_batch(h);
+            (false, aborted)
+        };
+        let retain_empty = self.retain_empty(h);
+        if discard_records {
+            stats.records_read += h.record_count.max(0) as u64;
+            return Ok(match (retain_empty, h.record_count) {
+                (true, 0) => Kept::Original,
+                (true, _) => Kept::Rebuilt(records::empty(h)),
+                (false, _) => Kept::Nothing,
+            });
+        }
+        let raw = records::record_bytes(h, bytes, self.bound)?;
+        let all = records::parse(h, &raw)?;
+        let kept: Vec<_> = match h.is_control() {
+            true => all.clone(),
+            false => all.iter().copied().filter(|r| self.retain(r, horizon)).collect(),
+        };
         stats.records_read += all.len() as u64;
         stats.records_kept += kept.len() as u64;
         if kept.is_empty() {
-            let last_of_producer =
-                h.producer_id >= 0 && self.last_data.get(&h.producer_id) == Some(&h.last_offset());
-            return Ok(match (last_of_producer, all.is_empty()) {
+            return Ok(match (retain_empty, all.is_empty()) {
                 (true, true) => Kept::Original,
                 (true, false) => Kept::Rebuilt(records::empty(h)),
                 (false, _) => Kept::Nothing,
             });
         }
-        let tombstones = kept.iter().any(|r| !r.has_value);
-        let set_horizon = tombstones && horizon.is_none();
+        let set_horizon = horizon.is_none() && (may_go || kept.iter().any(|r| !r.has_value));
         if kept.len() == all.len() && !set_horizon {
             return Ok(Kept::Original);
         }

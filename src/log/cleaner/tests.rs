@@ -35,8 +35,23 @@ fn open(dir: &Path, cfg: LogConfig, clean: bool) -> PartitionLog {
 /// One write: key, value (`None`: tombstone).
 type Write = (u8, Option<u8>);
 
-/// Produces each write as its own batch (with `pid`, an idempotent producer) at timestamp `ts`.
+/// Produces `writes` as one batch (with `pid`, an idempotent producer).
 fn produce(log: &PartitionLog, writes: &[Write], pid: Option<(i64, &mut i32)>, compression: Compression) {
+    produce_batch(log, writes, pid, false, compression);
+}
+
+/// Produces `writes` as one batch of producer `pid`'s open transaction.
+fn produce_txn(log: &PartitionLog, writes: &[Write], pid: i64, seq: &mut i32) {
+    produce_batch(log, writes, Some((pid, seq)), true, Compression::None);
+}
+
+fn produce_batch(
+    log: &PartitionLog,
+    writes: &[Write],
+    pid: Option<(i64, &mut i32)>,
+    transactional: bool,
+    compression: Compression,
+) {
     let (producer_id, seq) = match pid {
         Some((p, s)) => {
             let seq = *s;
@@ -49,7 +64,7 @@ fn produce(log: &PartitionLog, writes: &[Write], pid: Option<(i64, &mut i32)>, c
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
@@ -69,7 +84,8 @@ fn produce(log: &PartitionLog, writes: &[Write], pid: Option<(i64, &mut i32)>, c
     log.append(&buf, 0, 1000).unwrap();
 }
 
-/// Every record a consumer reading from the log start sees: (offset, key byte, value byte).
+/// Every record a consumer reading from the log start sees: (offset, key byte, value byte); a
+/// transaction marker shows as (offset, 0, b'C' or b'A').
 fn visible(log: &PartitionLog) -> Vec<(i64, u8, Option<u8>)> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
@@ -86,7 +102,15 @@ fn visible(log: &PartitionLog) -> Vec<(i64, u8, Option<u8>)> {
             let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
             for rec in set.records {
                 let key = rec.key.as_ref().map_or(0, |k| k[1]);
-                out.push((rec.offset, key, rec.value.as_ref().map(|v| v[1])));
+                out.push(match h.is_control() {
+                    // ControlRecordType key: version i16, type i16 (1 = COMMIT).
+                    true => (
+                        rec.offset,
+                        0,
+                        Some(if rec.key.as_ref().map(|k| k[3]) == Some(1) { b'C' } else { b'A' }),
+                    ),
+                    false => (rec.offset, key, rec.value.as_ref().map(|v| v[1])),
+                });
             }
         }
     }
@@ -119,10 +143,12 @@ fn last_seen(seen: &[(i64, u8, Option<u8>)]) -> BTreeMap<u8, (i64, Option<u8>)> 
     seen.iter().map(|(o, k, v)| (*k, (*o, *v))).collect()
 }
 
-/// Seals the active segment (each call a later clock, so the new active segment is old next time).
+/// Seals the active segment (each call a later clock, so the new active segment is old next time)
+/// and flushes, as the broker's flush duty does next.
 fn roll(log: &PartitionLog) {
     static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1 << 50);
     log.roll_if_old(CLOCK.fetch_add(1 << 40, std::sync::atomic::Ordering::SeqCst)).unwrap();
+    log.flush().unwrap();
 }
 
 #[test]
@@ -176,9 +202,7 @@ fn a_producers_last_batch_survives_empty_with_its_sequence() {
     produce(&log, &[(1, Some(2)), (2, Some(2))], None, Compression::None);
     roll(&log);
     clean_fully(&log, None, 1 << 16, 2000);
-    let r = log.read(0, 1 << 20, true).unwrap();
-    let ranges = batch::split_batches(&r.records).unwrap();
-    let first = batch::validate_stored(&r.records[ranges[0].clone()]).unwrap();
+    let first = first_batch(&log, 0);
     assert_eq!((first.base_offset, first.last_offset(), first.record_count), (0, 1, 0));
     assert_eq!((first.producer_id, first.base_sequence), (9, 0));
     assert_eq!(visible(&log), vec![(2, 1, Some(2)), (3, 2, Some(2))]);
@@ -323,4 +347,65 @@ fn the_throttle_holds_io_to_its_rate() {
     let started = std::time::Instant::now();
     unlimited.maybe_throttle(1 << 40);
     assert!(started.elapsed() < std::time::Duration::from_millis(50));
+}
+
+/// The header of the first batch a read from `offset` returns.
+fn first_batch(log: &PartitionLog, offset: i64) -> batch::BatchHeader {
+    let r = log.read(offset, 1 << 20, true).unwrap();
+    let ranges = batch::split_batches(&r.records).unwrap();
+    batch::validate_stored(&r.records[ranges[0].clone()]).unwrap()
+}
+
+/// The aborted transactions a read_committed consumer from offset 0 is told about: (producer id,
+/// first offset, marker offset).
+fn aborted_seen(log: &PartitionLog) -> Vec<(i64, i64, i64)> {
+    let (_, aborted) = log.read_committed(0, 1 << 20, true).unwrap();
+    aborted.iter().map(|t| (t.producer_id, t.first_offset, t.last_offset)).collect()
+}
+
+/// Kafka's `CleanedTransactionMetadata` rules end to end: aborted records go and never shadow an
+/// older value; an ABORT marker stays (with its index entry) in the pass that removed its batches,
+/// is stamped with a delete horizon in the next, and goes after it; a COMMIT marker stays while a
+/// batch of its transaction (even emptied, as a live producer's last) is there.
+#[test]
+fn aborted_transactions_are_removed_and_markers_go_after_the_delete_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(1 << 20), false);
+    let (mut seq5, mut seq6) = (0, 0);
+    produce(&log, &[(1, Some(1))], None, Compression::None); // 0
+    produce(&log, &[(2, Some(1))], None, Compression::None); // 1
+    produce_txn(&log, &[(1, Some(2)), (3, Some(1))], 5, &mut seq5); // 2-3
+    assert_eq!(log.append_txn_marker(5, 0, 0, false, 0, 1000).unwrap(), 4);
+    produce_txn(&log, &[(2, Some(2))], 6, &mut seq6); // 5
+    assert_eq!(log.append_txn_marker(6, 0, 0, true, 0, 1000).unwrap(), 6);
+    produce_txn(&log, &[(5, Some(1))], 5, &mut seq5); // 7
+    assert_eq!(log.append_txn_marker(5, 0, 0, true, 0, 1000).unwrap(), 8);
+    produce(&log, &[(4, Some(1))], None, Compression::None); // 9
+    roll(&log);
+    let cp = clean_fully(&log, None, 1 << 16, 2000);
+    let first = vec![(0, 1, Some(1)), (4, 0, Some(b'A')), (5, 2, Some(2)), (6, 0, Some(b'C'))];
+    let rest = vec![(7, 5, Some(1)), (8, 0, Some(b'C')), (9, 4, Some(1))];
+    assert_eq!(visible(&log), [first.clone(), rest.clone()].concat());
+    assert_eq!(aborted_seen(&log), vec![(5, 2, 4)], "the abort keeps its index entry this pass");
+    drop(log);
+    let log = open(dir.path(), config(1 << 20), false);
+    assert_eq!(aborted_seen(&log), vec![(5, 2, 4)], "and after a restart");
+
+    // Next pass: no batch of the aborted transaction is left; its marker gets a horizon, no entry.
+    produce(&log, &[(1, Some(3))], None, Compression::None); // 10
+    roll(&log);
+    let cp = clean_fully(&log, cp, 1 << 16, 3000);
+    let h = first_batch(&log, 4);
+    assert_eq!((h.base_offset, super::records::delete_horizon(&h)), (4, Some(3000 + HOUR)));
+    assert_eq!(visible(&log), [first[1..].to_vec(), rest.clone(), vec![(10, 1, Some(3))]].concat());
+    assert!(aborted_seen(&log).is_empty());
+
+    // Past the horizon the marker goes. Producer 6's last batch stays, emptied, so its COMMIT too.
+    produce(&log, &[(2, Some(3))], None, Compression::None); // 11
+    roll(&log);
+    clean_fully(&log, cp, 1 << 16, 3000 + HOUR);
+    let want = [vec![(6, 0, Some(b'C'))], rest, vec![(10, 1, Some(3)), (11, 2, Some(3))]].concat();
+    assert_eq!(visible(&log), want);
+    let h = first_batch(&log, 0);
+    assert_eq!((h.base_offset, h.record_count, h.producer_id), (5, 0, 6), "producer 6's last batch, empty");
 }

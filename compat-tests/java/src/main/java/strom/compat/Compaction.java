@@ -5,7 +5,6 @@ import static strom.compat.Records.str;
 
 import java.time.Duration;
 import java.util.*;
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -23,6 +22,7 @@ final class Compaction {
 
     static void register(Map<String, Scenarios.Scenario> m) {
         m.put("log-compaction", Compaction::logCompaction);
+        m.put("log-compaction-transactions", Compaction::logCompactionTransactions);
     }
 
     static final Map<String, String> CONFIGS = Map.of("cleanup.policy", "compact", "segment.ms", "100",
@@ -35,22 +35,56 @@ final class Compaction {
     static final List<String> EXPECTED = List.of("4 k2 null", "5 k4 d1", "6 k1 a3", "7 k3 c2", "8 s1 x");
 
     static void logCompaction(Ctx ctx) throws Exception {
-        Admin admin = ctx.admin();
-        String t = ctx.topic("");
-        ctx.get(admin.createTopics(List.of(new NewTopic(t, 1, (short) 1).configs(CONFIGS))).all());
-        Thread.sleep(500);
+        String t = create(ctx);
         produce(ctx, t, WRITES);
         Thread.sleep(1500);
         produce(ctx, t, ROLL);
+        awaitCleaned(ctx, t, EXPECTED);
+    }
+
+    /**
+     * The transactional variant (drivers/common.py, log_compaction_transactions): plain writes, an aborted then a
+     * committed transaction of one transactional producer, the roll write. Kafka removes the aborted records (they
+     * never shadow k1's older value) and compacts the committed one like any other.
+     */
+    static final List<String> EXPECTED_TXN = List.of("0 k1 a1", "5 k2 b2", "7 s1 x");
+
+    static void logCompactionTransactions(Ctx ctx) throws Exception {
+        String t = create(ctx);
+        produce(ctx, t, new String[][] {{"k1", "a1"}, {"k2", "b1"}});
+        try (KafkaProducer<byte[], byte[]> p = Transactions.txnProducer(ctx, ctx.topic("tid"), 60_000)) {
+            p.initTransactions();
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(t, 0, bytes("k1"), bytes("a2")));
+            p.send(new ProducerRecord<>(t, 0, bytes("k3"), bytes("c1")));
+            p.flush();
+            p.abortTransaction();
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(t, 0, bytes("k2"), bytes("b2")));
+            p.commitTransaction();
+        }
+        Thread.sleep(1500); // the markers are written after commitTransaction returns
+        produce(ctx, t, ROLL);
+        awaitCleaned(ctx, t, EXPECTED_TXN);
+    }
+
+    static String create(Ctx ctx) throws Exception {
+        String t = ctx.topic("");
+        ctx.get(ctx.admin().createTopics(List.of(new NewTopic(t, 1, (short) 1).configs(CONFIGS))).all());
+        Thread.sleep(500);
+        return t;
+    }
+
+    static void awaitCleaned(Ctx ctx, String t, List<String> expected) throws Exception {
         long deadline = System.nanoTime() + 30_000_000_000L;
         List<String> last;
         while (true) {
             last = readAll(ctx, t);
-            if (last.equals(EXPECTED)) return;
+            if (last.equals(expected)) return;
             if (System.nanoTime() > deadline) break;
             Thread.sleep(1000);
         }
-        throw new AssertionError("log not cleaned to the expected records within 30s: expected " + EXPECTED
+        throw new AssertionError("log not cleaned to the expected records within 30s: expected " + expected
                 + ", last read " + last);
     }
 
