@@ -335,6 +335,85 @@ proptest! {
     }
 }
 
+/// One step of a transactional history: plain writes, or one transaction of producer 7 (its writes,
+/// then commit or abort).
+#[derive(Debug, Clone)]
+enum Step {
+    Plain(Write),
+    Txn(Vec<Write>, bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let write = (0u8..6, proptest::option::weighted(0.8, any::<u8>()));
+    prop_oneof![
+        write.clone().prop_map(Step::Plain),
+        (proptest::collection::vec(write, 1..4), any::<bool>()).prop_map(|(w, c)| Step::Txn(w, c)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// For any history of plain writes and committed or aborted transactions, cleaning in any number
+    /// of passes keeps the newest committed record per key, removes aborted records from every
+    /// cleaned segment, and leaves each aborted record still there covered by an aborted entry.
+    #[test]
+    fn cleaning_keeps_the_newest_committed_record_per_key(
+        steps in proptest::collection::vec(step(), 1..40),
+        map_entries in 1usize..40,
+        segment_bytes in 150u64..1500,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), config(segment_bytes), false);
+        // (offset, write, aborted) of every data record, as the log assigned offsets.
+        let mut written: Vec<(i64, Write, bool)> = Vec::new();
+        let mut seq = 0;
+        for s in &steps {
+            match s {
+                Step::Plain(w) => {
+                    written.push((log.log_end_offset(), *w, false));
+                    produce(&log, std::slice::from_ref(w), None, Compression::None);
+                }
+                Step::Txn(ws, commit) => {
+                    for w in ws {
+                        written.push((log.log_end_offset(), *w, !commit));
+                        produce_txn(&log, std::slice::from_ref(w), 7, &mut seq);
+                    }
+                    log.append_txn_marker(7, 0, 0, *commit, 0, 1000).unwrap();
+                }
+            }
+        }
+        if steps.len() % 2 == 0 {
+            roll(&log);
+        }
+        let cp = clean_fully(&log, None, map_entries * 24, 2000);
+        let first_uncleanable = log.cleanable(cp, 2000).first_uncleanable;
+        let by_offset: BTreeMap<i64, (Write, bool)> = written.iter().map(|(o, w, a)| (*o, (*w, *a))).collect();
+        let seen: Vec<_> = visible(&log).into_iter().filter(|r| by_offset.contains_key(&r.0)).collect();
+        prop_assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "offsets increase: {seen:?}");
+        let aborted = aborted_seen(&log);
+        for (o, k, v) in &seen {
+            let (w, was_aborted) = by_offset[o];
+            prop_assert_eq!(w, (*k, *v), "a kept record is the one written at its offset");
+            if was_aborted {
+                prop_assert!(*o >= first_uncleanable, "aborted record at {} kept by a clean", o);
+                prop_assert!(aborted.iter().any(|(p, f, l)| *p == 7 && f <= o && o < l), "{o} not covered");
+            }
+        }
+        let committed: Vec<_> = seen.iter().copied().filter(|r| !by_offset[&r.0].1).collect();
+        let want: BTreeMap<u8, (i64, Option<u8>)> =
+            written.iter().filter(|(_, _, a)| !a).map(|(o, (k, v), _)| (*k, (*o, *v))).collect();
+        prop_assert_eq!(last_seen(&committed), want);
+        // Cleaning again (and after a restart) changes nothing a consumer sees.
+        clean_fully(&log, cp, map_entries * 24, 2000);
+        let again: Vec<_> = visible(&log).into_iter().filter(|r| by_offset.contains_key(&r.0)).collect();
+        prop_assert_eq!(&again, &seen);
+        drop(log);
+        let log = open(dir.path(), config(segment_bytes), false);
+        let reopened: Vec<_> = visible(&log).into_iter().filter(|r| by_offset.contains_key(&r.0)).collect();
+        prop_assert_eq!(&reopened, &seen);
+    }
+}
+
 #[test]
 fn the_throttle_holds_io_to_its_rate() {
     let mut t = Throttler::new(1_000_000.0);
@@ -359,8 +438,20 @@ fn first_batch(log: &PartitionLog, offset: i64) -> batch::BatchHeader {
 /// The aborted transactions a read_committed consumer from offset 0 is told about: (producer id,
 /// first offset, marker offset).
 fn aborted_seen(log: &PartitionLog) -> Vec<(i64, i64, i64)> {
-    let (_, aborted) = log.read_committed(0, 1 << 20, true).unwrap();
-    aborted.iter().map(|t| (t.producer_id, t.first_offset, t.last_offset)).collect()
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (r, aborted) = log.read_committed(offset, 1 << 20, true).unwrap();
+        let Some(end) = crate::log::transactions::end_offset(&r.records) else { break };
+        for t in aborted {
+            let t = (t.producer_id, t.first_offset, t.last_offset);
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        offset = end;
+    }
+    out
 }
 
 /// Kafka's `CleanedTransactionMetadata` rules end to end: aborted records go and never shadow an
