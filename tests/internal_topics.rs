@@ -68,3 +68,50 @@ async fn keys_of_missing_partitions_are_not_coordinated() {
     assert_eq!((r.error_code, r.producer_id.0, r.producer_epoch), (16, -1, -1), "NOT_COORDINATOR");
     broker.stop().await;
 }
+
+/// SyncGroup, Heartbeat and LeaveGroup of an uncoordinated group: NOT_COORDINATOR (16), every other
+/// field empty — LeaveGroup with no members at any version (Kafka 4.4.0).
+#[tokio::test]
+async fn group_apis_of_uncoordinated_groups() {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::{HeartbeatRequest, LeaveGroupRequest, SyncGroupRequest};
+    let broker = TestBroker::start().await;
+    let mut c = broker.client().await;
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![new_topic("__consumer_offsets", 3, &[])])
+        .with_timeout_ms(30000);
+    assert_eq!(c.call(&req, 7).await.topics[0].error_code, 0);
+    for v in [0i16, 3, 5] {
+        let mut req = SyncGroupRequest::default()
+            .with_group_id(GroupId(s(UNSERVED)))
+            .with_generation_id(1)
+            .with_member_id(s("m"));
+        if v >= 5 {
+            req = req.with_protocol_type(Some(s("consumer"))).with_protocol_name(Some(s("range")));
+        }
+        let r = c.call(&req, v).await;
+        assert_eq!(
+            (r.error_code, r.protocol_type, r.protocol_name, r.assignment.len()),
+            (16, None, None, 0),
+            "v{v}"
+        );
+    }
+    for v in [0i16, 4] {
+        let req = HeartbeatRequest::default()
+            .with_group_id(GroupId(s(UNSERVED)))
+            .with_generation_id(1)
+            .with_member_id(s("m"));
+        assert_eq!(c.call(&req, v).await.error_code, 16, "heartbeat v{v}");
+    }
+    for v in [0i16, 3, 5] {
+        let req = LeaveGroupRequest::default().with_group_id(GroupId(s(UNSERVED)));
+        let req = if v >= 3 {
+            req.with_members(vec![MemberIdentity::default().with_member_id(s("m"))])
+        } else {
+            req.with_member_id(s("m"))
+        };
+        let r = c.call(&req, v).await;
+        assert_eq!((r.error_code, r.members.len()), (16, 0), "leave v{v}");
+    }
+    broker.stop().await;
+}

@@ -207,6 +207,10 @@ pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, version: i16) -
             .with_assignment(Bytes::new());
     }
     ensure_offsets_topic(ctx).await;
+    if !coordinates_group(ctx, &req.group_id) {
+        let code = ResponseError::NotCoordinator.code();
+        return SyncGroupResponse::default().with_error_code(code).with_assignment(Bytes::new());
+    }
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,
@@ -230,6 +234,9 @@ pub async fn sync_group(ctx: &ApiContext, req: SyncGroupRequest, version: i16) -
 }
 
 pub async fn heartbeat(ctx: &ApiContext, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+    if !coordinates_group(ctx, &req.group_id) {
+        return HeartbeatResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
     let instance = req.group_instance_id.as_ref().map(|s| s.as_str());
     let r = ctx.groups.heartbeat(&req.group_id, req.generation_id, &req.member_id, instance);
     HeartbeatResponse::default().with_error_code(r.err().map_or(0, |e| e.code()))
@@ -237,6 +244,10 @@ pub async fn heartbeat(ctx: &ApiContext, req: HeartbeatRequest, _version: i16) -
 
 pub async fn leave_group(ctx: &ApiContext, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     ensure_offsets_topic(ctx).await;
+    // Kafka answers an uncoordinated group with the top-level error only (no members).
+    if !coordinates_group(ctx, &req.group_id) {
+        return LeaveGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()
