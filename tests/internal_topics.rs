@@ -69,18 +69,24 @@ async fn keys_of_missing_partitions_are_not_coordinated() {
     broker.stop().await;
 }
 
-/// SyncGroup, Heartbeat and LeaveGroup of an uncoordinated group: NOT_COORDINATOR (16), every other
-/// field empty — LeaveGroup with no members at any version (Kafka 4.4.0).
-#[tokio::test]
-async fn group_apis_of_uncoordinated_groups() {
-    use kafka_protocol::messages::leave_group_request::MemberIdentity;
-    use kafka_protocol::messages::{HeartbeatRequest, LeaveGroupRequest, SyncGroupRequest};
+/// A broker whose hand-created `__consumer_offsets` has 3 partitions (UNSERVED's is not one).
+async fn with_small_offsets_topic() -> (TestBroker, Client) {
     let broker = TestBroker::start().await;
     let mut c = broker.client().await;
     let req = CreateTopicsRequest::default()
         .with_topics(vec![new_topic("__consumer_offsets", 3, &[])])
         .with_timeout_ms(30000);
     assert_eq!(c.call(&req, 7).await.topics[0].error_code, 0);
+    (broker, c)
+}
+
+/// SyncGroup, Heartbeat and LeaveGroup of an uncoordinated group: NOT_COORDINATOR (16), every other
+/// field empty — LeaveGroup with no members at any version (Kafka 4.4.0).
+#[tokio::test]
+async fn group_apis_of_uncoordinated_groups() {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::{HeartbeatRequest, LeaveGroupRequest, SyncGroupRequest};
+    let (broker, mut c) = with_small_offsets_topic().await;
     for v in [0i16, 3, 5] {
         let mut req = SyncGroupRequest::default()
             .with_group_id(GroupId(s(UNSERVED)))
@@ -113,5 +119,79 @@ async fn group_apis_of_uncoordinated_groups() {
         let r = c.call(&req, v).await;
         assert_eq!((r.error_code, r.members.len()), (16, 0), "leave v{v}");
     }
+    broker.stop().await;
+}
+
+/// Offsets, DescribeGroups, DeleteGroups and OffsetDelete of an uncoordinated group (Kafka 4.4.0):
+/// OffsetCommit answers its existing partitions NOT_COORDINATOR after the missing ones (3) and
+/// writes nothing; OffsetFetch NOT_COORDINATOR per partition at v1, at the top (no topics) at v2–v7
+/// and per group at v8+; DescribeGroups an entry with the error only; DeleteGroups and
+/// OffsetDelete NOT_COORDINATOR.
+#[tokio::test]
+async fn offset_apis_of_uncoordinated_groups() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::{
+        DeleteGroupsRequest, DescribeGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
+        OffsetFetchRequest,
+    };
+    let (broker, mut c) = with_small_offsets_topic().await;
+    common::create_topic(&mut c, "q", 2).await;
+    let group = || GroupId(s(UNSERVED));
+    for v in [2i16, 9] {
+        let parts = [0, 9].map(|p| {
+            OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(1)
+        });
+        let t =
+            OffsetCommitRequestTopic::default().with_partitions(parts.to_vec()).with_name(common::tn("q"));
+        let req =
+            OffsetCommitRequest::default().with_group_id(group()).with_generation_id_or_member_epoch(-1);
+        let r = c.call(&req.with_topics(vec![t]), v).await;
+        let codes: Vec<_> =
+            r.topics[0].partitions.iter().map(|p| (p.partition_index, p.error_code)).collect();
+        assert_eq!(codes, vec![(9, 3), (0, 16)], "commit v{v}");
+    }
+    let topic = OffsetFetchRequestTopic::default().with_name(common::tn("q")).with_partition_indexes(vec![0]);
+    let r =
+        c.call(&OffsetFetchRequest::default().with_group_id(group()).with_topics(Some(vec![topic])), 1).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(
+        (p.partition_index, p.committed_offset, p.committed_leader_epoch, p.error_code),
+        (0, -1, -1, 16)
+    );
+    assert_eq!(p.metadata.as_deref(), Some(""));
+    let r = c.call(&OffsetFetchRequest::default().with_group_id(group()).with_topics(None), 7).await;
+    assert_eq!((r.error_code, r.topics.len()), (16, 0), "fetch v7");
+    for v in [8i16, 9] {
+        let t =
+            OffsetFetchRequestTopics::default().with_partition_indexes(vec![0]).with_name(common::tn("q"));
+        let groups = vec![
+            OffsetFetchRequestGroup::default().with_group_id(group()).with_topics(Some(vec![t])),
+            OffsetFetchRequestGroup::default().with_group_id(GroupId(s(SERVED))).with_topics(None),
+        ];
+        let r = c.call(&OffsetFetchRequest::default().with_groups(groups), v).await;
+        let errors: Vec<_> = r.groups.iter().map(|g| (g.error_code, g.topics.len())).collect();
+        assert_eq!((r.error_code, errors), (0, vec![(16, 0), (0, 0)]), "fetch v{v}");
+    }
+    for v in [0i16, 5] {
+        let r = c.call(&DescribeGroupsRequest::default().with_groups(vec![group()]), v).await;
+        let g = &r.groups[0];
+        assert_eq!((g.error_code, g.group_state.as_str(), g.members.len()), (16, "", 0), "describe v{v}");
+        assert_eq!(g.authorized_operations, i32::MIN);
+    }
+    let r = c.call(&DeleteGroupsRequest::default().with_groups_names(vec![group()]), 2).await;
+    assert_eq!(r.results[0].error_code, 16, "delete");
+    let t = OffsetDeleteRequestTopic::default()
+        .with_name(common::tn("q"))
+        .with_partitions(vec![OffsetDeleteRequestPartition::default().with_partition_index(0)]);
+    let r = c.call(&OffsetDeleteRequest::default().with_group_id(group()).with_topics(vec![t]), 0).await;
+    assert_eq!((r.error_code, r.topics.len()), (16, 0), "offset delete");
     broker.stop().await;
 }

@@ -325,7 +325,13 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
         offsets: known,
         unknown_group_is_not_found: version >= 9,
     };
-    let results = ctx.groups.commit(&commit, crate::log::now_ms());
+    // An uncoordinated group's existing partitions are NOT_COORDINATOR (Kafka 4.4: the
+    // coordinator runtime has no such `__consumer_offsets` partition); nothing is written.
+    let results = if coordinates_group(ctx, &commit.group_id) {
+        ctx.groups.commit(&commit, crate::log::now_ms())
+    } else {
+        commit.offsets.iter().map(|_| Err(GroupError::NotCoordinator)).collect()
+    };
     let named = req
         .topics
         .iter()
@@ -415,6 +421,11 @@ pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i1
             req.groups
                 .iter()
                 .map(|g| {
+                    if !coordinates_group(ctx, &g.group_id) {
+                        return OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id.clone())
+                            .with_error_code(ResponseError::NotCoordinator.code());
+                    }
                     let wanted = g.topics.as_ref().map(|ts| {
                         ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect()
                     });
@@ -442,11 +453,22 @@ pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i1
                 .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted = req
+    let wanted: Option<Vec<(String, Vec<i32>)>> = req
         .topics
         .as_ref()
         .map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
-    let topics = fetch_group(ctx, &req.group_id, wanted, version >= 7 && req.require_stable)
+    // An uncoordinated group (Kafka 4.4): NOT_COORDINATOR at the top from v2, and below it on each
+    // requested partition with no offset.
+    let fetched = if coordinates_group(ctx, &req.group_id) {
+        fetch_group(ctx, &req.group_id, wanted, version >= 7 && req.require_stable)
+    } else if version >= 2 {
+        return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    } else {
+        let code = ResponseError::NotCoordinator.code();
+        let rows = |ps: Vec<i32>| ps.into_iter().map(|p| (p, -1, -1, String::new(), code)).collect();
+        wanted.unwrap_or_default().into_iter().map(|(t, ps)| (t, rows(ps))).collect()
+    };
+    let topics = fetched
         .into_iter()
         .map(|(topic, rows)| {
             let partitions = rows
@@ -475,6 +497,11 @@ pub async fn describe_groups(
         .groups
         .iter()
         .map(|id| {
+            if !coordinates_group(ctx, id) {
+                // Kafka 4.4's error entry: no state and no authorized operations.
+                let code = ResponseError::NotCoordinator.code();
+                return DescribedGroup::default().with_group_id(id.clone()).with_error_code(code);
+            }
             let base = DescribedGroup::default().with_group_id(id.clone());
             let base = if version >= 3 && req.include_authorized_operations {
                 // READ, DESCRIBE, DELETE: what a group supports with authorization disabled.
@@ -546,11 +573,14 @@ pub async fn delete_groups(
     _version: i16,
 ) -> DeleteGroupsResponse {
     ensure_offsets_topic(ctx).await;
-    let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
-    let results = ctx
-        .groups
-        .delete_groups(&ids)
-        .into_iter()
+    // Uncoordinated groups are NOT_COORDINATOR and left alone (Kafka 4.4).
+    let served: Vec<bool> = req.groups_names.iter().map(|g| coordinates_group(ctx, g)).collect();
+    let ids: Vec<String> =
+        req.groups_names.iter().zip(&served).filter(|(_, s)| **s).map(|(g, _)| g.to_string()).collect();
+    let mut deleted = ctx.groups.delete_groups(&ids).into_iter();
+    let results = served
+        .iter()
+        .map(|s| if *s { deleted.next().unwrap_or(Ok(())) } else { Err(GroupError::NotCoordinator) })
         .zip(&req.groups_names)
         .map(|(r, id)| {
             DeletableGroupResult::default()
@@ -580,6 +610,9 @@ pub async fn offset_delete(
     _version: i16,
 ) -> OffsetDeleteResponse {
     ensure_offsets_topic(ctx).await;
+    if !coordinates_group(ctx, &req.group_id) {
+        return OffsetDeleteResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
     let snap = ctx.cluster.snapshot();
     let partitions: Vec<(String, i32)> = req
         .topics
