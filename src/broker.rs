@@ -174,8 +174,12 @@ impl Broker {
                 .unwrap_or(300_000),
         );
         let log_duties = tokio::spawn(cluster.logs.clone().run_background(retention_check, shutdown.clone()));
-        let cleaner_config =
-            crate::log::cleaner::CleanerConfig::from_lookup(|k| config.value(k).map(|(v, _)| v.to_string()));
+        // The static settings under the dynamic broker configs, as they are before each pass.
+        let settings_of = cluster.clone();
+        let cleaner_config = move || {
+            let settings = settings_of.settings();
+            crate::log::cleaner::CleanerConfig::from_lookup(|k| settings.value(k).map(|(v, _)| v))
+        };
         let log_cleaner =
             tokio::spawn(cluster.logs.clone().run_cleaner_loop(cleaner_config, shutdown.clone()));
         let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));

@@ -9,39 +9,11 @@
 
 mod common;
 
+use common::configs::{alter, Op, APPEND, BROKER, DELETE, GROUP, SET, TOPIC};
 use common::{create_topic, produce, record_batch, s, Client, TestBroker};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_protocol::messages::{
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListConfigResourcesRequest,
-};
-
-const TOPIC: i8 = 2;
-const BROKER: i8 = 4;
-const GROUP: i8 = 32;
-const SET: i8 = 0;
-const DELETE: i8 = 1;
-const APPEND: i8 = 2;
-
-/// One IncrementalAlterConfigs operation: (config name, operation, value).
-type Op<'a> = (&'a str, i8, Option<&'a str>);
-
-async fn alter(c: &mut Client, rtype: i8, name: &str, ops: &[Op<'_>]) -> (i16, Option<String>) {
-    let configs = ops
-        .iter()
-        .map(|(k, op, v)| {
-            AlterableConfig::default().with_name(s(k)).with_config_operation(*op).with_value(v.map(s))
-        })
-        .collect();
-    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-        .with_resource_type(rtype)
-        .with_resource_name(s(name))
-        .with_configs(configs)]);
-    let resp = c.call(&req, 1).await;
-    let r = &resp.responses[0];
-    (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))
-}
+use kafka_protocol::messages::{DescribeConfigsRequest, ListConfigResourcesRequest};
 
 async fn describe(c: &mut Client, rtype: i8, name: &str) -> DescribeConfigsResult {
     let req = DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![

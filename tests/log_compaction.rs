@@ -152,3 +152,45 @@ async fn a_compacted_topic_is_cleaned_to_the_newest_record_per_key_as_kafka_does
         b.stop().await;
     }
 }
+
+/// Writes `k` = `v` to partition 0 of `live` after `segment.ms` (100), so the write rolls the
+/// segment holding the ones before.
+async fn write_after_roll(c: &mut Client, k: &str, v: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(produce(c, "live", 0, keyed(k, Some(v)), 9).await.error_code, 0);
+}
+
+/// The dynamic `log.cleaner.*` keys apply live (Kafka's `LogCleaner.reconfigure` restarts its
+/// threads with the new settings): a broker whose cleaner backs off for an hour cleans at once when
+/// the cluster default `log.cleaner.backoff.ms` is lowered, and keeps to the new backoff after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_cleaner_backoff_applies_at_once() {
+    use common::configs::{alter, BROKER, SET};
+    let b = TestBroker::start_with(&[("log.cleaner.backoff.ms", "3600000")]).await;
+    let mut c = Client::connect(b.addr()).await.expect("connect");
+    let configs =
+        [("cleanup.policy", "compact"), ("segment.ms", "100"), ("min.cleanable.dirty.ratio", "0.01")];
+    assert_eq!(create_topic_result(&mut c, new_topic("live", 1, &configs)).await.error_code, 0);
+    write_after_roll(&mut c, "k1", "a1").await;
+    write_after_roll(&mut c, "k1", "a2").await;
+    write_after_roll(&mut c, "s1", "x").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = |o: i64, k: &str, v: &str| (o, k.to_string(), Some(v.to_string()));
+    assert_eq!(read_all(&mut c, "live").await.len(), 3, "the cleaner is backing off for an hour");
+    assert_eq!(alter(&mut c, BROKER, "", &[("log.cleaner.backoff.ms", SET, Some("200"))]).await, (0, None));
+    let cleaned = async |c: &mut Client, want: Vec<(i64, String, Option<String>)>| {
+        for _ in 0..40 {
+            if read_all(c, "live").await == want {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    };
+    assert!(cleaned(&mut c, vec![r(1, "k1", "a2"), r(2, "s1", "x")]).await, "cleaned at once");
+    write_after_roll(&mut c, "k1", "a3").await;
+    write_after_roll(&mut c, "s2", "y").await;
+    let want = vec![r(2, "s1", "x"), r(3, "k1", "a3"), r(4, "s2", "y")];
+    assert!(cleaned(&mut c, want).await, "cleaned again within the new backoff");
+    b.stop().await;
+}

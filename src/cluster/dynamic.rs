@@ -42,6 +42,7 @@ impl Cluster {
         *(if per_broker { &mut next.broker } else { &mut next.cluster_default }) = next_props;
         self.commit_dynamic(next).await?;
         self.reconfigure_all_logs();
+        self.logs.wake_cleaner();
         tracing::info!(resource = if per_broker { name } else { "<default>" }, "broker configs altered");
         Ok(())
     }

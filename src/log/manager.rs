@@ -71,6 +71,9 @@ pub struct LogManager {
     recover: HashSet<String>,
     /// Bumped after appends; long-polling fetches wait for a change.
     appends: tokio::sync::watch::Sender<u64>,
+    /// Starts a cleaner pass at once (its settings changed), as Kafka restarts its cleaner threads
+    /// on a reconfiguration.
+    pub(crate) cleaner_wake: tokio::sync::Notify,
 }
 
 /// Whether `data_dir` holds partition logs (a directory of each): a new, empty data directory has no
@@ -114,6 +117,7 @@ impl LogManager {
             clean_start,
             recover,
             appends: tokio::sync::watch::channel(0).0,
+            cleaner_wake: tokio::sync::Notify::new(),
         })
     }
 

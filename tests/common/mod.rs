@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod configs;
 pub mod example;
 use std::collections::BTreeMap;
 use std::io;

@@ -89,13 +89,20 @@ impl LogManager {
     }
 
     /// Runs cleaner passes on the blocking pool until `shutdown`: again at once after a pass that
-    /// cleaned something, else after `log.cleaner.backoff.ms`.
-    pub async fn run_cleaner_loop(self: Arc<Self>, cfg: CleanerConfig, shutdown: CancellationToken) {
-        if !cfg.enabled {
+    /// cleaned something or a [`Self::wake_cleaner`], else after `log.cleaner.backoff.ms`. `config`
+    /// gives the settings in effect and is read before every pass, so the dynamic `log.cleaner.*`
+    /// keys apply live (Kafka's `LogCleaner.reconfigure`); `log.cleaner.enable` is read once.
+    pub async fn run_cleaner_loop(
+        self: Arc<Self>,
+        config: impl Fn() -> CleanerConfig + Send + 'static,
+        shutdown: CancellationToken,
+    ) {
+        if !config().enabled {
             return;
         }
         let mut checkpoints = checkpoint::read(&self.log_dir());
         loop {
+            let cfg = config();
             let me = self.clone();
             let c = cfg.clone();
             let pass = tokio::task::spawn_blocking(move || {
@@ -108,8 +115,14 @@ impl LogManager {
                 if n > 0 { Duration::from_millis(10) } else { Duration::from_millis(cfg.backoff_ms.max(10)) };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = self.cleaner_wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Starts a cleaner pass now with the settings then in effect.
+    pub fn wake_cleaner(&self) {
+        self.cleaner_wake.notify_one();
     }
 }
