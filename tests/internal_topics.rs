@@ -143,14 +143,14 @@ async fn offset_apis_of_uncoordinated_groups() {
         OffsetFetchRequest,
     };
     let (broker, mut c) = with_small_offsets_topic().await;
-    common::create_topic(&mut c, "q", 2).await;
+    let id = common::create_topic(&mut c, "q", 2).await;
     let group = || GroupId(s(UNSERVED));
-    for v in [2i16, 9] {
+    for v in [2i16, 9, 10] {
         let parts = [0, 9].map(|p| {
             OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(1)
         });
-        let t =
-            OffsetCommitRequestTopic::default().with_partitions(parts.to_vec()).with_name(common::tn("q"));
+        let t = OffsetCommitRequestTopic::default().with_partitions(parts.to_vec());
+        let t = if v >= 10 { t.with_topic_id(id) } else { t.with_name(common::tn("q")) };
         let req =
             OffsetCommitRequest::default().with_group_id(group()).with_generation_id_or_member_epoch(-1);
         let r = c.call(&req.with_topics(vec![t]), v).await;
@@ -169,9 +169,9 @@ async fn offset_apis_of_uncoordinated_groups() {
     assert_eq!(p.metadata.as_deref(), Some(""));
     let r = c.call(&OffsetFetchRequest::default().with_group_id(group()).with_topics(None), 7).await;
     assert_eq!((r.error_code, r.topics.len()), (16, 0), "fetch v7");
-    for v in [8i16, 9] {
-        let t =
-            OffsetFetchRequestTopics::default().with_partition_indexes(vec![0]).with_name(common::tn("q"));
+    for v in [8i16, 10] {
+        let t = OffsetFetchRequestTopics::default().with_partition_indexes(vec![0]);
+        let t = if v >= 10 { t.with_topic_id(id) } else { t.with_name(common::tn("q")) };
         let groups = vec![
             OffsetFetchRequestGroup::default().with_group_id(group()).with_topics(Some(vec![t])),
             OffsetFetchRequestGroup::default().with_group_id(GroupId(s(SERVED))).with_topics(None),

@@ -973,6 +973,13 @@ func memberMain(args []string) {
 				req.Group, req.MemberID, req.Generation = *group, memberID, gen
 				rt := kmsg.NewOffsetCommitRequestTopic()
 				rt.Topic = *topic
+				// OffsetCommit v10 (KIP-848) names a topic by its id only: without one, Kafka 4.4 (and
+				// strom) answers UNKNOWN_TOPIC_ID; below v10 the name is sent.
+				if tds, err := adm.ListTopics(ctx, *topic); err == nil {
+					rt.TopicID = [16]byte(tds[*topic].ID)
+				} else {
+					out("ERROR ListTopics: %v", err)
+				}
 				for p, o := range next {
 					rp := kmsg.NewOffsetCommitRequestTopicPartition()
 					rp.Partition, rp.Offset, rp.Metadata, rp.LeaderEpoch = p, o, kmsg.StringPtr(*meta), -1

@@ -304,17 +304,31 @@ fn exists(snap: &Snapshot, topic: &str, partition: i32) -> bool {
     snap.get(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
 }
 
+/// The topic a request names: by id from v10 on (KIP-848; `None` when no topic has that id,
+/// answered UNKNOWN_TOPIC_ID as Kafka 4.4's `KafkaApis` does), by name below.
+fn named_topic(snap: &Snapshot, by_id: bool, name: &str, id: uuid::Uuid) -> Option<String> {
+    if by_id {
+        snap.get_by_id(id).map(|t| t.name.clone())
+    } else {
+        Some(name.to_string())
+    }
+}
+
 pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
     ensure_offsets_topic(ctx).await;
     let snap = ctx.cluster.snapshot();
+    let names: Vec<Option<String>> =
+        req.topics.iter().map(|t| named_topic(&snap, version >= 10, &t.name, t.topic_id)).collect();
     let known = req
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
-        .filter(|(t, p)| exists(&snap, &t.name, p.partition_index))
-        .map(|(t, p)| {
+        .zip(&names)
+        .filter_map(|(t, n)| n.as_ref().map(|n| (t, n)))
+        .flat_map(|(t, n)| t.partitions.iter().map(move |p| (n, p)))
+        .filter(|(n, p)| exists(&snap, n, p.partition_index))
+        .map(|(n, p)| {
             let metadata = p.committed_metadata.as_ref().map(|m| m.to_string());
-            (t.name.to_string(), p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata)
+            (n.clone(), p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata)
         })
         .collect();
     let commit = CommitRequest {
@@ -332,22 +346,30 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
     } else {
         commit.offsets.iter().map(|_| Err(GroupError::NotCoordinator)).collect()
     };
-    let named = req
-        .topics
-        .iter()
-        .map(|t| (t.name.as_str(), t.partitions.iter().map(|p| p.partition_index).collect()));
-    let codes =
-        partition_codes(&snap, named, results).into_iter().zip(&req.topics).map(|(c, t)| (&t.name, c));
+    let named =
+        req.topics.iter().zip(&names).map(|(t, n)| {
+            (n.as_deref().unwrap_or(""), t.partitions.iter().map(|p| p.partition_index).collect())
+        });
+    let unknown_id = ResponseError::UnknownTopicId.code();
+    let codes = partition_codes(&snap, named, results).into_iter().zip(req.topics.iter().zip(&names)).map(
+        |(codes, (t, n))| {
+            let codes = match n {
+                Some(_) => codes,
+                None => codes.into_iter().map(|(p, _)| (p, unknown_id)).collect(),
+            };
+            ((t.name.clone(), t.topic_id), codes)
+        },
+    );
     let topics = unknown_first(codes)
         .into_iter()
-        .map(|(name, codes)| {
+        .map(|((name, id), codes)| {
             let partitions = codes
                 .into_iter()
                 .map(|(p, code)| {
                     OffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(name.clone()).with_partitions(partitions)
+            OffsetCommitResponseTopic::default().with_name(name).with_topic_id(id).with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
@@ -355,16 +377,17 @@ pub async fn offset_commit(ctx: &ApiContext, req: OffsetCommitRequest, version: 
 
 /// The order Kafka's OffsetCommit answer has (`KafkaApis.handleOffsetCommitRequest` fills its
 /// response builder with the unknown topics and partitions first, then merges the coordinator's
-/// results into it): per topic in request order, the UNKNOWN_TOPIC_OR_PARTITION partitions, then
+/// results into it): per topic in request order, the UNKNOWN_TOPIC_OR_PARTITION (v10: or
+/// UNKNOWN_TOPIC_ID) partitions, then
 /// every other partition appended to its topic's entry (or a new entry at the end).
 fn unknown_first<T: Clone + PartialEq>(
     topics: impl Iterator<Item = (T, Vec<(i32, i16)>)>,
 ) -> Vec<(T, Vec<(i32, i16)>)> {
-    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    let unknown = [ResponseError::UnknownTopicOrPartition.code(), ResponseError::UnknownTopicId.code()];
     let mut out: Vec<(T, Vec<(i32, i16)>)> = Vec::new();
     let mut later = Vec::new();
     for (name, codes) in topics {
-        let (errors, others): (Vec<_>, Vec<_>) = codes.into_iter().partition(|(_, c)| *c == unknown);
+        let (errors, others): (Vec<_>, Vec<_>) = codes.into_iter().partition(|(_, c)| unknown.contains(c));
         if errors.is_empty() {
             later.push((name, others));
         } else {
@@ -383,8 +406,11 @@ fn unknown_first<T: Clone + PartialEq>(
     out
 }
 
-/// (topic, [(partition, offset, leader epoch, metadata, error code)]) for one group.
-type FetchedTopics = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
+/// (partition, offset, leader epoch, metadata, error code) of one fetched partition.
+type FetchedRow = (i32, i64, i32, String, i16);
+
+/// (topic, rows) for one group.
+type FetchedTopics = Vec<(String, Vec<FetchedRow>)>;
 
 /// One group's committed offsets. With `require_stable` (OffsetFetch v7+, KIP-447), a partition
 /// with an offset pending in an ongoing transaction is UNSTABLE_OFFSET_COMMIT with offset -1, as
@@ -417,40 +443,68 @@ fn fetch_group(
 
 pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     if version >= 8 {
-        let groups =
-            req.groups
-                .iter()
-                .map(|g| {
-                    if !coordinates_group(ctx, &g.group_id) {
-                        return OffsetFetchResponseGroup::default()
-                            .with_group_id(g.group_id.clone())
-                            .with_error_code(ResponseError::NotCoordinator.code());
-                    }
-                    let wanted = g.topics.as_ref().map(|ts| {
-                        ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect()
-                    });
-                    let topics = fetch_group(ctx, &g.group_id, wanted, req.require_stable)
-                        .into_iter()
-                        .map(|(topic, rows)| {
-                            let partitions = rows
-                                .into_iter()
-                                .map(|(p, offset, epoch, meta, code)| {
-                                    OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(p)
-                                        .with_error_code(code)
-                                        .with_committed_offset(offset)
-                                        .with_committed_leader_epoch(epoch)
-                                        .with_metadata(Some(text(meta)))
-                                })
-                                .collect();
-                            OffsetFetchResponseTopics::default()
-                                .with_name(TopicName(text(topic)))
-                                .with_partitions(partitions)
+        let snap = ctx.cluster.snapshot();
+        let by_id = version >= 10;
+        let groups = req
+            .groups
+            .iter()
+            .map(|g| {
+                if !coordinates_group(ctx, &g.group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(ResponseError::NotCoordinator.code());
+                }
+                // v10 names topics by id: an unknown id is answered UNKNOWN_TOPIC_ID with no
+                // offset, after the known topics (Kafka 4.4 `KafkaApis.handleOffsetFetchRequest`).
+                let mut unknown_ids = Vec::new();
+                let wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .filter_map(|t| match named_topic(&snap, by_id, &t.name, t.topic_id) {
+                            Some(name) => Some((name, t.partition_indexes.clone())),
+                            None => {
+                                unknown_ids.push((t.topic_id, t.partition_indexes.clone()));
+                                None
+                            }
                         })
-                        .collect();
-                    OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
-                })
-                .collect();
+                        .collect()
+                });
+                let unknown_id = ResponseError::UnknownTopicId.code();
+                let unknown = unknown_ids.into_iter().map(|(id, ps)| {
+                    let rows = ps.into_iter().map(|p| (p, -1, -1, String::new(), unknown_id)).collect();
+                    (String::new(), id, rows)
+                });
+                let topics = fetch_group(ctx, &g.group_id, wanted, req.require_stable)
+                    .into_iter()
+                    .map(|(topic, rows)| {
+                        let id = if by_id {
+                            snap.get(&topic).map_or(uuid::Uuid::nil(), |t| t.id)
+                        } else {
+                            uuid::Uuid::nil()
+                        };
+                        (topic, id, rows)
+                    })
+                    .chain(unknown)
+                    .map(|(topic, id, rows): (String, uuid::Uuid, Vec<FetchedRow>)| {
+                        let partitions = rows
+                            .into_iter()
+                            .map(|(p, offset, epoch, meta, code)| {
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_error_code(code)
+                                    .with_committed_offset(offset)
+                                    .with_committed_leader_epoch(epoch)
+                                    .with_metadata(Some(text(meta)))
+                            })
+                            .collect();
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(text(topic)))
+                            .with_topic_id(id)
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
+            })
+            .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
     let wanted: Option<Vec<(String, Vec<i32>)>> = req
