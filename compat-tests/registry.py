@@ -125,6 +125,12 @@ SCENARIOS = [
                     "same state dir twice: read_committed output per word is exactly 1, 2, ..., n, no duplicate, "
                     "no gap",
      _cells(NA, java=READY)),
+    # --- Kafka Connect (drivers/connect.py; the worker is compat-tests/connect) ---------------------------------
+    ("connect-distributed", "Kafka Connect worker (connect-runtime of the reference version, distributed mode) creates "
+                            "its compacted config/offset/status topics; FileStreamSource -> topic -> FileStreamSink "
+                            "copies a 2,000-line file exactly; after a SIGTERM the next worker resumes from its stored "
+                            "connector configs and source offsets: 1,000 appended lines copied, no duplicate, no loss",
+     _cells(NA, java=READY)),
 ]
 
 
