@@ -131,6 +131,10 @@ SCENARIOS = [
                             "copies a 2,000-line file exactly; after a SIGTERM the next worker resumes from its stored "
                             "connector configs and source offsets: 1,000 appended lines copied, no duplicate, no loss",
      _cells(NA, java=READY)),
+    ("connect-eos-source", "connect-distributed with exactly.once.source.support=enabled (KIP-618): the source task "
+                           "writes records and offsets in transactions (commit markers in the topic), the leader "
+                           "the config topic; same exact copy before and after the restart, read_committed",
+     _cells(NA, java=READY)),
 ]
 
 

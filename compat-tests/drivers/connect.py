@@ -211,10 +211,14 @@ def worker_properties(path, ctx, rest_port, topics, extra):
 def check_internal_topics(ctx, admin, topics):
     """The worker creates its internal topics compacted (Kafka's TopicAdmin: cleanup.policy=compact) with Kafka's
     default partition counts."""
-    md = admin.list_topics(timeout=ctx.call_timeout).topics
+    # The REST API answers before the herder has created all three (offsets, status, then configs).
+    def created():
+        md = admin.list_topics(timeout=ctx.call_timeout).topics
+        missing = [t for t in topics.values() if t not in md]
+        check(not missing, "missing %s (topics: %s)", missing, sorted(x for x in md if x.startswith(ctx.topic())))
+        return md
+    md = eventually(created, timeout=START_TIMEOUT, what="the worker's internal topics")
     for kind, t in topics.items():
-        check(t in md, "internal %s topic %s not created (topics: %s)", kind, t,
-              sorted(x for x in md if x.startswith(ctx.topic())))
         check_eq(len(md[t].partitions), INTERNAL_PARTITIONS[kind], "partitions of the %s topic %s" % (kind, t))
     fs = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics.values()],
                                 request_timeout=ctx.call_timeout)
@@ -226,18 +230,41 @@ def check_internal_topics(ctx, admin, topics):
         log("%s: cleanup.policy=%s (%s)" % (res.name, e.value, ConfigSource(e.source).name))
 
 
-def end_offset(ctx, topic):
-    c = Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": ctx.topic("probe"), "enable.auto.commit": False})
+def check_topic(ctx, topic, lines, transactional):
+    """The data topic holds exactly one record per input line, in order (read_committed). Without transactions its
+    end offset is the line count; with them it is larger (a commit marker after each transaction)."""
+    c = Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": ctx.topic("probe"), "enable.auto.commit": False,
+                  "isolation.level": "read_committed"})
     try:
-        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=ctx.call_timeout)[1]
+        tp = TopicPartition(topic, 0)
+        end = c.get_watermark_offsets(tp, timeout=ctx.call_timeout)[1]
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        deadline = time.monotonic() + ctx.call_timeout
+        while time.monotonic() < deadline:
+            msgs = c.consume(1000, timeout=0.5)
+            for m in msgs:
+                check(m.error() is None, "reading %s: %s", topic, m.error())
+                got.append(m.value().decode() + "\n")
+            if not msgs and c.position([tp])[0].offset >= end:
+                break
     finally:
         c.close()
+    want = [line(i) for i in range(lines)]
+    check(got == want, "%s: %d records read_committed, expected the %d input lines in order (first difference at "
+          "record %d)", topic, len(got), lines, next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                                                    min(len(got), len(want))))
+    if transactional:
+        check(end > lines, "end offset of %s is %d for %d records: no transaction markers", topic, end, lines)
+    else:
+        check_eq(end, lines, "end offset of %s" % topic)
+    return end
 
 
-def connector_configs(data_topic, src, dst):
+def connector_configs(data_topic, src, dst, source_extra):
     return {
-        "source": {"connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector", "tasks.max": "1",
-                   "file": src, "topic": data_topic},
+        "source": dict({"connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                        "tasks.max": "1", "file": src, "topic": data_topic}, **source_extra),
         "sink": {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "tasks.max": "1",
                  "file": dst, "topics": data_topic},
     }
@@ -245,12 +272,21 @@ def connector_configs(data_topic, src, dst):
 
 @scenario("connect-distributed")
 def connect_distributed(ctx):
-    run_pipeline(ctx, {})
+    run_pipeline(ctx, {}, {})
 
 
-def run_pipeline(ctx, extra_props):
+@scenario("connect-eos-source")
+def connect_eos_source(ctx):
+    # KIP-618: the source task writes its records and its offsets in one transaction per poll; the leader writes the
+    # config topic transactionally; the internal topics are read read_committed. The connector must declare it.
+    run_pipeline(ctx, {"exactly.once.source.support": "enabled"}, {"exactly.once.support": "required"})
+
+
+def run_pipeline(ctx, extra_props, source_extra):
     """Both phases of a connect-* scenario: a fresh worker copies the input file through a topic, then (after a
-    SIGTERM and more input) a new worker with the same config resumes from what the first one stored."""
+    SIGTERM and more input) a new worker with the same config resumes from what the first one stored.
+    extra_props go to the worker's properties, source_extra to the source connector's config."""
+    transactional = extra_props.get("exactly.once.source.support") == "enabled"
     argv = json.loads(os.environ["STROM_CONNECT_WORKER"])
     logdir = os.environ.get("STROM_CONNECT_LOGDIR") or tempfile.gettempdir()
     work = tempfile.mkdtemp(prefix="strom-connect-%s-" % ctx.run_id)
@@ -266,7 +302,7 @@ def run_pipeline(ctx, extra_props):
         f.result(timeout=ctx.call_timeout)
     with open(src, "w") as f:
         f.writelines(line(i) for i in range(FIRST_LINES))
-    configs = connector_configs(data_topic, src, dst)
+    configs = connector_configs(data_topic, src, dst, source_extra)
     names = {"source": ctx.topic("file-source"), "sink": ctx.topic("file-sink")}
     worker = None
     try:
@@ -280,8 +316,8 @@ def run_pipeline(ctx, extra_props):
             check_eq(got.get("name"), names[kind], "name in the answer to POST /connectors")
         wait_running(worker, rest, list(names.values()))
         wait_copied(worker, src, dst)
-        check_eq(end_offset(ctx, data_topic), data_end(FIRST_LINES, extra_props), "end offset of %s" % data_topic)
-        log("phase 1: %d lines copied in %.1fs" % (FIRST_LINES, time.monotonic() - t))
+        end = check_topic(ctx, data_topic, FIRST_LINES, transactional)
+        log("phase 1: %d lines copied in %.1fs (end offset %d)" % (FIRST_LINES, time.monotonic() - t, end))
         code = worker.term(30)
         check(code is not None, "worker1 did not exit within 30s of SIGTERM")
 
@@ -303,9 +339,8 @@ def run_pipeline(ctx, extra_props):
             check_eq(got, dict(configs[kind], name=names[kind]), "stored config of %s" % names[kind])
         wait_running(worker, rest, list(names.values()))
         wait_copied(worker, src, dst)
-        check_eq(end_offset(ctx, data_topic), data_end(FIRST_LINES + MORE_LINES, extra_props),
-                 "end offset of %s" % data_topic)
-        log("phase 2: %d more lines copied in %.1fs" % (MORE_LINES, time.monotonic() - t))
+        end = check_topic(ctx, data_topic, FIRST_LINES + MORE_LINES, transactional)
+        log("phase 2: %d more lines copied in %.1fs (end offset %d)" % (MORE_LINES, time.monotonic() - t, end))
         code = worker.term(30)
         check(code is not None, "worker2 did not exit within 30s of SIGTERM")
         worker = None
@@ -314,11 +349,6 @@ def run_pipeline(ctx, extra_props):
             worker.proc.kill()
             worker.proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def data_end(lines, extra_props):
-    """End offset of the data topic after `lines` source records (one record per line, no transaction markers)."""
-    return lines
 
 
 if __name__ == "__main__":
