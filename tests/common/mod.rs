@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod example;
+pub mod fetch;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
