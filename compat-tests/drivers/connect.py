@@ -23,7 +23,7 @@ import urllib.request
 import common
 from common import check, check_eq, eventually, scenario
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 FIRST_LINES = 2000  # lines of the input file before the first worker starts
@@ -240,12 +240,14 @@ def check_topic(ctx, topic, lines, transactional):
         end = c.get_watermark_offsets(tp, timeout=ctx.call_timeout)[1]
         c.assign([TopicPartition(topic, 0, 0)])
         got = []
+        last = -1  # offset of the last record
         deadline = time.monotonic() + ctx.call_timeout
         while time.monotonic() < deadline:
             msgs = c.consume(1000, timeout=0.5)
             for m in msgs:
                 check(m.error() is None, "reading %s: %s", topic, m.error())
                 got.append(m.value().decode() + "\n")
+                last = m.offset()
             if not msgs and c.position([tp])[0].offset >= end:
                 break
     finally:
@@ -258,7 +260,19 @@ def check_topic(ctx, topic, lines, transactional):
         check(end > lines, "end offset of %s is %d for %d records: no transaction markers", topic, end, lines)
     else:
         check_eq(end, lines, "end offset of %s" % topic)
-    return end
+    return end, last
+
+
+def check_sink_committed(ctx, admin, group, topic, last):
+    """The sink task's consumer group (Connect names it connect-<connector>) has committed the offset after the last
+    record it wrote: what the next worker resumes from."""
+    def committed():
+        f = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])],
+                                              request_timeout=ctx.call_timeout)[group]
+        off = f.result(timeout=ctx.call_timeout).topic_partitions[0].offset
+        check(off == last + 1, "committed %s, expected %d", off, last + 1)
+        return off
+    return eventually(committed, timeout=10, what="sink group %s committed offset" % group)
 
 
 def connector_configs(data_topic, src, dst, source_extra):
@@ -316,7 +330,8 @@ def run_pipeline(ctx, extra_props, source_extra):
             check_eq(got.get("name"), names[kind], "name in the answer to POST /connectors")
         wait_running(worker, rest, list(names.values()))
         wait_copied(worker, src, dst)
-        end = check_topic(ctx, data_topic, FIRST_LINES, transactional)
+        end, last = check_topic(ctx, data_topic, FIRST_LINES, transactional)
+        check_sink_committed(ctx, admin, "connect-" + names["sink"], data_topic, last)
         log("phase 1: %d lines copied in %.1fs (end offset %d)" % (FIRST_LINES, time.monotonic() - t, end))
         code = worker.term(30)
         check(code is not None, "worker1 did not exit within 30s of SIGTERM")
@@ -339,7 +354,8 @@ def run_pipeline(ctx, extra_props, source_extra):
             check_eq(got, dict(configs[kind], name=names[kind]), "stored config of %s" % names[kind])
         wait_running(worker, rest, list(names.values()))
         wait_copied(worker, src, dst)
-        end = check_topic(ctx, data_topic, FIRST_LINES + MORE_LINES, transactional)
+        end, last = check_topic(ctx, data_topic, FIRST_LINES + MORE_LINES, transactional)
+        check_sink_committed(ctx, admin, "connect-" + names["sink"], data_topic, last)
         log("phase 2: %d more lines copied in %.1fs (end offset %d)" % (MORE_LINES, time.monotonic() - t, end))
         code = worker.term(30)
         check(code is not None, "worker2 did not exit within 30s of SIGTERM")
