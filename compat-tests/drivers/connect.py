@@ -340,6 +340,9 @@ def run_pipeline(ctx, extra_props, source_extra):
         # config topic and resumes the source from its offset topic and the sink from its group's commits.
         with open(src, "a") as f:
             f.writelines(line(i) for i in range(FIRST_LINES, FIRST_LINES + MORE_LINES))
+        if os.environ.get("STROM_CONNECT_BREAK") == "offsets":
+            # Deliberate-break check: worker2 gets an empty offsets topic, so the source starts over from line 0.
+            worker_properties(props, ctx, rest_port, dict(topics, offsets=topics["offsets"] + "-broken"), extra_props)
         t = time.monotonic()
         worker = Worker("worker2", argv, props, os.path.join(logdir, "connect-%s-worker2.log" % ctx.scenario))
         wait_rest(worker, rest)
