@@ -130,6 +130,16 @@ SCENARIOS = [
                     "same state dir twice: read_committed output per word is exactly 1, 2, ..., n, no duplicate, "
                     "no gap",
      _cells(NA, java=READY)),
+    # --- Kafka Connect (drivers/connect.py; the worker is compat-tests/connect) ---------------------------------
+    ("connect-distributed", "Kafka Connect worker (connect-runtime of the reference version, distributed mode) creates "
+                            "its compacted config/offset/status topics; FileStreamSource -> topic -> FileStreamSink "
+                            "copies a 2,000-line file exactly; after a SIGTERM the next worker resumes from its stored "
+                            "connector configs and source offsets: 1,000 appended lines copied, no duplicate, no loss",
+     _cells(NA, java=READY)),
+    ("connect-eos-source", "connect-distributed with exactly.once.source.support=enabled (KIP-618): the source task "
+                           "writes records and offsets in transactions (commit markers in the topic), the leader "
+                           "the config topic; same exact copy before and after the restart, read_committed",
+     _cells(NA, java=READY)),
 ]
 
 

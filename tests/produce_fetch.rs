@@ -738,13 +738,7 @@ async fn list_offsets_and_offset_for_leader_epoch() {
 }
 
 fn session_fetch(session_id: i32, epoch: i32, topics: Vec<FetchTopic>) -> FetchRequest {
-    FetchRequest::default()
-        .with_max_wait_ms(100)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_id(session_id)
-        .with_session_epoch(epoch)
-        .with_topics(topics)
+    common::fetch::session_fetch(100, session_id, epoch, topics)
 }
 
 #[tokio::test]

@@ -215,7 +215,13 @@ pub async fn handle(ctx: &ApiContext, req: FetchRequest, version: i16) -> FetchR
         appends.borrow_and_update();
         let results = read_pass(ctx, &req, version, &wanted);
         let bytes: usize = results.iter().map(|r| r.bytes).sum();
-        if bytes >= min_bytes || results.iter().any(|r| r.error) || tokio::time::Instant::now() >= deadline {
+        // A fetch of no partition (a consumer closing its session, a session with none) is answered at once, as
+        // Kafka's ReplicaManager.fetchMessages does for empty fetchInfos; clients wait for it when they close.
+        if wanted.is_empty()
+            || bytes >= min_bytes
+            || results.iter().any(|r| r.error)
+            || tokio::time::Instant::now() >= deadline
+        {
             break results;
         }
         if tokio::time::timeout_at(deadline, appends.changed()).await.is_err() {

@@ -8,6 +8,7 @@
 
 pub mod configs;
 pub mod example;
+pub mod fetch;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
