@@ -140,6 +140,12 @@ SCENARIOS = [
                            "writes records and offsets in transactions (commit markers in the topic), the leader "
                            "the config topic; same exact copy before and after the restart, read_committed",
      _cells(NA, java=READY)),
+    # --- MirrorMaker 2 (drivers/mirror.py; connect-mirror from compat-tests/mirror) ---------------------------
+    ("mirror-maker", "MirrorMaker 2 (dedicated mode) from the broker to a second one (strom: to a second strom, and "
+                     "from a Kafka to it): the topic (3 partitions, 3,000 keyed records), its configs and a later "
+                     "config change, and an idle group's offsets translated to the target's, at both end points; "
+                     "every record (partition, key, value, timestamp, headers) equal",
+     _cells(NA, java=READY)),
 ]
 
 
@@ -150,6 +156,7 @@ TIMEOUT_FACTOR = {
     "produce-consume": 3,
     "transactions-fencing": 2,
     "transactions-restart": 2,
+    "mirror-maker": 2,  # a second broker and a MirrorMaker JVM start inside it (about 40 s each when loaded)
 }
 
 

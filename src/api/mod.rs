@@ -7,6 +7,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod acls;
 pub mod chunked;
 pub mod cluster;
 pub mod configs;
@@ -49,6 +50,7 @@ use kafka_protocol::messages::{
     DescribeQuorumRequest, DescribeTopicPartitionsRequest, ElectLeadersRequest, ListConfigResourcesRequest,
     ListPartitionReassignmentsRequest, UpdateFeaturesRequest,
 };
+use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::cluster::Cluster;
@@ -209,6 +211,12 @@ async fn dispatch(
             let resp = $handler(ctx, req, version, $extra).await;
             Ok(frame_or_close(encode_response(key, version, corr, &resp)))
         }};
+        // A handler of the request alone that may find it malformed: Err closes the connection.
+        (fallible $req:ty, $handler:path) => {{
+            let req: $req = decode_body(buf, key, version)?;
+            let resp = $handler(&req).map_err(Reply::Close)?;
+            Ok(frame_or_close(encode_response(key, version, corr, &resp)))
+        }};
     }
     match key {
         ApiKey::ApiVersions => {
@@ -287,6 +295,9 @@ async fn dispatch(
         }
         ApiKey::UpdateFeatures => call!(UpdateFeaturesRequest, features::update_features),
         ApiKey::ListConfigResources => call!(ListConfigResourcesRequest, configs::list_config_resources),
+        ApiKey::DescribeAcls => call!(fallible DescribeAclsRequest, acls::describe_acls),
+        ApiKey::CreateAcls => call!(fallible CreateAclsRequest, acls::create_acls),
+        ApiKey::DeleteAcls => call!(fallible DeleteAclsRequest, acls::delete_acls),
         ApiKey::Produce => {
             let req: ProduceRequest = decode_body(buf, key, version)?;
             match produce::handle(ctx, req, version).await {

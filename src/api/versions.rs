@@ -63,6 +63,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListConfigResources, 0, 1),
     // ... the finalized feature levels (KIP-584, `kafka-features`).
     (ApiKey::UpdateFeatures, 0, 2),
+    // ACLs, answered as Kafka without an authorizer does (api/acls.rs).
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The served version range of `key`, if the API is served at all.

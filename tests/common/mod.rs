@@ -430,6 +430,16 @@ pub fn minimal_request(key: ApiKey, version: i16, correlation_id: i32) -> Vec<u8
             version,
             correlation_id,
         ),
+        // A filter of UNKNOWN (0) codes is malformed (Kafka closes the connection): clients send ANY (1).
+        ApiKey::DescribeAcls => encode_request(
+            &DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+            version,
+            correlation_id,
+        ),
         _ => {
             macro_rules! arms {
                 ($(($k:ident, $req:ty, $resp:ty)),* $(,)?) => {
