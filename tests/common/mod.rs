@@ -9,6 +9,9 @@
 pub mod configs;
 pub mod example;
 pub mod fetch;
+mod memory;
+#[allow(unused_imports)] // not every test uses them
+pub use memory::{peak_rss_kb, reset_peak_rss, rss_kb};
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
@@ -535,30 +538,6 @@ pub async fn metadata_for(c: &mut Client, names: &[&str]) -> MetadataResponse {
 /// Metadata (v12) for all topics.
 pub async fn metadata_all(c: &mut Client) -> MetadataResponse {
     c.call(&MetadataRequest::default().with_topics(None), 12).await
-}
-
-/// Resident set size of this process (the broker runs in it), in kB.
-pub fn rss_kb() -> u64 {
-    proc_status_kb("VmRSS:")
-}
-
-/// Peak resident set size since start or the last [`reset_peak_rss`], in kB.
-pub fn peak_rss_kb() -> u64 {
-    proc_status_kb("VmHWM:")
-}
-
-/// Resets the peak RSS counter (Linux `clear_refs` 5); returns false where not permitted.
-pub fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn proc_status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} not in /proc/self/status"))
 }
 
 /// Puts a Kafka i16-length string.
