@@ -146,6 +146,12 @@ SCENARIOS = [
                      "config change, and an idle group's offsets translated to the target's, at both end points; "
                      "every record (partition, key, value, timestamp, headers) equal",
      _cells(NA, java=READY)),
+    ("streams-restore", "the same app with at_least_once and with exactly_once_v2: its changelog (created compacted, "
+                        "aggressive cleaner configs through the topic. prefix) is compacted by the broker after 2,000 "
+                        "count updates; the state dir wiped, the restarted app restores from the compacted changelog "
+                        "(restore listener: fewer records than updates) and its counts continue: the last count per "
+                        "word exact (EOS: read_committed output exactly 1..n)",
+     _cells(NA, java=READY)),
 ]
 
 

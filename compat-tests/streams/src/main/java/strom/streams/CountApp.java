@@ -8,6 +8,7 @@ import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
@@ -16,23 +17,30 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.processor.StateRestoreListener;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
- * The Kafka Streams application of the streams-eos scenario (exactly_once_v2): input (key = word, value = record
- * index) re-keyed by word through a repartition topic, counted per word in a RocksDB store (changelog topic), every
- * new count written to the output topic (key = word, value = count as a decimal string).
+ * The Kafka Streams application of the streams-eos and streams-restore scenarios: input (key = word, value =
+ * record index) re-keyed by word through a repartition topic, counted per word in a RocksDB store (changelog topic
+ * {@code <app-id>-counts-changelog}), every new count written to the output topic (key = word, value = count as a
+ * decimal string).
  *
  * <pre>java -cp ... strom.streams.CountApp --bootstrap H:P --app-id ID --input T --output T --state-dir D
- *          [--delay-ms 2] [--config key=value]...</pre>
+ *          [--guarantee exactly_once_v2|at_least_once] [--delay-ms 2] [--config key=value]...</pre>
  *
- * Prints {@code STATE <new> <old>}, {@code PROCESSED <n>} (records seen by this process, every 250) and
- * {@code ERROR <exception>} on stdout. Closes cleanly (exit 0) on a {@code close} line or EOF on stdin; exits 1 if
- * the client fails. drivers/streams.py SIGKILLs it mid-run and starts it again on the same state dir.
+ * Prints {@code STATE <new> <old>}, {@code PROCESSED <n>} (records seen by this process, every 250),
+ * {@code RESTORE-START <store> <topic> <partition> <startOffset> <endOffset>} and
+ * {@code RESTORED <store> <topic> <partition> <records>} (its state restore listener: a store partition restored
+ * from its changelog, and how many records that read) and {@code ERROR <exception>} on stdout. Closes cleanly
+ * (exit 0) on a {@code close} line or EOF on stdin; exits 1 if the client fails. drivers/streams.py SIGKILLs it
+ * mid-run and starts it again on the same state dir (streams-eos), or wipes its state dir between two runs
+ * (streams-restore).
  */
 public final class CountApp {
     public static void main(String[] args) throws Exception {
         String bootstrap = null, appId = null, input = null, output = null, stateDir = null;
+        String guarantee = StreamsConfig.EXACTLY_ONCE_V2;
         long delayMs = 2;
         Properties extra = new Properties();
         for (int i = 0; i < args.length; i++) {
@@ -42,8 +50,11 @@ public final class CountApp {
                 case "--input" -> input = args[++i];
                 case "--output" -> output = args[++i];
                 case "--state-dir" -> stateDir = args[++i];
+                case "--guarantee" -> guarantee = args[++i];
                 case "--delay-ms" -> delayMs = Long.parseLong(args[++i]);
-                case "--config" -> { // extra StreamsConfig key=value, applied last (for experiments)
+                // extra StreamsConfig key=value, applied last: internal topics' configs (topic.segment.ms=...),
+                // experiments
+                case "--config" -> {
                     String[] kv = args[++i].split("=", 2);
                     extra.put(kv[0], kv[1]);
                 }
@@ -53,7 +64,7 @@ public final class CountApp {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
@@ -94,6 +105,20 @@ public final class CountApp {
             say("STATE " + now + " " + old);
             if (now == KafkaStreams.State.ERROR) failed[0] = true;
             if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) done.countDown();
+        });
+        streams.setGlobalStateRestoreListener(new StateRestoreListener() {
+            @Override
+            public void onRestoreStart(TopicPartition tp, String store, long start, long end) {
+                say("RESTORE-START " + store + " " + tp.topic() + " " + tp.partition() + " " + start + " " + end);
+            }
+
+            @Override
+            public void onBatchRestored(TopicPartition tp, String store, long batchEnd, long restored) {}
+
+            @Override
+            public void onRestoreEnd(TopicPartition tp, String store, long total) {
+                say("RESTORED " + store + " " + tp.topic() + " " + tp.partition() + " " + total);
+            }
         });
         streams.setUncaughtExceptionHandler(e -> {
             e.printStackTrace();
