@@ -7,9 +7,12 @@
 #![allow(dead_code)]
 
 pub mod configs;
+pub mod differential;
 pub mod example;
 pub mod fetch;
 mod memory;
+#[allow(unused_imports)] // each test crate uses some
+pub use differential::{broker_or_reference, create_fast_compacted, fetch_request_p0};
 #[allow(unused_imports)] // not every test uses them
 pub use memory::{peak_rss_kb, reset_peak_rss, rss_kb};
 use std::collections::BTreeMap;
