@@ -427,7 +427,8 @@ impl PartitionLog {
         }
         let last_offset = next - 1;
         let len = data.len() as u64;
-        self.maybe_roll(st, len, last_offset, now_ms)
+        let max_timestamp = headers.iter().map(|(_, h)| h.max_timestamp).max().unwrap_or(-1);
+        self.maybe_roll(st, len, last_offset, max_timestamp, now_ms)
             .and_then(|()| {
                 let active = st
                     .segments
@@ -500,15 +501,25 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// Rolls to a new segment if the active one cannot take `incoming` more bytes, is too old, or
-    /// cannot index `last_offset`.
-    fn maybe_roll(&self, st: &mut State, incoming: u64, last_offset: i64, now_ms: i64) -> io::Result<()> {
-        let Some(active) = st.segments.values().next_back() else {
+    /// Rolls to a new segment if the active one cannot take `incoming` more bytes, cannot index
+    /// `last_offset`, or is older than `segment.ms` (Kafka's `LogSegment.shouldRoll`): measured from
+    /// its first batch's max timestamp to `incoming_max_timestamp` (the new batches' largest), or by
+    /// the wall clock since it was created when its first batch has no timestamp.
+    fn maybe_roll(&self, st: &mut State, incoming: u64, last_offset: i64, incoming_max_timestamp: i64, now_ms: i64) -> io::Result<()> {
+        let segment_bytes = st.config.segment_bytes;
+        let segment_ms = st.config.segment_ms;
+        let Some(active) = st.segments.values_mut().next_back() else {
             return Ok(());
         };
-        let full = active.size() + incoming > st.config.segment_bytes;
-        let old = now_ms - active.created_ms >= st.config.segment_ms;
-        if active.is_empty() || !(full || old || !active.can_hold_offset(last_offset)) {
+        if active.is_empty() {
+            return Ok(());
+        }
+        let full = active.size() + incoming > segment_bytes;
+        let waited = match active.rolling_based_timestamp(&self.files)? {
+            Some(first) if first >= 0 => incoming_max_timestamp.saturating_sub(first),
+            _ => now_ms - active.created_ms,
+        };
+        if !(full || waited > segment_ms || !active.can_hold_offset(last_offset)) {
             return Ok(());
         }
         self.roll_locked(st, now_ms)

@@ -403,3 +403,25 @@ fn running_out_of_descriptors_mid_roll_fails_only_that_append() {
     drop(log);
     assert_eq!(read_all(&open(dir.path(), false), 0), all);
 }
+
+/// Kafka's `LogSegment.shouldRoll`: `segment.ms` is measured from the active segment's first batch
+/// timestamp to the new batches' largest one, not by the wall clock, when batches carry timestamps;
+/// after a restart the first batch's timestamp is read back from the file.
+#[test]
+fn segment_ms_is_measured_on_batch_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig { segment_ms: 1000, ..LogConfig::default() };
+    let open = || PartitionLog::open(dir.path(), cfg.clone(), Arc::new(FileCache::new(8)), false, 0).unwrap();
+    let log = open();
+    log.append(&batch(1, 10, 50_000), 0, 1).unwrap();
+    log.append(&batch(1, 10, 51_000), 0, 999_999).unwrap();
+    assert_eq!(log.segment_count(), 1, "exactly segment.ms later by timestamp, whatever the wall clock");
+    log.append(&batch(1, 10, 51_001), 0, 2).unwrap();
+    assert_eq!(log.segment_count(), 2, "more than segment.ms past the first batch's timestamp");
+    drop(log);
+    let log = open();
+    log.append(&batch(1, 10, 52_001), 0, 3).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    log.append(&batch(1, 10, 52_002), 0, 3).unwrap();
+    assert_eq!(log.segment_count(), 3);
+}

@@ -72,8 +72,11 @@ pub struct Segment {
     /// Entries in the index files (all of them once sealed; lookups on a sealed segment use the files).
     offset_entries: u64,
     time_entries: u64,
-    /// Wall-clock time (ms) of the first append, for time-based rolling.
+    /// Wall-clock time (ms) of the first append, for time-based rolling of a segment whose first
+    /// batch has no timestamp.
     pub created_ms: i64,
+    /// Max timestamp of the first batch (Kafka's `rollingBasedTimestamp`); `None` until read.
+    first_batch_timestamp: Option<i64>,
     /// The aborted transactions whose ABORT markers are in this segment (`.txnindex`).
     txn_index: TxnIndex,
 }
@@ -148,6 +151,7 @@ impl Segment {
             offset_entries: 0,
             time_entries: 0,
             created_ms: now_ms,
+            first_batch_timestamp: None,
         })
     }
 
@@ -231,6 +235,7 @@ impl Segment {
             offset_entries: 0,
             time_entries: 0,
             created_ms: now_ms,
+            first_batch_timestamp: None,
         })
     }
 
@@ -284,6 +289,7 @@ impl Segment {
         let mut expected_min = self.base_offset;
         self.max_timestamp = -1;
         self.offset_of_max_timestamp = self.base_offset;
+        self.first_batch_timestamp = None;
         let mut next = self.base_offset;
         let mut head = [0u8; LOG_OVERHEAD];
         let mut buf = Vec::new();
@@ -399,6 +405,17 @@ impl Segment {
         (self.max_timestamp, self.offset_of_max_timestamp)
     }
 
+    /// The max timestamp of this segment's first batch (Kafka's `rollingBasedTimestamp`), which
+    /// time-based rolling measures from; read from the file on first use, `None` while empty.
+    pub fn rolling_based_timestamp(&mut self, files: &FileCache) -> io::Result<Option<i64>> {
+        if self.first_batch_timestamp.is_none() && self.size >= HEADER_LEN as u64 {
+            let log = files.get(&self.log_path)?;
+            let mut head = [0u8; HEADER_LEN];
+            self.first_batch_timestamp = Some(self.header_at(&log, 0, &mut head)?.max_timestamp);
+        }
+        Ok(self.first_batch_timestamp)
+    }
+
     /// Whether appending `last_offset` would overflow the 32-bit relative offsets of the indexes.
     pub fn can_hold_offset(&self, last_offset: i64) -> bool {
         last_offset - self.base_offset <= i64::from(u32::MAX)
@@ -427,6 +444,9 @@ impl Segment {
                     self.size
                 )),
             });
+        }
+        if self.size == 0 {
+            self.first_batch_timestamp = headers.first().map(|(_, h)| h.max_timestamp);
         }
         for (rel_pos, h) in headers {
             let pos = self.size + rel_pos;
