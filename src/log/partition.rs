@@ -505,7 +505,14 @@ impl PartitionLog {
     /// `last_offset`, or is older than `segment.ms` (Kafka's `LogSegment.shouldRoll`): measured from
     /// its first batch's max timestamp to `incoming_max_timestamp` (the new batches' largest), or by
     /// the wall clock since it was created when its first batch has no timestamp.
-    fn maybe_roll(&self, st: &mut State, incoming: u64, last_offset: i64, incoming_max_timestamp: i64, now_ms: i64) -> io::Result<()> {
+    fn maybe_roll(
+        &self,
+        st: &mut State,
+        incoming: u64,
+        last_offset: i64,
+        incoming_max_timestamp: i64,
+        now_ms: i64,
+    ) -> io::Result<()> {
         let segment_bytes = st.config.segment_bytes;
         let segment_ms = st.config.segment_ms;
         let Some(active) = st.segments.values_mut().next_back() else {
