@@ -105,10 +105,18 @@ fn acknowledged_batches_survive_sigkill() {
 #[test]
 fn bytes_corrupted_by_the_test_are_never_served() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Produce data with the appender for a moment, then flip bytes in the middle of the active segment.
+    // Produce data with the appender until it has acknowledged 30 batches (however slow the machine),
+    // then flip bytes in the middle of the active segment.
     let mut child =
-        Command::new(appender()).arg(dir.path()).arg("7").stdout(Stdio::null()).spawn().expect("spawn");
-    std::thread::sleep(Duration::from_millis(150));
+        Command::new(appender()).arg(dir.path()).arg("7").stdout(Stdio::piped()).spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let acks = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.starts_with("ACK "))
+        .take(30)
+        .count();
+    assert_eq!(acks, 30, "the appender stopped early");
     child.kill().expect("kill");
     let _ = child.wait();
     let before = read_all(&reopen(dir.path()));
