@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::{create_topic_result, new_topic, produce, Client, TestBroker};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -48,17 +46,7 @@ async fn read_all(c: &mut Client, topic: &str) -> Vec<(i64, String, Option<Strin
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
-        let req = FetchRequest::default()
-            .with_max_wait_ms(0)
-            .with_min_bytes(1)
-            .with_max_bytes(1 << 20)
-            .with_topics(vec![FetchTopic::default().with_topic(common::tn(topic)).with_partitions(vec![
-                FetchPartition::default()
-                    .with_partition(0)
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(1 << 20),
-            ])]);
-        let resp = c.call(&req, 12).await;
+        let resp = c.call(&common::fetch_request_p0(topic, offset, 0, 0), 12).await;
         let p = &resp.responses[0].partitions[0];
         assert_eq!(p.error_code, 0, "{p:?}");
         let mut records = p.records.clone().unwrap_or_default();
@@ -78,26 +66,11 @@ async fn read_all(c: &mut Client, topic: &str) -> Vec<(i64, String, Option<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compacted_topic_is_cleaned_to_the_newest_record_per_key_as_kafka_does() {
-    let reference = std::env::var("COMPACTION_REFERENCE_ADDR").ok();
-    let strom = match reference {
-        Some(_) => None,
-        None => Some(TestBroker::start_with(&[("log.cleaner.backoff.ms", "200")]).await),
-    };
-    let addr = match (&reference, &strom) {
-        (Some(a), _) => a.parse().expect("COMPACTION_REFERENCE_ADDR is host:port"),
-        (None, Some(b)) => b.addr(),
-        _ => unreachable!(),
-    };
+    let (strom, addr) =
+        common::broker_or_reference("COMPACTION_REFERENCE_ADDR", &[("log.cleaner.backoff.ms", "200")]).await;
     let mut c = Client::connect(addr).await.expect("connect");
     let topic = format!("compacted-{}", common::now_ms());
-    let configs = [
-        ("cleanup.policy", "compact"),
-        ("segment.ms", "100"),
-        ("min.cleanable.dirty.ratio", "0.01"),
-        ("delete.retention.ms", "0"),
-    ];
-    let created = create_topic_result(&mut c, new_topic(&topic, 1, &configs)).await;
-    assert_eq!(created.error_code, 0, "{created:?}");
+    common::create_fast_compacted(&mut c, &topic).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let writes = [
         ("k1", Some("a1")),
@@ -122,7 +95,7 @@ async fn a_compacted_topic_is_cleaned_to_the_newest_record_per_key_as_kafka_does
     produce(&mut c, &topic, 0, keyed("s2", Some("y")), 9).await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let second = read_all(&mut c, &topic).await;
-    if reference.is_some() {
+    if strom.is_none() {
         println!("first clean: {first:?}\nsecond clean: {second:?}");
         return;
     }

@@ -10,32 +10,17 @@ use bytes::Bytes;
 use common::{
     create_topic, produce, record_batch, record_batch_with, restamp_crc, tn, Client, Producer, TestBroker,
 };
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest};
+use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
 use kafka_protocol::records::Compression;
 
 const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
 
-fn fetch_request(topic: &str, offset: i64, isolation_level: i8, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(50 << 20)
-        .with_isolation_level(isolation_level)
-        .with_topics(vec![FetchTopic::default().with_topic(tn(topic)).with_partitions(vec![
-            FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(1 << 20),
-        ])])
-}
-
 /// Fetches partition 0 of `topic` by name (v4–v12) at `isolation_level`, answered at once.
 async fn fetch(c: &mut Client, topic: &str, offset: i64, isolation_level: i8, version: i16) -> PartitionData {
-    let resp = c.call(&fetch_request(topic, offset, isolation_level, 0), version).await;
+    let resp = c.call(&common::fetch_request_p0(topic, offset, isolation_level, 0), version).await;
     assert_eq!(resp.error_code, 0, "v{version}");
     resp.responses[0].partitions[0].clone()
 }
@@ -136,7 +121,7 @@ async fn read_committed_fetches_stop_at_the_lso_and_learn_of_aborts() {
     let mut waiter = broker.client().await;
     let started = Instant::now();
     let poll = tokio::spawn(async move {
-        let resp = waiter.call(&fetch_request("tx", 2, READ_COMMITTED, 20_000), 11).await;
+        let resp = waiter.call(&common::fetch_request_p0("tx", 2, READ_COMMITTED, 20_000), 11).await;
         resp.responses[0].partitions[0].clone()
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
