@@ -409,6 +409,11 @@ fn unknown_first<T: Clone + PartialEq>(
 /// (partition, offset, leader epoch, metadata, error code) of one fetched partition.
 type FetchedRow = (i32, i64, i32, String, i16);
 
+/// The row of a partition with no committed offset to show, answered with `code`.
+fn no_offset(partition: i32, code: i16) -> FetchedRow {
+    (partition, -1, -1, String::new(), code)
+}
+
 /// (topic, rows) for one group.
 type FetchedTopics = Vec<(String, Vec<FetchedRow>)>;
 
@@ -428,10 +433,10 @@ fn fetch_group(
     for ((topic, partition), value) in fetched {
         let row = match value {
             _ if require_stable && ctx.groups.has_pending_txn_offset(group, &topic, partition) => {
-                (partition, -1, -1, String::new(), ResponseError::UnstableOffsetCommit.code())
+                no_offset(partition, ResponseError::UnstableOffsetCommit.code())
             }
             Some(o) => (partition, o.offset, o.leader_epoch, o.metadata, 0),
-            None => (partition, -1, -1, String::new(), 0),
+            None => no_offset(partition, 0),
         };
         match out.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, rows)) => rows.push(row),
@@ -470,7 +475,7 @@ pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i1
                 });
                 let unknown_id = ResponseError::UnknownTopicId.code();
                 let unknown = unknown_ids.into_iter().map(|(id, ps)| {
-                    let rows = ps.into_iter().map(|p| (p, -1, -1, String::new(), unknown_id)).collect();
+                    let rows = ps.into_iter().map(|p| no_offset(p, unknown_id)).collect();
                     (String::new(), id, rows)
                 });
                 let topics = fetch_group(ctx, &g.group_id, wanted, req.require_stable)
@@ -519,7 +524,7 @@ pub async fn offset_fetch(ctx: &ApiContext, req: OffsetFetchRequest, version: i1
         return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
     } else {
         let code = ResponseError::NotCoordinator.code();
-        let rows = |ps: Vec<i32>| ps.into_iter().map(|p| (p, -1, -1, String::new(), code)).collect();
+        let rows = |ps: Vec<i32>| ps.into_iter().map(|p| no_offset(p, code)).collect();
         wanted.unwrap_or_default().into_iter().map(|(t, ps)| (t, rows(ps))).collect()
     };
     let topics = fetched
