@@ -27,6 +27,27 @@ import traceback
 _SCENARIOS = {}
 
 
+_T0 = time.monotonic()
+_log_lock = threading.Lock()
+
+
+def log(*a):
+    """One line on stderr (the driver's log), prefixed with seconds since the driver started; thread-safe."""
+    with _log_lock:
+        sys.stderr.write("%7.2f " % (time.monotonic() - _T0) + " ".join(str(x) for x in a) + "\n")
+        sys.stderr.flush()
+
+
+def free_port():
+    """A loopback port free right now (for a process the driver starts)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
 def scenario(name):
     def deco(fn):
         _SCENARIOS[name] = fn

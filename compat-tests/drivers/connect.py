@@ -12,16 +12,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
 import common
-from common import check, check_eq, eventually, scenario
+from common import check, check_eq, eventually, scenario, log, free_port
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
@@ -34,20 +32,7 @@ COPY_TIMEOUT = 45.0  # the output file catching up with the input
 # status.storage.partitions 5; the config topic always has 1).
 INTERNAL_PARTITIONS = {"configs": 1, "offsets": 25, "status": 5}
 
-_T0 = time.monotonic()
 
-
-def log(*a):
-    sys.stderr.write("%7.2f " % (time.monotonic() - _T0) + " ".join(str(x) for x in a) + "\n")
-    sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def line(i):

@@ -19,7 +19,7 @@ import threading
 import time
 
 import common
-from common import check, check_eq, scenario
+from common import check, check_eq, scenario, log
 
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -37,12 +37,6 @@ def variants():
     return json.loads(os.environ.get("STROM_MEMBER_VARIANTS") or "[[]]")
 
 
-_T0 = time.monotonic()
-
-
-def log(*a):
-    sys.stderr.write("%7.2f " % (time.monotonic() - _T0) + " ".join(str(x) for x in a) + "\n")
-    sys.stderr.flush()
 
 
 class Member:

@@ -30,14 +30,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 
 import common
-from common import check, check_eq, scenario
+from common import check, check_eq, scenario, log, free_port
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
@@ -53,22 +51,7 @@ RETENTION_AFTER = "987654321"  # retention.ms altered on the source while mirror
 WAIT = 90.0  # MirrorMaker's start on a loaded 2-core machine (two plugin-free herder starts) plus the first sync
 STEP_WAIT = 45.0  # each later step: a few of MirrorMaker's 1 s intervals
 
-_T0 = time.monotonic()
-_log_lock = threading.Lock()
 
-
-def log(*a):
-    with _log_lock:
-        sys.stderr.write("%7.2f " % (time.monotonic() - _T0) + " ".join(str(x) for x in a) + "\n")
-        sys.stderr.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_metadata(bootstrap, timeout, alive=lambda: True):

@@ -22,7 +22,7 @@ import threading
 import time
 
 import common
-from common import check, check_eq, scenario
+from common import check, check_eq, scenario, log
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
@@ -32,12 +32,6 @@ VOCAB = 50  # words w0..w49; 7 is prime to 50, so each word gets N / 50 records
 PARTITIONS = 3  # record i goes to input partition i % 3: a word is on every partition, hence the repartition
 PHASE_TIMEOUT = 60.0  # one app run reaching its kill point (includes a rebalance after the previous kill)
 
-_T0 = time.monotonic()
-
-
-def log(*a):
-    sys.stderr.write("%7.2f " % (time.monotonic() - _T0) + " ".join(str(x) for x in a) + "\n")
-    sys.stderr.flush()
 
 
 def word(i, vocab=VOCAB):
