@@ -4,7 +4,7 @@
 //! ```text
 //! produce_load --bootstrap 127.0.0.1:PORT --topic T [--partitions 16] [--codec none|gzip|snappy|lz4|zstd]
 //!              [--bytes 1000000000] [--acks 1] [--connections 4] [--in-flight 5] [--batch-records 128]
-//!              [--record-size 1024]
+//!              [--record-size 1024] [--keys 0]
 //! ```
 //!
 //! The batches are built and compressed once, before the clock starts: `--batch-records` keyless records
@@ -15,6 +15,10 @@
 //! up to `--in-flight` requests outstanding, until `--bytes` of uncompressed record bytes are sent. The
 //! batches carry no producer id, so the same bytes are valid in every request; the broker assigns the
 //! offsets, decompresses and validates every record as it would for any producer.
+//!
+//! With `--keys N` (N > 0) every record has a key, `key-00000000` .. `key-N-1` in turn, and enough batches
+//! are built that each key is in one of them; cycling through them overwrites every key again and again (the
+//! load of a compacted topic, as `scripts/bench`'s compaction row uses it).
 //!
 //! Every partition answer must have error code 0 (exit status 1 otherwise). The last line printed is
 //! `produced N records (U bytes uncompressed, W bytes on the wire) in T ms: R records/s, M MB/s`, where MB/s is
@@ -48,13 +52,14 @@ struct Args {
     in_flight: usize,
     batch_records: i32,
     record_size: usize,
+    keys: u64,
 }
 
 fn usage(why: &str) -> ! {
     load::usage(
         &format!("produce_load: {why}"),
         "produce_load --bootstrap HOST:PORT --topic T [--partitions N] [--codec none|gzip|snappy|lz4|zstd] \
-         [--bytes N] [--acks 0|1|-1] [--connections N] [--in-flight N] [--batch-records N] [--record-size N]",
+         [--bytes N] [--acks 0|1|-1] [--connections N] [--in-flight N] [--batch-records N] [--record-size N] [--keys N]",
     )
 }
 
@@ -70,6 +75,7 @@ fn parse_args() -> Args {
         in_flight: 5,
         batch_records: 128,
         record_size: 1024,
+        keys: 0,
     };
     for (flag, value) in load::flag_pairs(usage) {
         let num = |v: &str| load::number(&flag, v, usage);
@@ -93,6 +99,7 @@ fn parse_args() -> Args {
             "--in-flight" => a.in_flight = num(&value).clamp(1, 1000) as usize,
             "--batch-records" => a.batch_records = num(&value).clamp(1, 100_000) as i32,
             "--record-size" => a.record_size = num(&value).clamp(1, 1 << 20) as usize,
+            "--keys" => a.keys = num(&value).min(10_000_000),
             _ => usage(&format!("unknown option {flag}")),
         }
     }
@@ -136,14 +143,22 @@ fn value(len: usize, seed: &mut u32) -> Vec<u8> {
     out
 }
 
-/// `VARIANTS` batches of `a.batch_records` records each, compressed with `a.codec`, timestamped now.
+/// `VARIANTS` batches (with `--keys`, as many as hold every key once) of `a.batch_records` records
+/// each, compressed with `a.codec`, timestamped now.
 fn batches(a: &Args) -> Vec<Bytes> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut seed = 0x9e37_79b9u32;
-    (0..VARIANTS)
-        .map(|_| {
+    let per_batch = a.batch_records as u64;
+    let variants = VARIANTS.max(a.keys.div_ceil(per_batch) as usize);
+    (0..variants)
+        .map(|v| {
             let records: Vec<u8> = (0..a.batch_records)
-                .flat_map(|i| record(i, 0, None, Some(&value(a.record_size, &mut seed)), &[]))
+                .flat_map(|i| {
+                    let key = (a.keys > 0)
+                        .then(|| format!("key-{:08}", (v as u64 * per_batch + i as u64) % a.keys));
+                    let value = value(a.record_size, &mut seed);
+                    record(i, 0, key.as_deref().map(str::as_bytes), Some(&value), &[])
+                })
                 .collect();
             Bytes::from(compressed_batch(a.batch_records, &records, a.codec, now))
         })
@@ -212,7 +227,7 @@ fn connect(a: &Args, partitions: &[i32], batches: &[Bytes]) -> Result<(TcpStream
     let mut sock =
         TcpStream::connect(&a.bootstrap).map_err(|e| format!("connecting to {}: {e}", a.bootstrap))?;
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
-    let bodies: Vec<Bytes> = (0..VARIANTS).map(|n| request_body(a, partitions, n, batches)).collect();
+    let bodies: Vec<Bytes> = (0..batches.len()).map(|n| request_body(a, partitions, n, batches)).collect();
     preflight(&mut sock, &bodies[0])?;
     Ok((sock, bodies))
 }

@@ -5,7 +5,9 @@ load generators are Kafka's Java tools and librdkafka's rdkafka_performance (scr
 Runs inside the venv scripts/bench creates (confluent-kafka, matplotlib). Every subcommand prints one JSON
 object on its last stdout line; errors go to stderr and make the exit status non-zero.
 
-  create-topics BOOTSTRAP NAME:PARTITIONS...       create topics (CreateTopics), wait until Metadata lists them
+  create-topics BOOTSTRAP NAME:PARTITIONS[:K=V,...]...
+                                                   create topics (CreateTopics) with those topic configs, wait
+                                                   until Metadata lists them
   chart RESULTS.json OUT.png                       throughput and latency chart
   versions                                         confluent-kafka and librdkafka versions
 """
@@ -39,8 +41,9 @@ def create_topics(bootstrap, specs):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = []
     for s in specs:
-        name, parts = s.rsplit(":", 1)
-        topics.append(NewTopic(name, num_partitions=int(parts), replication_factor=1))
+        name, parts, *configs = s.split(":", 2)
+        config = dict(kv.split("=", 1) for kv in configs[0].split(",")) if configs else {}
+        topics.append(NewTopic(name, num_partitions=int(parts), replication_factor=1, config=config))
     futures = admin.create_topics(topics, operation_timeout=30, request_timeout=30)
     for name, f in futures.items():
         f.result(timeout=60)

@@ -204,8 +204,10 @@ impl PartitionLog {
         let first_uncleanable = first_uncleanable.max(first_dirty);
         let segments: Vec<SegmentInfo> =
             sealed.into_iter().filter(|s| s.base_offset < first_uncleanable).collect();
-        let dirty = |s: &&SegmentInfo| s.next_offset > first_dirty;
-        let clean_bytes = segments.iter().filter(|s| !dirty(s)).map(|s| s.size).sum();
+        // Nothing is dirty when the range is empty, even if a segment straddles its one offset
+        // (Kafka's `logSegments(firstDirty, firstUncleanable)` is empty then).
+        let dirty = |s: &&SegmentInfo| s.next_offset > first_dirty && first_uncleanable > first_dirty;
+        let clean_bytes = segments.iter().filter(|s| s.next_offset <= first_dirty).map(|s| s.size).sum();
         let cleanable_bytes = segments.iter().filter(dirty).map(|s| s.size).sum();
         // Kafka's maxCompactionDelay, by the oldest dirty segment's newest timestamp.
         let needs_compaction_now = cfg.max_compaction_lag_ms < i64::MAX

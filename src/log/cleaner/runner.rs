@@ -27,7 +27,8 @@ impl LogManager {
     /// One cleaner pass at `now`: every compacted log that is due, filthiest first, cleaned fully
     /// (several cleans when its dirty range does not fit one offset map). `checkpoints` holds each
     /// partition's first dirty offset and is written to the data directory after every clean.
-    /// Returns how many logs were cleaned.
+    /// Returns how many logs a clean moved forward (a log whose clean found nothing to do, e.g. because
+    /// its dirty records are above the recovery point, does not count, so the loop backs off).
     pub fn run_cleaner(
         &self,
         cfg: &CleanerConfig,
@@ -51,12 +52,14 @@ impl LogManager {
         let mut throttle = Throttler::new(cfg.io_max_bytes_per_second);
         let mut cleaned = 0;
         for (tp, log, mut c) in due {
+            let mut moved = false;
             loop {
                 let mut map = map_for(cfg, c.cleanable_bytes);
                 let started = std::time::Instant::now();
                 match log.clean(&c, &mut map, &mut throttle, now) {
                     Ok(stats) => {
                         tracing::info!(topic = %tp.topic, partition = tp.partition, first_dirty = c.first_dirty,
+                            first_uncleanable = c.first_uncleanable, dirty_bytes = c.cleanable_bytes,
                             end_offset = stats.end_offset, bytes_read = stats.bytes_read,
                             bytes_written = stats.bytes_written, records_read = stats.records_read,
                             records_kept = stats.records_kept, groups = stats.groups_swapped,
@@ -65,6 +68,7 @@ impl LogManager {
                         if progressed {
                             checkpoints.insert(tp.clone(), stats.end_offset);
                             dirty_checkpoint = true;
+                            moved = true;
                         }
                         if !progressed || stats.end_offset >= c.first_uncleanable {
                             break;
@@ -77,7 +81,7 @@ impl LogManager {
                     }
                 }
             }
-            cleaned += 1;
+            cleaned += usize::from(moved);
             if dirty_checkpoint {
                 match checkpoint::write(&self.log_dir(), checkpoints) {
                     Ok(()) => dirty_checkpoint = false,

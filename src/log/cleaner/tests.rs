@@ -194,6 +194,23 @@ fn the_active_segment_and_min_compaction_lag_are_not_cleaned() {
 }
 
 #[test]
+fn a_segment_straddling_the_recovery_point_is_not_dirty_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(1 << 20), false);
+    produce(&log, &[(1, Some(1)), (1, Some(2))], None, Compression::None);
+    log.flush().unwrap();
+    // Sealed but not fsynced past offset 2: the cleanable range ends at the recovery point.
+    produce(&log, &[(1, Some(3)), (2, Some(1))], None, Compression::None);
+    log.roll_if_old(1 << 50).unwrap();
+    let c = log.cleanable(Some(2), 2000);
+    assert_eq!((c.first_dirty, c.first_uncleanable), (2, 2));
+    assert_eq!(c.cleanable_bytes, 0, "an empty range has no dirty bytes");
+    assert!(!c.due(), "nothing to clean until the recovery point moves");
+    log.flush().unwrap();
+    assert!(log.cleanable(Some(2), 2000).due());
+}
+
+#[test]
 fn a_producers_last_batch_survives_empty_with_its_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), config(1 << 20), false);
