@@ -46,7 +46,8 @@ def cleans(broker_name, text):
     if broker_name == "kafka":
         return [(float(mb.replace(",", "")) * 1048576, float(s.replace(",", ""))) for mb, s in _KAFKA_CLEAN.findall(text)]
     plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    return [(int(b), int(ms) / 1000.0) for b, ms in _STROM_CLEAN.findall(plain)]
+    # strom also logs a pass that found its range empty (bytes_read=0); Kafka logs only real cleans.
+    return [(int(b), int(ms) / 1000.0) for b, ms in _STROM_CLEAN.findall(plain) if int(b) > 0]
 
 
 def _read(path):
