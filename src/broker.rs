@@ -44,18 +44,7 @@ impl Broker {
         // First, so a second broker on the same directory touches nothing (not even the port).
         let mut dir_lock = crate::dir_lock::lock(&config.data_dir)?;
         let budget = Budget::for_limit(crate::descriptors::raise_limit());
-        let max_connections = config.derive_max_connections(budget.max_connections);
-        tracing::info!(
-            limit = budget.limit,
-            log_files = budget.log_files,
-            reserve = budget.reserve,
-            max_connections,
-            "descriptor budget"
-        );
-        if max_connections > budget.max_connections {
-            tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
-                "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
-        }
+        config.derive_max_connections(budget.max_connections);
         for line in &config.warnings {
             tracing::warn!("{line}");
         }
@@ -89,6 +78,19 @@ impl Broker {
             })?
         };
         let cluster = Arc::new(cluster);
+        // The bound in effect, a dynamic value included (the listener follows its changes).
+        let max_connections = listener::max_connections(&cluster);
+        tracing::info!(
+            limit = budget.limit,
+            log_files = budget.log_files,
+            reserve = budget.reserve,
+            max_connections,
+            "descriptor budget"
+        );
+        if max_connections > budget.max_connections {
+            tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
+                "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
+        }
         let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot open the producer id block in {}: {e}", config.data_dir.display())
         })?);
@@ -165,8 +167,7 @@ impl Broker {
             idle: Duration::from_millis(config.connections_max_idle_ms),
         };
         let shutdown = CancellationToken::new();
-        let listener_task =
-            tokio::spawn(listener::run(tcp_listeners, ctx, limits, max_connections, shutdown.clone()));
+        let listener_task = tokio::spawn(listener::run(tcp_listeners, ctx, limits, shutdown.clone()));
         let retention_check = Duration::from_millis(
             config
                 .value("log.retention.check.interval.ms")

@@ -43,6 +43,7 @@ impl Cluster {
         self.commit_dynamic(next).await?;
         self.reconfigure_all_logs();
         self.logs.wake_cleaner();
+        self.broker_configs_changed.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(resource = if per_broker { name } else { "<default>" }, "broker configs altered");
         Ok(())
     }

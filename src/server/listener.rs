@@ -1,34 +1,43 @@
 //! The accept loop: a bounded number of connections (`max.connections`, by default the open-file limit
-//! minus the log's reserve, see [`crate::descriptors`]) sharing one request budget
-//! (`queued.max.request.bytes`), back-off when accepting fails (e.g. out of file descriptors), and a
-//! graceful stop that lets in-flight requests finish.
+//! minus the log's reserve, see [`crate::descriptors`]; a dynamic value applies at once, see
+//! [`ConnectionSlots`]) sharing one request budget (`queued.max.request.bytes`), back-off when
+//! accepting fails (e.g. out of file descriptors), and a graceful stop that lets in-flight requests
+//! finish.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::budget::RequestBudget;
 use super::connection::{serve, ConnLimits};
+use super::slots::{ConnectionSlots, Slot};
 use crate::api::ApiContext;
+use crate::cluster::Cluster;
 
 /// How long shutdown waits for connections to finish their current request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The `max.connections` in effect: dynamic per-broker, dynamic cluster default, static, or the
+/// default derived from the open-file limit at start.
+pub fn max_connections(cluster: &Cluster) -> usize {
+    let derived = cluster.config.max_connections.unwrap_or(usize::MAX);
+    cluster.settings().value("max.connections").and_then(|(v, _)| v.parse::<usize>().ok()).unwrap_or(derived)
+}
+
 /// Accepts connections on every listener until `shutdown` fires, then waits (bounded) for open
 /// connections to finish. `listeners[i]` is `Config::listeners[i]`; all share one connection bound
-/// (`max.connections`, broker-wide as in Kafka) and one request budget.
+/// (`max.connections`, broker-wide as in Kafka, followed as it changes) and one request budget.
 pub async fn run(
     listeners: Vec<TcpListener>,
     ctx: Arc<ApiContext>,
     limits: ConnLimits,
-    max_connections: usize,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let slots = ConnectionSlots::new(max_connections(&ctx.cluster));
+    let follow = tokio::spawn(follow_max_connections(ctx.cluster.clone(), slots.clone(), shutdown.clone()));
     // One budget for all connections (queued.max.request.bytes), from the broker's configuration.
     let budget = Arc::new(RequestBudget::new(ctx.cluster.config.queued_max_request_bytes));
     let tracker = TaskTracker::new();
@@ -38,6 +47,7 @@ pub async fn run(
         loops.spawn(accept_loop(listener, index, shared.clone()));
     }
     while loops.join_next().await.is_some() {}
+    follow.abort();
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
@@ -49,7 +59,7 @@ pub async fn run(
 struct Shared {
     ctx: Arc<ApiContext>,
     limits: ConnLimits,
-    slots: Arc<Semaphore>,
+    slots: Arc<ConnectionSlots>,
     budget: Arc<RequestBudget>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -59,10 +69,6 @@ struct Shared {
 async fn accept_loop(listener: TcpListener, index: usize, s: Shared) {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let permit = tokio::select! {
-            _ = s.shutdown.cancelled() => break,
-            p = s.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
         let accepted = tokio::select! {
             _ = s.shutdown.cancelled() => break,
             r = listener.accept() => r,
@@ -70,12 +76,17 @@ async fn accept_loop(listener: TcpListener, index: usize, s: Shared) {
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                // As Kafka's acceptor: the accepted connection waits for a slot, and the connections
+                // behind it wait in the kernel's backlog.
+                let slot: Slot = tokio::select! {
+                    _ = s.shutdown.cancelled() => break,
+                    slot = s.slots.acquire(&s.shutdown) => slot,
+                };
                 let _ = stream.set_nodelay(true);
-                let (ctx, budget, token, limits) =
-                    (s.ctx.clone(), s.budget.clone(), s.shutdown.clone(), s.limits);
+                let (ctx, budget, limits) = (s.ctx.clone(), s.budget.clone(), s.limits);
                 s.tracker.spawn(async move {
-                    serve(stream, peer, ctx, limits, budget, token, index).await;
-                    drop(permit);
+                    serve(stream, peer, ctx, limits, budget, &slot, index).await;
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -83,6 +94,27 @@ async fn accept_loop(listener: TcpListener, index: usize, s: Shared) {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+        }
+    }
+}
+
+/// Applies each change of the broker's configs to the connection bound (Kafka's
+/// `DynamicConnectionQuota.reconfigure`), until `shutdown`.
+async fn follow_max_connections(
+    cluster: Arc<Cluster>,
+    slots: Arc<ConnectionSlots>,
+    shutdown: CancellationToken,
+) {
+    let mut changes = cluster.watch_broker_configs();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = changes.changed() => if r.is_err() { return },
+        }
+        let max = max_connections(&cluster);
+        if max != slots.max() {
+            tracing::info!(max_connections = max, open = slots.open(), "max.connections changed");
+            slots.set_max(max);
         }
     }
 }
