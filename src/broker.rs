@@ -183,6 +183,19 @@ impl Broker {
         };
         let log_cleaner =
             tokio::spawn(cluster.logs.clone().run_cleaner_loop(cleaner_config, shutdown.clone()));
+        let settings_of = cluster.clone();
+        let producer_expiration = move || {
+            settings_of
+                .settings()
+                .value("producer.id.expiration.ms")
+                .and_then(|(v, _)| v.parse().ok())
+                .unwrap_or(86_400_000)
+        };
+        let producer_expiry = tokio::spawn(cluster.logs.clone().run_producer_expiry(
+            Duration::from_millis(config.number("producer.id.expiration.check.interval.ms") as u64),
+            producer_expiration,
+            shutdown.clone(),
+        ));
         let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));
         let txn_interval = Duration::from_millis(
             config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
@@ -205,7 +218,7 @@ impl Broker {
             txn,
             shutdown,
             listener_task,
-            background_tasks: vec![log_duties, log_cleaner, group_timers, txn_timers],
+            background_tasks: vec![log_duties, log_cleaner, producer_expiry, group_timers, txn_timers],
             dir_lock,
         })
     }

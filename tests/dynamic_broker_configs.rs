@@ -12,8 +12,12 @@ mod common;
 use std::time::Duration;
 
 use common::configs::{alter, BROKER, DELETE, SET};
-use common::{Client, TestBroker};
-use kafka_protocol::messages::ApiVersionsRequest;
+use common::{create_topic, now_ms, produce, record_batch_with, tn, Client, Producer, TestBroker};
+use kafka_protocol::messages::describe_producers_request::TopicRequest;
+use kafka_protocol::messages::{
+    ApiVersionsRequest, DescribeProducersRequest, InitProducerIdRequest, ProducerId,
+};
+use kafka_protocol::records::Compression;
 
 /// ApiVersions v0 on `c`: true when answered.
 async fn answers(c: &mut Client) -> bool {
@@ -72,5 +76,79 @@ async fn max_connections_applies_to_open_and_new_connections_at_once() {
         assert!(answers(c).await);
     }
     drop((more, conns, waiting, admin));
+    broker.stop().await;
+}
+
+/// A new idempotent producer id (InitProducerId without a transactional id).
+async fn new_producer_id(c: &mut Client) -> i64 {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let r = c.call(&req, 4).await;
+    assert_eq!(r.error_code, 0);
+    r.producer_id.0
+}
+
+/// The producer ids DescribeProducers lists for partition 0 of `topic`.
+async fn active_producers(c: &mut Client, topic: &str) -> Vec<i64> {
+    let req = DescribeProducersRequest::default()
+        .with_topics(vec![TopicRequest::default().with_name(tn(topic)).with_partition_indexes(vec![0])]);
+    let r = c.call(&req, 0).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.active_producers.iter().map(|a| a.producer_id.0).collect()
+}
+
+/// One idempotent record from `pid` at sequence `seq`, timestamped `timestamp`, appended.
+async fn produce_from(c: &mut Client, topic: &str, pid: i64, seq: i32, timestamp: i64) {
+    let batch =
+        record_batch_with(&[b"v"], Some(&[timestamp]), Producer::idempotent(pid, 0, seq), Compression::None);
+    assert_eq!(produce(c, topic, 0, batch, 9).await.error_code, 0);
+}
+
+/// Kafka 4.4 (probe: `producer.id.expiration.check.interval.ms=200` in server.properties, an
+/// idempotent producer, DescribeProducers): `producer.id.expiration.ms=0` is refused ("Value must
+/// be at least 1"); set to 1000 as the cluster default, the producer was gone 1.6 s later; after
+/// DELETE (back to 86400000) a new producer was still listed 1.6 s after its write; a producer whose
+/// record carried a timestamp 10 minutes old was gone within 800 ms of setting 300000 on broker 1
+/// (Kafka ages a producer from its last batch's timestamp), while a fresh one stayed.
+#[tokio::test]
+async fn producer_id_expiration_applies_at_the_next_check() {
+    let broker = TestBroker::start_with(&[("producer.id.expiration.check.interval.ms", "100")]).await;
+    let mut c = Client::connect(broker.addr()).await.expect("connect");
+    create_topic(&mut c, "p", 1).await;
+    create_topic(&mut c, "q", 1).await;
+    let first = new_producer_id(&mut c).await;
+    produce_from(&mut c, "p", first, 0, now_ms()).await;
+    assert_eq!(active_producers(&mut c, "p").await, vec![first]);
+    assert_eq!(
+        alter(&mut c, BROKER, "", &[("producer.id.expiration.ms", SET, Some("0"))]).await,
+        (
+            42,
+            Some(
+                "Invalid value 0 for configuration producer.id.expiration.ms: Value must be at least 1"
+                    .into()
+            )
+        )
+    );
+    assert_eq!(alter(&mut c, BROKER, "", &[("producer.id.expiration.ms", SET, Some("1000"))]).await.0, 0);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(active_producers(&mut c, "p").await, Vec::<i64>::new(), "expired after 1000 ms");
+    // Deleted: back to the default (a day).
+    assert_eq!(alter(&mut c, BROKER, "", &[("producer.id.expiration.ms", DELETE, None)]).await.0, 0);
+    let second = new_producer_id(&mut c).await;
+    produce_from(&mut c, "p", second, 0, now_ms()).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(active_producers(&mut c, "p").await, vec![second]);
+    // Aged from the record's timestamp, not from when it was written.
+    let old = new_producer_id(&mut c).await;
+    produce_from(&mut c, "q", old, 0, now_ms() - 600_000).await;
+    assert_eq!(active_producers(&mut c, "q").await, vec![old]);
+    assert_eq!(alter(&mut c, BROKER, "1", &[("producer.id.expiration.ms", SET, Some("300000"))]).await.0, 0);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(active_producers(&mut c, "q").await, Vec::<i64>::new(), "10 minutes old, 5 allowed");
+    assert_eq!(active_producers(&mut c, "p").await, vec![second]);
     broker.stop().await;
 }
