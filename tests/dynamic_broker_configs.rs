@@ -152,3 +152,43 @@ async fn producer_id_expiration_applies_at_the_next_check() {
     assert_eq!(active_producers(&mut c, "p").await, vec![second]);
     broker.stop().await;
 }
+
+/// A plain (non-idempotent) batch of one record holding `size` bytes of 'a', compressed with `codec`.
+fn value_batch(size: usize, codec: Compression) -> bytes::Bytes {
+    record_batch_with(&[&vec![b'a'; size]], None, Producer::NONE, codec)
+}
+
+/// Kafka 4.4 (probe: a Java producer with retries=0 on topic `m`, Admin incrementalAlterConfigs):
+/// a 3000-byte record went in; with `message.max.bytes=2000` as the cluster default the topic
+/// described `max.message.bytes=2000` (DYNAMIC_DEFAULT_BROKER_CONFIG), the 3000-byte record was
+/// refused with RecordTooLargeException (MESSAGE_TOO_LARGE) and a 1000-byte one went in; after
+/// DELETE the 3000-byte record went in again. With `max.decompressed.message.bytes=1000` on broker
+/// 1, a gzip batch of one 100000-byte record was refused with InvalidRecordException
+/// (INVALID_RECORD), a gzip 100-byte record and an uncompressed 3000-byte one went in; after DELETE
+/// the gzip 100000-byte record went in.
+#[tokio::test]
+async fn record_size_bounds_apply_to_existing_topics_at_once() {
+    let broker = TestBroker::start().await;
+    let mut c = Client::connect(broker.addr()).await.expect("connect");
+    create_topic(&mut c, "m", 1).await;
+    let code = |r: kafka_protocol::messages::produce_response::PartitionProduceResponse| r.error_code;
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(3000, Compression::None), 9).await), 0);
+    assert_eq!(alter(&mut c, BROKER, "", &[("message.max.bytes", SET, Some("2000"))]).await.0, 0);
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(3000, Compression::None), 9).await), 10);
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(1000, Compression::None), 9).await), 0);
+    assert_eq!(alter(&mut c, BROKER, "", &[("message.max.bytes", DELETE, None)]).await.0, 0);
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(3000, Compression::None), 9).await), 0);
+
+    let gzip = Compression::Gzip;
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(100_000, gzip), 9).await), 0);
+    assert_eq!(
+        alter(&mut c, BROKER, "1", &[("max.decompressed.message.bytes", SET, Some("1000"))]).await.0,
+        0
+    );
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(100_000, gzip), 9).await), 87);
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(100, gzip), 9).await), 0);
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(3000, Compression::None), 9).await), 0);
+    assert_eq!(alter(&mut c, BROKER, "1", &[("max.decompressed.message.bytes", DELETE, None)]).await.0, 0);
+    assert_eq!(code(produce(&mut c, "m", 0, value_batch(100_000, gzip), 9).await), 0);
+    broker.stop().await;
+}
