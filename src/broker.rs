@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -54,7 +53,7 @@ impl Broker {
         let mut tcp_listeners = Vec::new();
         let mut local_addrs = Vec::new();
         for (index, l) in config.listeners.clone().iter().enumerate() {
-            let listener = bind(l).await?;
+            let listener = listener::bind(l).await?;
             let addr = listener.local_addr()?;
             config.set_bound_port(index, addr.port());
             tcp_listeners.push(listener);
@@ -246,20 +245,6 @@ impl Broker {
         drop(self.dir_lock);
         tracing::info!("strom stopped");
     }
-}
-
-/// Binds one listener; an empty host binds every interface: IPv6 and IPv4 (`[::]`, dual-stack where the
-/// system allows, as Java's wildcard socket), else IPv4 only (`0.0.0.0`) on a system without IPv6.
-async fn bind(l: &crate::config::listeners::Listener) -> anyhow::Result<TcpListener> {
-    let failed =
-        |e: std::io::Error| anyhow::anyhow!("cannot listen on {}://{}:{}: {e}", l.name, l.host, l.port);
-    if l.host.is_empty() {
-        return match TcpListener::bind(("::", l.port)).await {
-            Ok(listener) => Ok(listener),
-            Err(_) => TcpListener::bind(("0.0.0.0", l.port)).await.map_err(failed),
-        };
-    }
-    TcpListener::bind((l.host.as_str(), l.port)).await.map_err(failed)
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

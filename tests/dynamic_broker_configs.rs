@@ -1,7 +1,8 @@
 //! Dynamic broker configs taking effect without a restart, beyond the `log.*` topic defaults (those
 //! are in tests/broker_configs.rs): `max.connections`, `producer.id.expiration.ms`,
 //! `message.max.bytes`, `max.decompressed.message.bytes`, and `listeners` with
-//! `listener.security.protocol.map`.
+//! `listener.security.protocol.map` (their refusals, with Kafka's messages, are unit-tested in
+//! src/cluster/broker_config/listeners.rs).
 //!
 //! Each expectation was first checked against a Kafka 4.4.0 broker (`scripts/kafka-reference`), with
 //! Java probes using the Admin client's incrementalAlterConfigs and raw sockets; the test names the
@@ -9,13 +10,17 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::configs::{alter, BROKER, DELETE, SET};
-use common::{create_topic, now_ms, produce, record_batch_with, tn, Client, Producer, TestBroker};
+use common::{
+    create_topic, metadata_all, now_ms, produce, record_batch_with, s, tn, Client, Producer, TestBroker,
+};
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, DescribeProducersRequest, InitProducerIdRequest, ProducerId,
+    ApiVersionsRequest, DescribeClusterRequest, DescribeProducersRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, ProducerId,
 };
 use kafka_protocol::records::Compression;
 
@@ -190,5 +195,91 @@ async fn record_size_bounds_apply_to_existing_topics_at_once() {
     assert_eq!(code(produce(&mut c, "m", 0, value_batch(3000, Compression::None), 9).await), 0);
     assert_eq!(alter(&mut c, BROKER, "1", &[("max.decompressed.message.bytes", DELETE, None)]).await.0, 0);
     assert_eq!(code(produce(&mut c, "m", 0, value_batch(100_000, gzip), 9).await), 0);
+    broker.stop().await;
+}
+
+/// Connects to `addr`, retrying for up to 5 s (the listener opens just after the alter is answered).
+async fn connect_soon(addr: SocketAddr) -> Client {
+    for _ in 0..100 {
+        if let Ok(c) = Client::connect(addr).await {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {addr}");
+}
+
+/// Waits up to 5 s for `addr` to refuse connections.
+async fn refused_soon(addr: SocketAddr) {
+    for _ in 0..100 {
+        if Client::connect(addr).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} still accepts connections");
+}
+
+/// Kafka 4.4 (probe: IncrementalAlterConfigs of `listeners` and `listener.security.protocol.map` on
+/// broker 1, then raw requests on each port): an EXTRA listener added with its protocol was served at
+/// once; through it, Metadata listed no broker and answered each partition with LISTENER_NOT_FOUND,
+/// leader -1, its replica offline; DescribeCluster listed no broker and controller -1;
+/// FindCoordinator v3 answered COORDINATOR_NOT_AVAILABLE "The coordinator is not available.", node -1
+/// (the broker's endpoints are registered at start). Metadata through PLAINTEXT was unchanged.
+/// Removing EXTRA closed its open connection and its port (connection refused); a listener without a
+/// protocol in the map was refused with INVALID_REQUEST.
+#[tokio::test]
+async fn listeners_added_and_removed_at_once() {
+    let broker = TestBroker::start().await;
+    let mut c = Client::connect(broker.addr()).await.expect("connect");
+    create_topic(&mut c, "t", 1).await;
+    let extra: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("its address")
+    };
+    let base = format!("PLAINTEXT://{}", broker.addr());
+    let with_extra = format!("{base},EXTRA://{extra}");
+    assert_eq!(
+        alter(&mut c, BROKER, "1", &[("listeners", SET, Some(&with_extra))]).await,
+        (
+            42,
+            Some(format!(
+                "Error creating broker listeners from '[{base}, EXTRA://{extra}]': No security protocol defined for listener EXTRA"
+            ))
+        )
+    );
+    let map = "PLAINTEXT:PLAINTEXT,EXTRA:PLAINTEXT";
+    let ops =
+        [("listeners", SET, Some(with_extra.as_str())), ("listener.security.protocol.map", SET, Some(map))];
+    assert_eq!(alter(&mut c, BROKER, "1", &ops).await.0, 0);
+
+    let mut e = connect_soon(extra).await;
+    assert!(answers(&mut e).await, "EXTRA serves requests");
+    let m = metadata_all(&mut e).await;
+    assert!(m.brokers.is_empty(), "no broker registered for EXTRA: {:?}", m.brokers);
+    let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "t")).expect("topic t");
+    let p = &t.partitions[0];
+    assert_eq!((t.error_code, p.error_code, p.leader_id.0), (0, 72, -1));
+    assert_eq!((p.replica_nodes.len(), p.offline_replicas.len()), (1, 1));
+    let dc = e.call(&DescribeClusterRequest::default(), 0).await;
+    assert_eq!((dc.brokers.len(), dc.controller_id.0), (0, -1));
+    let fc = e.call(&FindCoordinatorRequest::default().with_key(s("g")), 3).await;
+    assert_eq!(
+        (fc.error_code, fc.error_message.as_deref(), fc.node_id.0, fc.port),
+        (15, Some("The coordinator is not available."), -1, -1)
+    );
+    let m = metadata_all(&mut c).await;
+    assert_eq!((m.brokers.len(), m.brokers[0].port), (1, i32::from(broker.addr().port())));
+
+    // Removed: its connections close and its port with them.
+    let ops = [("listeners", SET, Some(base.as_str()))];
+    assert_eq!(alter(&mut c, BROKER, "1", &ops).await.0, 0);
+    e.expect_closed("a connection of the removed listener").await;
+    refused_soon(extra).await;
+    // Deleted: back to the static listeners.
+    let ops = [("listeners", DELETE, None), ("listener.security.protocol.map", DELETE, None)];
+    assert_eq!(alter(&mut c, BROKER, "1", &ops).await.0, 0);
+    assert!(answers(&mut c).await);
+    assert!(answers(&mut Client::connect(broker.addr()).await.expect("connect")).await);
     broker.stop().await;
 }

@@ -628,14 +628,16 @@ impl Config {
         }
     }
 
-    /// The host and port given to a client connected through listener `index` (the first listener's
-    /// for an index out of range).
-    pub fn advertised(&self, index: usize) -> (&str, u16) {
-        match self.listeners.get(index).or(self.listeners.first()) {
-            Some(l) => (&l.advertised_host, l.advertised_port),
-            None => ("127.0.0.1", 9092),
-        }
+    /// The broker's registered endpoint for a client connected through listener `index` (an index of
+    /// [`Config::listeners`]): the host and port advertised for it. `None` for a listener opened at
+    /// run time ([`Config::UNREGISTERED`]): as in Kafka (KRaft), the broker's endpoints are registered
+    /// at start, and a client of any other listener learns of no broker.
+    pub fn registered(&self, index: usize) -> Option<(&str, u16)> {
+        self.listeners.get(index).map(|l| (l.advertised_host.as_str(), l.advertised_port))
     }
+
+    /// The listener index of a listener opened at run time (see [`Config::registered`]).
+    pub const UNREGISTERED: usize = usize::MAX;
 }
 
 /// Reads a configuration file: Java properties (Kafka's `server.properties`) when its name ends in

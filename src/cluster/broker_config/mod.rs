@@ -6,17 +6,28 @@
 //! per-broker → dynamic cluster default → static (config file/env/CLI) → default.
 //!
 //! Keys strom implements take strom's value; the other Kafka keys show Kafka's default or the value
-//! given in the config file (strom keeps them, see [`Config::kafka_value`]). Dynamic values of keys
-//! Kafka applies live are applied live where strom has the behaviour (the `log.*` defaults feeding
-//! topic configs, via [`BrokerSettings`]); keys Kafka marks dynamic that strom has no behaviour for are
-//! stored and reported only.
+//! given in the config file (strom keeps them, see [`Config::kafka_value`]). Every key strom implements
+//! that Kafka applies live is applied live, read through [`BrokerSettings`]:
+//! - the topic defaults (`log.*`, `message.max.bytes`, `max.decompressed.message.bytes`, …) reach every
+//!   partition log at once (`Cluster::alter_broker_configs`);
+//! - `log.cleaner.*` at the cleaner's next pass (it is woken);
+//! - `max.connections` and `listeners` / `listener.security.protocol.map` in the listener task
+//!   (`server::listener`, told by [`crate::cluster::Cluster::watch_broker_configs`]; see
+//!   [`listeners`] for what a listener change does);
+//! - `producer.id.expiration.ms` at the next producer expiry check.
+//!
+//! Keys Kafka marks dynamic whose behaviour strom does not have at all (broker-side recompression by
+//! `compression.type`, `min.insync.replicas`, `unclean.leader.election.enable`, `log.preallocate`,
+//! `log.segment.delete.delay.ms`, tiered storage, security, threads, quotas, …) are stored and
+//! reported only.
 //!
 //! Intended differences from Kafka (compared with a live 4.4 broker's answer): entries are listed in
 //! name order (Kafka's follows a hash map's); `process.roles` and `broker.id` report strom's fixed role
 //! and node id as defaults; keys strom implements show strom's own defaults where they differ
 //! (`max.connections` derived from the open-file limit, `queued.max.request.bytes` bounded, `log.dir`
-//! null, `listeners` on 127.0.0.1). Dynamic keys strom reads only at start (`producer.id.expiration.ms`,
-//! `max.connections`, …) are stored and reported but not applied until strom reads them live.
+//! null, `listeners` on 127.0.0.1).
+
+pub mod listeners;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
