@@ -60,6 +60,7 @@ fn records() -> Vec<u8> {
 fn rules() -> RecordRules {
     RecordRules {
         max_decompressed_bytes: 64 << 20,
+        max_record_bytes: 2_147_483_639,
         compacted: false,
         timestamps: TimestampRule::CreateTime {
             now_ms: 1_700_000_000_000,

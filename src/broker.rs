@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -44,18 +43,7 @@ impl Broker {
         // First, so a second broker on the same directory touches nothing (not even the port).
         let mut dir_lock = crate::dir_lock::lock(&config.data_dir)?;
         let budget = Budget::for_limit(crate::descriptors::raise_limit());
-        let max_connections = config.derive_max_connections(budget.max_connections);
-        tracing::info!(
-            limit = budget.limit,
-            log_files = budget.log_files,
-            reserve = budget.reserve,
-            max_connections,
-            "descriptor budget"
-        );
-        if max_connections > budget.max_connections {
-            tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
-                "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
-        }
+        config.derive_max_connections(budget.max_connections);
         for line in &config.warnings {
             tracing::warn!("{line}");
         }
@@ -65,7 +53,7 @@ impl Broker {
         let mut tcp_listeners = Vec::new();
         let mut local_addrs = Vec::new();
         for (index, l) in config.listeners.clone().iter().enumerate() {
-            let listener = bind(l).await?;
+            let listener = listener::bind(l).await?;
             let addr = listener.local_addr()?;
             config.set_bound_port(index, addr.port());
             tcp_listeners.push(listener);
@@ -89,6 +77,19 @@ impl Broker {
             })?
         };
         let cluster = Arc::new(cluster);
+        // The bound in effect, a dynamic value included (the listener follows its changes).
+        let max_connections = listener::max_connections(&cluster);
+        tracing::info!(
+            limit = budget.limit,
+            log_files = budget.log_files,
+            reserve = budget.reserve,
+            max_connections,
+            "descriptor budget"
+        );
+        if max_connections > budget.max_connections {
+            tracing::warn!(max_connections, limit = budget.limit, reserve = budget.reserve,
+                "max.connections leaves the log fewer descriptors than its reserve; under load its writes may fail (retriably) for lack of descriptors");
+        }
         let producer_ids = Arc::new(ProducerIdManager::open(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot open the producer id block in {}: {e}", config.data_dir.display())
         })?);
@@ -165,8 +166,7 @@ impl Broker {
             idle: Duration::from_millis(config.connections_max_idle_ms),
         };
         let shutdown = CancellationToken::new();
-        let listener_task =
-            tokio::spawn(listener::run(tcp_listeners, ctx, limits, max_connections, shutdown.clone()));
+        let listener_task = tokio::spawn(listener::run(tcp_listeners, ctx, limits, shutdown.clone()));
         let retention_check = Duration::from_millis(
             config
                 .value("log.retention.check.interval.ms")
@@ -182,6 +182,19 @@ impl Broker {
         };
         let log_cleaner =
             tokio::spawn(cluster.logs.clone().run_cleaner_loop(cleaner_config, shutdown.clone()));
+        let settings_of = cluster.clone();
+        let producer_expiration = move || {
+            settings_of
+                .settings()
+                .value("producer.id.expiration.ms")
+                .and_then(|(v, _)| v.parse().ok())
+                .unwrap_or(86_400_000)
+        };
+        let producer_expiry = tokio::spawn(cluster.logs.clone().run_producer_expiry(
+            Duration::from_millis(config.number("producer.id.expiration.check.interval.ms") as u64),
+            producer_expiration,
+            shutdown.clone(),
+        ));
         let group_timers = tokio::spawn(groups.clone().run_background(shutdown.clone()));
         let txn_interval = Duration::from_millis(
             config.number("transaction.abort.timed.out.transaction.cleanup.interval.ms") as u64,
@@ -204,7 +217,7 @@ impl Broker {
             txn,
             shutdown,
             listener_task,
-            background_tasks: vec![log_duties, log_cleaner, group_timers, txn_timers],
+            background_tasks: vec![log_duties, log_cleaner, producer_expiry, group_timers, txn_timers],
             dir_lock,
         })
     }
@@ -232,20 +245,6 @@ impl Broker {
         drop(self.dir_lock);
         tracing::info!("strom stopped");
     }
-}
-
-/// Binds one listener; an empty host binds every interface: IPv6 and IPv4 (`[::]`, dual-stack where the
-/// system allows, as Java's wildcard socket), else IPv4 only (`0.0.0.0`) on a system without IPv6.
-async fn bind(l: &crate::config::listeners::Listener) -> anyhow::Result<TcpListener> {
-    let failed =
-        |e: std::io::Error| anyhow::anyhow!("cannot listen on {}://{}:{}: {e}", l.name, l.host, l.port);
-    if l.host.is_empty() {
-        return match TcpListener::bind(("::", l.port)).await {
-            Ok(listener) => Ok(listener),
-            Err(_) => TcpListener::bind(("0.0.0.0", l.port)).await.map_err(failed),
-        };
-    }
-    TcpListener::bind((l.host.as_str(), l.port)).await.map_err(failed)
 }
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

@@ -18,7 +18,7 @@ pub async fn describe_cluster(
 ) -> DescribeClusterResponse {
     let cluster = &ctx.cluster;
     let config = &cluster.config;
-    let (host, port) = config.advertised(listener);
+    let endpoint = config.registered(listener);
     let node = cluster.node_id();
     let resp = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKERS);
     if version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
@@ -28,14 +28,22 @@ pub async fn describe_cluster(
                 "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
             )));
     }
-    let broker = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(node))
-        .with_host(StrBytes::from_string(host.to_string()))
-        .with_port(i32::from(port));
+    // Through a listener opened at run time (not registered), Kafka 4.4 lists no broker and no
+    // controller.
+    let (brokers, controller) = match endpoint {
+        Some((host, port)) => (
+            vec![DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(node))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(i32::from(port))],
+            node,
+        ),
+        None => (Vec::new(), -1),
+    };
     let resp = resp
         .with_cluster_id(StrBytes::from_string(cluster.cluster_id().to_string()))
-        .with_controller_id(BrokerId(node))
-        .with_brokers(vec![broker]);
+        .with_controller_id(BrokerId(controller))
+        .with_brokers(brokers);
     if req.include_cluster_authorized_operations {
         resp.with_cluster_authorized_operations(authorized_ops::CLUSTER)
     } else {

@@ -77,7 +77,10 @@ pub async fn find_coordinator(
     version: i16,
     listener: usize,
 ) -> FindCoordinatorResponse {
-    let (host, port) = ctx.cluster.config.advertised(listener);
+    // Through a listener opened at run time (not registered) no coordinator can be named: Kafka 4.4
+    // answers COORDINATOR_NOT_AVAILABLE.
+    let endpoint = ctx.cluster.config.registered(listener);
+    let (host, port) = endpoint.unwrap_or(("", 0));
     let node = ctx.cluster.node_id();
     // Share groups (key type 2) are not served yet; any other type is malformed (Kafka:
     // INVALID_REQUEST with its default message). The group coordinator's topic is created on the
@@ -87,7 +90,8 @@ pub async fn find_coordinator(
         KEY_GROUP | KEY_TRANSACTION => None,
         KEY_SHARE => Some(ResponseError::CoordinatorNotAvailable),
         _ => Some(ResponseError::InvalidRequest),
-    };
+    }
+    .or(endpoint.is_none().then_some(ResponseError::CoordinatorNotAvailable));
     if version >= 4 {
         let coordinators = req
             .coordinator_keys

@@ -90,7 +90,9 @@ async fn lookup_by_name(
     }
 }
 
-/// `listener`: index of the request's listener, whose advertised address is the broker's.
+/// `listener`: index of the request's listener, whose advertised address is the broker's. Through
+/// a listener opened at run time (not registered) Kafka 4.4 lists no broker and answers every
+/// partition with LISTENER_NOT_FOUND, no leader, and its replica offline.
 pub async fn handle(
     ctx: &ApiContext,
     req: MetadataRequest,
@@ -100,7 +102,7 @@ pub async fn handle(
     let cluster = &ctx.cluster;
     let node = cluster.node_id();
     let config = &cluster.config;
-    let (host, port) = config.advertised(listener);
+    let endpoint = config.registered(listener);
     let with_topic_ops = version >= 8 && req.include_topic_authorized_operations;
     // Before v4 the field did not exist and Kafka always allowed auto-creation.
     let auto_create = config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
@@ -132,12 +134,22 @@ pub async fn handle(
             }
         }
     }
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(node))
-        .with_host(StrBytes::from_string(host.to_string()))
-        .with_port(i32::from(port));
+    let brokers = match endpoint {
+        Some((host, port)) => vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(node))
+            .with_host(StrBytes::from_string(host.to_string()))
+            .with_port(i32::from(port))],
+        None => {
+            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                p.error_code = ResponseError::ListenerNotFound.code();
+                p.leader_id = BrokerId(-1);
+                p.offline_replicas = p.replica_nodes.clone();
+            }
+            Vec::new()
+        }
+    };
     let mut resp = MetadataResponse::default()
-        .with_brokers(vec![broker])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(cluster.cluster_id().to_string())))
         .with_controller_id(BrokerId(node))
         .with_topics(topics);

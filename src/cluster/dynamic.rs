@@ -35,14 +35,17 @@ impl Cluster {
         let held = if per_broker { &current.broker } else { &current.cluster_default };
         let next_props = broker_config::apply_change(held, change)?;
         broker_config::validate_dynamic(&next_props, per_broker)?;
+        let mut next = (*current).clone();
+        *(if per_broker { &mut next.broker } else { &mut next.cluster_default }) = next_props;
+        let next_settings = BrokerSettings { config: self.config.clone(), dynamic: Arc::new(next.clone()) };
+        broker_config::listeners::validate(&self.settings(), &next_settings)?;
         if validate_only {
             return Ok(());
         }
-        let mut next = (*current).clone();
-        *(if per_broker { &mut next.broker } else { &mut next.cluster_default }) = next_props;
         self.commit_dynamic(next).await?;
         self.reconfigure_all_logs();
         self.logs.wake_cleaner();
+        self.broker_configs_changed.send_modify(|n| *n = n.wrapping_add(1));
         tracing::info!(resource = if per_broker { name } else { "<default>" }, "broker configs altered");
         Ok(())
     }

@@ -199,6 +199,9 @@ pub struct Cluster {
     data_dir: PathBuf,
     /// Dynamic broker and group configs; replaced (persisted first) only under `writer`.
     dynamic: RwLock<Arc<broker_config::DynamicConfigs>>,
+    /// Bumped after each change of the dynamic broker configs, for the parts of the broker that
+    /// apply them live (see [`Cluster::watch_broker_configs`]).
+    broker_configs_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// A Kafka-style cluster id: a random UUID in URL-safe base64 without padding (22 characters).
@@ -252,6 +255,7 @@ impl Cluster {
         let dynamic = persisted.configs.unwrap_or_else(|| broker_config::DynamicConfigs::formatted(&config));
         let cluster = Cluster {
             dynamic: RwLock::new(Arc::new(dynamic)),
+            broker_configs_changed: tokio::sync::watch::channel(0).0,
             config,
             logs,
             cluster_id: persisted.cluster_id,
@@ -270,6 +274,12 @@ impl Cluster {
     /// The broker's configuration with its dynamic configs: where dynamic broker keys are read.
     pub fn settings(&self) -> broker_config::BrokerSettings {
         broker_config::BrokerSettings { config: self.config.clone(), dynamic: self.dynamic.read().clone() }
+    }
+
+    /// Sees each change of the dynamic broker configs (the value is a change count); read the new
+    /// values with [`Cluster::settings`].
+    pub fn watch_broker_configs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.broker_configs_changed.subscribe()
     }
 
     /// The log settings of `topic`: its overrides over the broker's (dynamic, then static) defaults.

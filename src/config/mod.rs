@@ -291,6 +291,8 @@ pub const BROKER_KEYS: &[KeyDef] = &[
     KeyDef { name: "offset.metadata.max.bytes", kind: int(0, I32MAX), default: Some("4096") },
     KeyDef { name: "transactional.id.expiration.ms", kind: int(1, I32MAX), default: Some("604800000") },
     KeyDef { name: "producer.id.expiration.ms", kind: int(1, I32MAX), default: Some("86400000") },
+    // An internal Kafka key (not described unless given), read-only.
+    KeyDef { name: "producer.id.expiration.check.interval.ms", kind: int(1, I32MAX), default: Some("600000") },
     KeyDef { name: "transaction.max.timeout.ms", kind: int(1, I32MAX), default: Some("900000") },
     KeyDef { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", kind: int(1, I32MAX), default: Some("10000") },
     KeyDef { name: "offsets.topic.num.partitions", kind: int(1, I32MAX), default: Some("50") },
@@ -398,6 +400,16 @@ fn key_def(name: &str) -> Option<&'static KeyDef> {
 /// Whether strom implements broker key `name` (one of [`BROKER_KEYS`]).
 pub fn is_strom_key(name: &str) -> bool {
     key_def(name).is_some()
+}
+
+/// Strom's built-in default of broker key `name`, when strom implements it and has one.
+pub fn strom_key_default(name: &str) -> Option<&'static str> {
+    key_def(name).and_then(|k| k.default)
+}
+
+/// Whether `name` is one of Kafka's broker configs (or a per-listener override of one).
+pub fn is_kafka_key(name: &str) -> bool {
+    is_kafka_broker_key(name)
 }
 
 /// The kind strom checks broker key `name` against, when strom implements it.
@@ -616,14 +628,16 @@ impl Config {
         }
     }
 
-    /// The host and port given to a client connected through listener `index` (the first listener's
-    /// for an index out of range).
-    pub fn advertised(&self, index: usize) -> (&str, u16) {
-        match self.listeners.get(index).or(self.listeners.first()) {
-            Some(l) => (&l.advertised_host, l.advertised_port),
-            None => ("127.0.0.1", 9092),
-        }
+    /// The broker's registered endpoint for a client connected through listener `index` (an index of
+    /// [`Config::listeners`]): the host and port advertised for it. `None` for a listener opened at
+    /// run time ([`Config::UNREGISTERED`]): as in Kafka (KRaft), the broker's endpoints are registered
+    /// at start, and a client of any other listener learns of no broker.
+    pub fn registered(&self, index: usize) -> Option<(&str, u16)> {
+        self.listeners.get(index).map(|l| (l.advertised_host.as_str(), l.advertised_port))
     }
+
+    /// The listener index of a listener opened at run time (see [`Config::registered`]).
+    pub const UNREGISTERED: usize = usize::MAX;
 }
 
 /// Reads a configuration file: Java properties (Kafka's `server.properties`) when its name ends in

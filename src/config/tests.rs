@@ -10,7 +10,7 @@ fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn defaults_listen_on_loopback_9092_with_data_dir() {
     let c = Config::defaults();
     assert_eq!((c.listeners[0].host.as_str(), c.listeners[0].port), ("127.0.0.1", 9092));
-    assert_eq!(c.advertised(0), ("127.0.0.1", 9092));
+    assert_eq!(c.registered(0), Some(("127.0.0.1", 9092)));
     assert_eq!(c.value("listeners"), Some(("PLAINTEXT://127.0.0.1:9092", Origin::Default)));
     assert_eq!(c.data_dir, PathBuf::from("./data"));
     assert!(c.auto_create_topics);
@@ -86,7 +86,7 @@ fn env_overrides_file_and_cli_overrides_env() {
     let c = Config::build(&f, &env, &cli, "f").unwrap();
     assert_eq!(c.num_partitions, 5);
     assert_eq!(c.listeners[0].port, 3000);
-    assert_eq!(c.advertised(0), ("127.0.0.1", 3000));
+    assert_eq!(c.registered(0), Some(("127.0.0.1", 3000)));
     assert_eq!(c.value("num.partitions"), Some(("5", Origin::Env)));
 }
 
@@ -204,7 +204,7 @@ fn shipped_server_properties_loads_with_the_kafka_keys_warned_about() {
     };
     let c = Config::load(&cli).unwrap();
     assert_eq!(c.listeners.len(), 1, "the CONTROLLER listener is not opened");
-    assert_eq!(c.advertised(0), ("127.0.0.1", 9092));
+    assert_eq!(c.registered(0), Some(("127.0.0.1", 9092)));
     assert_eq!(c.data_dir, PathBuf::from("./data"));
     assert_eq!(c.warnings.len(), 1);
     assert!(c.warnings[0].contains("process.roles"), "{}", c.warnings[0]);

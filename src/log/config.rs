@@ -115,7 +115,8 @@ impl LogConfig {
 
     /// The per-record rules of a produced batch at `now_ms` (Kafka's `LogValidator` inputs). A
     /// compressed batch may decompress to at most [`DECOMPRESSION_FACTOR`] × `max.message.bytes`
-    /// (at least that many MiB), and never beyond `max.decompressed.message.bytes`.
+    /// (at least that many MiB; strom's own bound against decompression bombs), and each of its
+    /// records to at most `max.decompressed.message.bytes` (Kafka 4.4's per-record bound).
     pub fn record_rules(&self, now_ms: i64) -> RecordRules {
         let timestamps = if self.log_append_time {
             TimestampRule::LogAppendTime
@@ -128,8 +129,8 @@ impl LogConfig {
         };
         RecordRules {
             max_decompressed_bytes: (self.max_message_bytes.max(1 << 20) as u64)
-                .saturating_mul(DECOMPRESSION_FACTOR)
-                .min(self.max_decompressed_message_bytes),
+                .saturating_mul(DECOMPRESSION_FACTOR),
+            max_record_bytes: self.max_decompressed_message_bytes,
             compacted: self.compacted,
             timestamps,
         }

@@ -284,6 +284,29 @@ impl LogManager {
         }
     }
 
+    /// Every `check_interval` until `shutdown`, forgets in every log the producers whose last batch is
+    /// `expiration_ms()` old (Kafka's `PeriodicProducerExpirationCheck` every
+    /// `producer.id.expiration.check.interval.ms`). `expiration_ms` is read at each check, so a
+    /// dynamic `producer.id.expiration.ms` applies from the next one.
+    pub async fn run_producer_expiry(
+        self: Arc<Self>,
+        check_interval: Duration,
+        expiration_ms: impl Fn() -> i64 + Send + 'static,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(check_interval) => {}
+            }
+            let (expiration, now) = (expiration_ms(), now_ms());
+            let expired: usize = self.all().iter().map(|log| log.expire_producers(now, expiration)).sum();
+            if expired > 0 {
+                tracing::debug!(expired, expiration_ms = expiration, "expired producer ids");
+            }
+        }
+    }
+
     /// Flushes every log and writes the clean-shutdown marker, listing the logs a write failed in. No
     /// marker is written when a log is offline (a failure other than a shortage, e.g. a failed fsync).
     pub fn close(&self) -> io::Result<()> {

@@ -115,10 +115,10 @@ impl PartitionLog {
         self.state.read().producers.get(producer_id).map(|e| e.epoch)
     }
 
-    /// Forgets producers idle longer than `max_idle_ms` (ms), except those with a transaction
-    /// ongoing here (Kafka's `ProducerStateManager.removeExpiredProducers`).
-    pub fn expire_producers(&self, now_ms: i64, max_idle_ms: i64) -> usize {
-        self.state.write().producers.expire(now_ms, max_idle_ms)
+    /// Forgets producers whose last batch is `expiration_ms` old, except those with a transaction
+    /// ongoing here (Kafka's `ProducerStateManager.removeExpiredProducers`); returns how many.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.state.write().producers.expire(now_ms, expiration_ms)
     }
 
     /// Every producer known to this partition, for DescribeProducers (Kafka's

@@ -335,12 +335,16 @@ impl ProducerStates {
         None
     }
 
-    /// Forgets producers idle for longer than `max_idle_ms`, except those with a transaction ongoing
-    /// (Kafka's `isProducerExpired`); returns how many.
-    pub fn expire(&mut self, now_ms: i64, max_idle_ms: i64) -> usize {
+    /// Forgets the producers whose last batch or marker is at least `expiration_ms` older than
+    /// `now_ms`, except those with a transaction ongoing (Kafka's `isProducerExpired`: the age is
+    /// measured from the batch's max timestamp, `lastTimestamp`, not from when it was appended; an
+    /// entry without one, from an older snapshot, counts from its append); returns how many.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| e.current_txn_first_offset.is_some() || now_ms - e.last_append_ms <= max_idle_ms);
+        self.producers.retain(|_, e| {
+            let last = if e.last_timestamp >= 0 { e.last_timestamp } else { e.last_append_ms };
+            e.current_txn_first_offset.is_some() || now_ms.saturating_sub(last) < expiration_ms
+        });
         before - self.producers.len()
     }
 }
@@ -411,11 +415,20 @@ mod tests {
     }
 
     #[test]
-    fn idle_producers_expire() {
+    fn producers_expire_by_their_last_batch_timestamp() {
+        let at = |pid: i64, max_timestamp: i64| {
+            let mut b = testing::batch(1, 1, max_timestamp);
+            b[43..51].copy_from_slice(&pid.to_be_bytes());
+            b[53..57].copy_from_slice(&0i32.to_be_bytes());
+            BatchHeader::parse(&b).unwrap()
+        };
         let mut s = ProducerStates::default();
-        s.record(&header(1, 0, 0, 1, 0), None, 0);
-        s.record(&header(2, 0, 0, 1, 1), None, 1000);
-        assert_eq!(s.expire(1500, 600), 1);
-        assert!(s.get(1).is_none() && s.get(2).is_some());
+        // Appended late (broker time 2000) but timestamped 0: Kafka ages it from the timestamp.
+        s.record(&at(1, 0), None, 2000);
+        s.record(&at(2, 1000), None, 1000);
+        s.record(&at(3, 1400), None, 1400);
+        // Kafka expires at exactly the expiration (`now - lastTimestamp >= producerIdExpirationMs`).
+        assert_eq!(s.expire(1600, 600), 2);
+        assert!(s.get(1).is_none() && s.get(2).is_none() && s.get(3).is_some());
     }
 }

@@ -30,6 +30,10 @@ pub struct RecordRules {
     /// Largest decompressed payload read from one compressed batch, in bytes; beyond it the batch is
     /// refused. Derived from the topic's `max.message.bytes`.
     pub max_decompressed_bytes: u64,
+    /// Largest record of a compressed batch, in bytes (its length field): the topic's
+    /// `max.decompressed.message.bytes` (Kafka 4.4, INVALID_RECORD beyond it). Records of an
+    /// uncompressed batch are not checked against it, as in Kafka.
+    pub max_record_bytes: u64,
     /// `cleanup.policy` includes `compact`: every record needs a key.
     pub compacted: bool,
     /// The topic's `message.timestamp.type` and, for CreateTime, the accepted range.
@@ -342,8 +346,9 @@ struct RecordFields {
     value_len: i32,
 }
 
-/// Reads one record, checking its framing.
-fn read_record<S: Source>(src: &mut S) -> Result<RecordFields, RecordsError> {
+/// Reads one record, checking its framing; a decompressed record longer than `max_record` bytes is
+/// refused (Kafka's `DefaultRecord.readFrom(InputStream, …, maxRecordSize)`).
+fn read_record<S: Source>(src: &mut S, max_record: u64) -> Result<RecordFields, RecordsError> {
     let len = match read_unsigned(|| src.byte(), 5) {
         Ok(raw) => zigzag32(raw),
         // Kafka reads an uncompressed batch's record length outside its error translation.
@@ -355,6 +360,11 @@ fn read_record<S: Source>(src: &mut S) -> Result<RecordFields, RecordsError> {
     let Ok(len) = u64::try_from(len) else {
         return Err(RecordsError::Invalid(format!("Invalid negative record size {len}")));
     };
+    if src.remaining().is_none() && len > max_record {
+        return Err(RecordsError::Invalid(format!(
+            "Invalid record size: {len} exceeds the configured maximum record size of {max_record}."
+        )));
+    }
     if let Some(rem) = src.remaining().filter(|rem| *rem < len) {
         return Err(RecordsError::Invalid(format!(
             "Invalid record size: expected {len} bytes in record payload, but instead the buffer has only {rem} remaining bytes."
@@ -462,7 +472,7 @@ fn walk<S: Source>(
     let mut total = 0usize;
     let mut max_timestamp = -1i64;
     for index in 0..h.record_count {
-        let r = read_record(src)?;
+        let r = read_record(src, rules.max_record_bytes)?;
         if r.offset_delta != index {
             // Kafka stores such an uncompressed batch as it is (its records then claim offsets
             // outside it); strom refuses it. A compressed one fails in Kafka as a server error.

@@ -6,6 +6,7 @@ use crate::log::batch::{self, BatchHeader};
 
 const ANY_TIME: RecordRules = RecordRules {
     max_decompressed_bytes: 64 << 20,
+    max_record_bytes: 2_147_483_639,
     compacted: false,
     timestamps: TimestampRule::CreateTime { now_ms: 0, before_ms: i64::MAX, after_ms: i64::MAX },
 };
@@ -212,6 +213,24 @@ fn a_decompression_bomb_is_refused_at_the_bound_without_allocating_it() {
     // Below the bound the same record is fine.
     let roomy = RecordRules { max_decompressed_bytes: 400 << 20, ..ANY_TIME };
     assert!(check(&bomb, &roomy).is_ok());
+}
+
+#[test]
+fn a_compressed_record_longer_than_max_decompressed_message_bytes_is_invalid() {
+    // Kafka 4.4 with max.decompressed.message.bytes=1000: a gzip batch of one 100000-byte value is
+    // INVALID_RECORD, a 100-byte one and an uncompressed 3000-byte one are appended.
+    let rules = RecordRules { max_record_bytes: 1000, ..ANY_TIME };
+    let big = encoded_batch(&[vec![b'a'; 100_000]], true, 1);
+    match check(&big, &rules) {
+        Err(RecordsError::Invalid(m)) => {
+            assert!(m.ends_with("exceeds the configured maximum record size of 1000."), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(check(&encoded_batch(&[vec![b'a'; 100]], true, 1), &rules).is_ok());
+    assert!(check(&encoded_batch(&[vec![b'a'; 3000]], true, 0), &rules).is_ok());
+    // The bound is per record: ten records of 500 bytes pass.
+    assert!(check(&encoded_batch(&vec![vec![b'a'; 500]; 10], true, 1), &rules).is_ok());
 }
 
 /// Batches as kafka-protocol's encoder writes them (what every test client sends).

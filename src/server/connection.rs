@@ -17,11 +17,11 @@ use kafka_protocol::messages::ApiKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::error::Elapsed;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, warn, Instrument};
 
 use super::budget::RequestBudget;
 use super::frame::{read_body, read_head, skip_body, FrameError, FrameHead};
+use super::slots::Slot;
 use crate::api::{handle_frame, versions, ApiContext, Reply, RequestInfo};
 
 /// Per-connection limits from the configuration.
@@ -33,17 +33,19 @@ pub struct ConnLimits {
     pub idle: Duration,
 }
 
-/// Serves one connection until the peer closes it, it misbehaves, it idles out, or shutdown.
+/// Serves one connection until the peer closes it, it misbehaves, it idles out, or its `slot` is
+/// closed (shutdown, or one connection too many under a lowered `max.connections`).
 pub async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<ApiContext>,
     limits: ConnLimits,
     budget: Arc<RequestBudget>,
-    shutdown: CancellationToken,
+    slot: &Slot,
     listener: usize,
 ) {
     let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
+    let shutdown = slot.closed();
     async move {
         let mut buf = BytesMut::with_capacity(4096);
         let mut client_id_recorded = false;
@@ -53,6 +55,7 @@ pub async fn serve(
                 r = tokio::time::timeout(limits.idle, read_head(&mut stream, &mut buf, limits.max_request_bytes)) => r,
             };
             let Some(Some(head)) = settle(head) else { break };
+            slot.touch();
             if let Some(reason) = refused_from_head(&head) {
                 let (api, version, correlation_id) = head.api.unwrap_or_default();
                 warn!(api, version, correlation_id, %reason, "closing connection");
@@ -104,7 +107,7 @@ pub async fn serve(
                     debug!(error = %e, "connection write failed");
                     break;
                 }
-                Some(Ok(Ok(()))) | None => {}
+                Some(Ok(Ok(()))) | None => slot.touch(),
             }
             debug!(api = info.api_key, version = info.api_version, correlation_id = info.correlation_id, "request served");
         }

@@ -6,17 +6,28 @@
 //! per-broker → dynamic cluster default → static (config file/env/CLI) → default.
 //!
 //! Keys strom implements take strom's value; the other Kafka keys show Kafka's default or the value
-//! given in the config file (strom keeps them, see [`Config::kafka_value`]). Dynamic values of keys
-//! Kafka applies live are applied live where strom has the behaviour (the `log.*` defaults feeding
-//! topic configs, via [`BrokerSettings`]); keys Kafka marks dynamic that strom has no behaviour for are
-//! stored and reported only.
+//! given in the config file (strom keeps them, see [`Config::kafka_value`]). Every key strom implements
+//! that Kafka applies live is applied live, read through [`BrokerSettings`]:
+//! - the topic defaults (`log.*`, `message.max.bytes`, `max.decompressed.message.bytes`, …) reach every
+//!   partition log at once (`Cluster::alter_broker_configs`);
+//! - `log.cleaner.*` at the cleaner's next pass (it is woken);
+//! - `max.connections` and `listeners` / `listener.security.protocol.map` in the listener task
+//!   (`server::listener`, told by [`crate::cluster::Cluster::watch_broker_configs`]; see
+//!   [`listeners`] for what a listener change does);
+//! - `producer.id.expiration.ms` at the next producer expiry check.
+//!
+//! Keys Kafka marks dynamic whose behaviour strom does not have at all (broker-side recompression by
+//! `compression.type`, `min.insync.replicas`, `unclean.leader.election.enable`, `log.preallocate`,
+//! `log.segment.delete.delay.ms`, tiered storage, security, threads, quotas, …) are stored and
+//! reported only.
 //!
 //! Intended differences from Kafka (compared with a live 4.4 broker's answer): entries are listed in
 //! name order (Kafka's follows a hash map's); `process.roles` and `broker.id` report strom's fixed role
 //! and node id as defaults; keys strom implements show strom's own defaults where they differ
 //! (`max.connections` derived from the open-file limit, `queued.max.request.bytes` bounded, `log.dir`
-//! null, `listeners` on 127.0.0.1). Dynamic keys strom reads only at start (`producer.id.expiration.ms`,
-//! `max.connections`, …) are stored and reported but not applied until strom reads them live.
+//! null, `listeners` on 127.0.0.1).
+
+pub mod listeners;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock};
@@ -199,7 +210,11 @@ impl BrokerSettings {
             _ => {}
         }
         if crate::config::is_strom_key(name) {
-            return self.config.value(name).map(|(v, _)| v.to_string());
+            // A value given statically hides the default: that is the key's built-in one.
+            return match self.config.value(name) {
+                Some((v, Origin::Default)) => Some(v.to_string()),
+                _ => crate::config::strom_key_default(name).map(str::to_string),
+            };
         }
         kafka_key(name).and_then(|k| k.default).map(str::to_string)
     }
@@ -232,9 +247,11 @@ impl BrokerSettings {
 
     fn entry(&self, name: &str, per_broker: bool) -> ConfigEntry {
         let key = kafka_key(name);
+        // Kafka's internal keys (not in the table) that strom implements have a known type.
+        let strom_kind = crate::config::strom_key_kind(name).filter(|_| key.is_none());
         let type_name = key.map(|k| k.type_name).unwrap_or("UNKNOWN");
         // KafkaConfig.maybeSensitive: passwords and keys of unknown type.
-        let sensitive = matches!(type_name, "PASSWORD" | "UNKNOWN");
+        let sensitive = strom_kind.is_none() && matches!(type_name, "PASSWORD" | "UNKNOWN");
         let mut synonyms: Vec<Synonym> = self
             .synonyms(&synonym_names(name))
             .into_iter()
@@ -253,7 +270,7 @@ impl BrokerSettings {
             name: name.to_string(),
             value: if sensitive { None } else { value },
             source: synonyms.first().map_or(source::DEFAULT_CONFIG, |s| s.source),
-            type_code: type_code(type_name),
+            type_code: strom_kind.map_or_else(|| type_code(type_name), |k| k.type_code()),
             read_only: key.is_none_or(|k| k.mode == Mode::ReadOnly),
             sensitive,
             synonyms,
@@ -265,6 +282,15 @@ impl BrokerSettings {
     pub fn describe_broker(&self) -> Vec<ConfigEntry> {
         let mut names: BTreeSet<&str> = KEYS.iter().map(|k| k.name).collect();
         names.extend(self.config.kafka_values().map(|(k, _)| k));
+        // Kafka's internal keys strom implements, when given (`producer.id.expiration.check.interval.ms`).
+        names.extend(
+            self.config
+                .entries()
+                .filter(|(k, v)| {
+                    matches!(v, Some((_, o)) if *o != Origin::Default) && crate::config::is_kafka_key(k.name)
+                })
+                .map(|(k, _)| k.name),
+        );
         names.extend(self.dynamic.broker.keys().map(String::as_str));
         names.extend(self.dynamic.cluster_default.keys().map(String::as_str));
         names.into_iter().map(|n| self.entry(n, true)).collect()
@@ -321,8 +347,13 @@ pub fn validate_dynamic(props: &BTreeMap<String, String>, per_broker: bool) -> R
     let set = |names: Vec<&String>| {
         format!("[{}]", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
     };
-    let read_only: Vec<&String> =
-        props.keys().filter(|k| kafka_key(k).is_some_and(|d| d.mode == Mode::ReadOnly)).collect();
+    // Kafka's internal keys (strom implements one) are never dynamic either.
+    let internal =
+        |k: &str| kafka_key(k).is_none() && crate::config::is_strom_key(k) && crate::config::is_kafka_key(k);
+    let read_only: Vec<&String> = props
+        .keys()
+        .filter(|k| kafka_key(k).is_some_and(|d| d.mode == Mode::ReadOnly) || internal(k))
+        .collect();
     if !read_only.is_empty() {
         return Err(invalid_request(format!("Cannot update these configs dynamically: {}", set(read_only))));
     }

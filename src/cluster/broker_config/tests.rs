@@ -58,6 +58,43 @@ fn validation_follows_kafka() {
         msg(validate_dynamic(&p("listeners", "PLAINTEXT://127.0.0.1:9"), false)),
         "Cannot update these configs at default cluster level, broker id must be specified: [listeners]"
     );
+    // Kafka 4.4: "Cannot update these configs dynamically: [producer.id.expiration.check.interval.ms]".
+    assert_eq!(
+        msg(validate_dynamic(&p("producer.id.expiration.check.interval.ms", "100"), false)),
+        "Cannot update these configs dynamically: [producer.id.expiration.check.interval.ms]"
+    );
     assert!(validate_dynamic(&p("no.such.key", "3"), true).is_ok());
     assert!(validate_dynamic(&p("log.retention.ms", "-5"), true).is_ok());
+}
+
+#[test]
+fn a_static_value_keeps_the_default_beneath_it() {
+    let s = settings(
+        &[("log.segment.bytes", "2000000"), ("producer.id.expiration.check.interval.ms", "200")],
+        DynamicConfigs::default(),
+    );
+    let all = s.describe_broker();
+    let syn = |name: &str| -> Vec<(Option<String>, i8)> {
+        find(&all, name).synonyms.iter().map(|s| (s.value.clone(), s.source)).collect()
+    };
+    // Kafka 4.4 with log.segment.bytes=2000000 in server.properties:
+    // [log.segment.bytes=2000000@STATIC_BROKER_CONFIG, log.segment.bytes=1073741824@DEFAULT_CONFIG].
+    assert_eq!(syn("log.segment.bytes"), vec![(Some("2000000".into()), 4), (Some("1073741824".into()), 5)]);
+    // An internal key is described once given (Kafka 4.4 with producer.id.expiration.check.interval.ms=200:
+    // value 200, STATIC_BROKER_CONFIG, read-only, INT, synonyms 200@4 and 600000@5).
+    let e = find(&all, "producer.id.expiration.check.interval.ms");
+    assert_eq!(
+        (e.value.as_deref(), e.source, e.read_only, e.sensitive, e.type_code),
+        (Some("200"), 4, true, false, 3)
+    );
+    assert_eq!(
+        syn("producer.id.expiration.check.interval.ms"),
+        vec![(Some("200".into()), 4), (Some("600000".into()), 5)]
+    );
+    assert_eq!(all.len(), 351);
+    // Not given, it is not described (Kafka lists 350 keys).
+    assert!(settings(&[], DynamicConfigs::default())
+        .describe_broker()
+        .iter()
+        .all(|e| e.name != "producer.id.expiration.check.interval.ms"));
 }
