@@ -445,6 +445,17 @@ enum Kept {
     Nothing,
 }
 
+/// `h` (stored as `bytes`) kept with no records: Kafka writes the empty header even for a batch that
+/// was empty already, so one emptied by an older strom (another base timestamp) is rewritten too.
+fn emptied(h: &BatchHeader, bytes: &[u8]) -> Kept {
+    let empty = records::empty(h);
+    if empty == bytes {
+        Kept::Original
+    } else {
+        Kept::Rebuilt(empty)
+    }
+}
+
 /// Kafka's cleaner `RecordFilter` for one clean.
 struct Filter<'a> {
     map: &'a OffsetMap,
@@ -503,11 +514,7 @@ impl Filter<'_> {
         let retain_empty = self.retain_empty(h);
         if discard_records {
             stats.records_read += h.record_count.max(0) as u64;
-            return Ok(match (retain_empty, h.record_count) {
-                (true, 0) => Kept::Original,
-                (true, _) => Kept::Rebuilt(records::empty(h)),
-                (false, _) => Kept::Nothing,
-            });
+            return Ok(if retain_empty { emptied(h, bytes) } else { Kept::Nothing });
         }
         let raw = records::record_bytes(h, bytes, self.bound)?;
         let all = records::parse(h, &raw)?;
@@ -518,11 +525,7 @@ impl Filter<'_> {
         stats.records_read += all.len() as u64;
         stats.records_kept += kept.len() as u64;
         if kept.is_empty() {
-            return Ok(match (retain_empty, all.is_empty()) {
-                (true, true) => Kept::Original,
-                (true, false) => Kept::Rebuilt(records::empty(h)),
-                (false, _) => Kept::Nothing,
-            });
+            return Ok(if retain_empty { emptied(h, bytes) } else { Kept::Nothing });
         }
         let set_horizon = horizon.is_none() && (may_go || kept.iter().any(|r| !r.has_value));
         if kept.len() == all.len() && !set_horizon {
