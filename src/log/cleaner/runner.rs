@@ -27,7 +27,7 @@ impl LogManager {
     /// One cleaner pass at `now`: every compacted log that is due, filthiest first, cleaned fully
     /// (several cleans when its dirty range does not fit one offset map). `checkpoints` holds each
     /// partition's first dirty offset and is written to the data directory after every clean.
-    /// Returns how many logs were cleaned.
+    /// Returns how many logs a clean moved on (their first dirty offset advanced).
     pub fn run_cleaner(
         &self,
         cfg: &CleanerConfig,
@@ -42,6 +42,12 @@ impl LogManager {
             .into_iter()
             .filter(|(_, log)| log.config().compacted && !log.is_offline())
             .map(|(tp, log)| {
+                // Kafka flushes the segments below the new one at each roll, so its recovery point
+                // never holds the cleaner back; strom's background flush runs every second, so
+                // the segments sealed since are flushed here (nothing to do when there are none).
+                if let Err(e) = log.flush_if_due(now) {
+                    tracing::debug!(topic = %tp.topic, partition = tp.partition, error = %e, "flush before cleaning failed");
+                }
                 let c = log.cleanable(checkpoints.get(&tp).copied(), now);
                 (tp, log, c)
             })
@@ -51,6 +57,7 @@ impl LogManager {
         let mut throttle = Throttler::new(cfg.io_max_bytes_per_second);
         let mut cleaned = 0;
         for (tp, log, mut c) in due {
+            let mut progressed_once = false;
             loop {
                 let mut map = map_for(cfg, c.cleanable_bytes);
                 let started = std::time::Instant::now();
@@ -63,6 +70,7 @@ impl LogManager {
                             map_entries = map.len(), ms = started.elapsed().as_millis() as u64, "cleaned log");
                         let progressed = stats.end_offset > c.first_dirty;
                         if progressed {
+                            progressed_once = true;
                             checkpoints.insert(tp.clone(), stats.end_offset);
                             dirty_checkpoint = true;
                         }
@@ -77,7 +85,9 @@ impl LogManager {
                     }
                 }
             }
-            cleaned += 1;
+            // Only a clean that moved its log on counts: the loop goes again at once after one,
+            // and a log that is due but cannot progress must not keep the cleaner spinning.
+            cleaned += usize::from(progressed_once);
             if dirty_checkpoint {
                 match checkpoint::write(&self.log_dir(), checkpoints) {
                     Ok(()) => dirty_checkpoint = false,
