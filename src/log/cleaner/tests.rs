@@ -567,3 +567,46 @@ fn max_compaction_lag_counts_from_a_segments_first_batch() {
     clean_fully(&log, None, 1 << 16, now);
     assert_eq!(visible(&log), vec![(3, b'k', Some(4))]);
 }
+
+/// The `.log` files of `dir` as (base offset, size).
+fn segment_files(dir: &Path) -> Vec<(i64, u64)> {
+    let mut out: Vec<(i64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let base = name.strip_suffix(".log")?.parse().ok()?;
+            Some((base, e.metadata().ok()?.len()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A group of segments a clean leaves without a batch stays as an empty segment at the group's base
+/// offset (Kafka's `cleanSegments` swaps in its cleaned segment whatever its size), the log start
+/// offset does not move, and the next clean groups the empty segment with the following one.
+/// Checked on Apache Kafka 4.4.0: segment.bytes=1048576, k written four times with 600 kB values
+/// two seconds apart (each write rolls the segment before it, the cleaner runs between), then z:
+/// left an empty 0.log, 3.log (k) and the active 4.log (z), log start offset 0, also after a restart.
+#[test]
+fn a_segment_emptied_by_a_clean_stays_empty_and_merges_into_the_next_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(100), false);
+    let mut cp = None;
+    for v in 1..=4 {
+        produce(&log, &[(b'k', Some(v))], None, Compression::None);
+        roll(&log);
+        cp = clean_fully(&log, cp, 1 << 16, 2000);
+    }
+    produce(&log, &[(b'z', Some(1))], None, Compression::None);
+    let files = segment_files(dir.path());
+    let shape: Vec<(i64, bool)> = files.iter().map(|(base, size)| (*base, *size == 0)).collect();
+    assert_eq!(shape, vec![(0, true), (3, false), (4, false)], "{files:?}");
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(visible(&log), vec![(3, b'k', Some(4)), (4, b'z', Some(1))]);
+    drop(log);
+    let log = open(dir.path(), config(100), false);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 5));
+    assert_eq!(visible(&log), vec![(3, b'k', Some(4)), (4, b'z', Some(1))]);
+}
