@@ -48,15 +48,15 @@ pub struct SegmentInfo {
 pub struct Cleanable {
     /// Records below this were cleaned before (the checkpoint, within the log).
     pub first_dirty: i64,
-    /// No record at or above this is cleaned: the active segment's base, the last stable offset,
-    /// the recovery point and the first segment younger than `min.compaction.lag.ms`, whichever is
-    /// lowest.
+    /// No record at or above this is cleaned: the base of the segment holding the lowest of the
+    /// active segment's base, the last stable offset, the recovery point and the first segment
+    /// younger than `min.compaction.lag.ms` (whole segments are cleaned, as in Kafka).
     pub first_uncleanable: i64,
-    /// Bytes of the segments below `first_dirty`.
+    /// Bytes of the segments starting below `first_dirty`.
     pub clean_bytes: u64,
-    /// Bytes of the segments in [`first_dirty`, `first_uncleanable`).
+    /// Bytes of the segments from the one holding `first_dirty` to `first_uncleanable`.
     pub cleanable_bytes: u64,
-    /// A dirty record is older than `max.compaction.lag.ms`.
+    /// A dirty sealed segment's first batch is older than `max.compaction.lag.ms`.
     pub needs_compaction_now: bool,
     /// `min.cleanable.dirty.ratio` of the log.
     pub min_ratio: f64,
