@@ -416,6 +416,17 @@ impl Segment {
         Ok(self.first_batch_timestamp)
     }
 
+    /// [`Self::rolling_based_timestamp`] without remembering it (for readers holding the log's lock
+    /// shared, as the cleaner does): Kafka's `LogSegment.getFirstBatchTimestamp`, `None` while empty.
+    pub fn first_batch_timestamp(&self, files: &FileCache) -> io::Result<Option<i64>> {
+        if self.first_batch_timestamp.is_some() || self.size < HEADER_LEN as u64 {
+            return Ok(self.first_batch_timestamp);
+        }
+        let log = files.get(&self.log_path)?;
+        let mut head = [0u8; HEADER_LEN];
+        Ok(Some(self.header_at(&log, 0, &mut head)?.max_timestamp))
+    }
+
     /// Whether appending `last_offset` would overflow the 32-bit relative offsets of the indexes.
     pub fn can_hold_offset(&self, last_offset: i64) -> bool {
         last_offset - self.base_offset <= i64::from(u32::MAX)

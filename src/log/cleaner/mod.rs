@@ -8,8 +8,8 @@
 //! - `partition_clean.rs` (a child of the partition log): the cleanable range and one clean.
 //!
 //! One pass ([`crate::log::LogManager::run_cleaner`]) cleans every compacted log that is due —
-//! dirty ratio above `min.cleanable.dirty.ratio`, or a dirty record older than
-//! `max.compaction.lag.ms` — filthiest first, each in as many cleans as its offset map needs, and
+//! dirty ratio above `min.cleanable.dirty.ratio`, or a dirty sealed segment whose first batch is
+//! older than `max.compaction.lag.ms` — filthiest first, each in as many cleans as its offset map needs, and
 //! checkpoints its new first dirty offset after each. It runs on the blocking pool every
 //! `log.cleaner.backoff.ms`, apart from the flush/retention duties.
 

@@ -48,15 +48,15 @@ pub struct SegmentInfo {
 pub struct Cleanable {
     /// Records below this were cleaned before (the checkpoint, within the log).
     pub first_dirty: i64,
-    /// No record at or above this is cleaned: the active segment's base, the last stable offset,
-    /// the recovery point and the first segment younger than `min.compaction.lag.ms`, whichever is
-    /// lowest.
+    /// No record at or above this is cleaned: the base of the segment holding the lowest of the
+    /// active segment's base, the last stable offset, the recovery point and the first segment
+    /// younger than `min.compaction.lag.ms` (whole segments are cleaned, as in Kafka).
     pub first_uncleanable: i64,
-    /// Bytes of the segments below `first_dirty`.
+    /// Bytes of the segments starting below `first_dirty`.
     pub clean_bytes: u64,
-    /// Bytes of the segments in [`first_dirty`, `first_uncleanable`).
+    /// Bytes of the segments from the one holding `first_dirty` to `first_uncleanable`.
     pub cleanable_bytes: u64,
-    /// A dirty record is older than `max.compaction.lag.ms`.
+    /// A dirty sealed segment's first batch is older than `max.compaction.lag.ms`.
     pub needs_compaction_now: bool,
     /// `min.cleanable.dirty.ratio` of the log.
     pub min_ratio: f64,
@@ -163,8 +163,16 @@ fn group_by_size(segments: &[SegmentInfo], max_size: u64) -> Vec<Vec<SegmentInfo
     groups
 }
 
+/// The base offset of the segment holding `offset` (the last one starting at or below it), or
+/// `offset` when it is below every segment (Kafka's `LogSegments.floorSegment`).
+fn floor_base(segments: &[SegmentInfo], offset: i64) -> i64 {
+    segments.iter().take_while(|s| s.base_offset <= offset).last().map_or(offset, |s| s.base_offset)
+}
+
 impl PartitionLog {
-    /// The cleanable range of this log at `now_ms`, given the checkpointed first dirty offset.
+    /// The cleanable range of this log at `now_ms`, given the checkpointed first dirty offset
+    /// (Kafka's `LogCleanerManager.cleanableOffsets`, then `LogToClean`'s byte counts and
+    /// `maxCompactionDelay`).
     pub fn cleanable(&self, checkpoint: Option<i64>, now_ms: i64) -> Cleanable {
         let st = self.state.read();
         let cfg = &st.config;
@@ -174,16 +182,12 @@ impl PartitionLog {
             st.log_start_offset,
             st.next_offset,
         );
-        let first_dirty = checkpoint.filter(|c| *c >= st.log_start_offset && *c <= active_base);
+        // A checkpoint outside the log (truncated, or ahead of its end) restarts from its start.
+        let first_dirty = checkpoint.filter(|c| *c >= st.log_start_offset && *c <= st.next_offset);
         let first_dirty = first_dirty.unwrap_or(st.log_start_offset);
-        // Also only what is fsynced, so the producer-state snapshot (written by the flush after a
-        // roll, as Kafka writes one at each roll) covers it: a restart then never replays cleaned
-        // segments, whose markers may have lost their batches.
-        let mut first_uncleanable = lso.min(active_base).min(st.recovery_point);
-        let sealed: Vec<SegmentInfo> = st
+        let all: Vec<SegmentInfo> = st
             .segments
             .values()
-            .filter(|s| s.base_offset < active_base)
             .map(|s| SegmentInfo {
                 base_offset: s.base_offset,
                 next_offset: s.next_offset().max(s.base_offset),
@@ -192,28 +196,44 @@ impl PartitionLog {
                 log_path: s.log_path().to_path_buf(),
             })
             .collect();
+        // The sealed segments from the one holding `first_dirty` (Kafka's `nonActiveLogSegmentsFrom`).
+        let dirty_sealed = || {
+            let from = floor_base(&all, first_dirty);
+            all.iter().filter(move |s| s.base_offset >= from && s.base_offset < active_base)
+        };
+        // Also only what is fsynced, so the producer-state snapshot (written by the flush after a
+        // roll, as Kafka writes one at each roll) covers it: a restart then never replays cleaned
+        // segments, whose markers may have lost their batches. (The cleaner flushes a log with
+        // unsynced sealed segments before asking, as Kafka flushes at each roll.)
+        let mut bound = lso.min(active_base).min(st.recovery_point);
         if cfg.min_compaction_lag_ms > 0 {
-            let young = sealed.iter().find(|s| {
-                s.next_offset > first_dirty
-                    && s.max_timestamp > now_ms.saturating_sub(cfg.min_compaction_lag_ms)
-            });
-            if let Some(s) = young {
-                first_uncleanable = first_uncleanable.min(s.base_offset);
+            let lag_start = now_ms.saturating_sub(cfg.min_compaction_lag_ms);
+            if let Some(young) = dirty_sealed().find(|s| s.max_timestamp > lag_start) {
+                bound = bound.min(young.base_offset);
             }
         }
-        let first_uncleanable = first_uncleanable.max(first_dirty);
-        let segments: Vec<SegmentInfo> =
-            sealed.into_iter().filter(|s| s.base_offset < first_uncleanable).collect();
-        // Nothing is dirty when the range is empty, even if a segment straddles its one offset
-        // (Kafka's `logSegments(firstDirty, firstUncleanable)` is empty then).
-        let dirty = |s: &&SegmentInfo| s.next_offset > first_dirty && first_uncleanable > first_dirty;
-        let clean_bytes = segments.iter().filter(|s| s.next_offset <= first_dirty).map(|s| s.size).sum();
-        let cleanable_bytes = segments.iter().filter(dirty).map(|s| s.size).sum();
-        // Kafka's maxCompactionDelay, by the oldest dirty segment's newest timestamp.
-        let needs_compaction_now = cfg.max_compaction_lag_ms < i64::MAX
-            && segments.iter().filter(dirty).any(|s| {
-                s.max_timestamp >= 0 && s.max_timestamp < now_ms.saturating_sub(cfg.max_compaction_lag_ms)
+        let bound = bound.max(first_dirty);
+        // Cleaning stops at the start of the segment holding the bound (Kafka's
+        // `calculateCleanableBytes`): a segment is cleaned whole or not at all.
+        let first_uncleanable = if bound >= active_base { active_base } else { floor_base(&all, bound) };
+        let clean_bytes = all.iter().filter(|s| s.base_offset < first_dirty).map(|s| s.size).sum();
+        let cleanable_bytes = if first_dirty < first_uncleanable {
+            let from = floor_base(&all, first_dirty);
+            let range = all.iter().filter(|s| s.base_offset >= from && s.base_offset < first_uncleanable);
+            range.map(|s| s.size).sum()
+        } else {
+            0
+        };
+        // Kafka's maxCompactionDelay: the earliest first-batch timestamp of the sealed segments from
+        // the first dirty one on (uncleanable ones too) against `max.compaction.lag.ms`.
+        let clean_until = now_ms.saturating_sub(cfg.max_compaction_lag_ms.max(0));
+        let needs_compaction_now = clean_until > 0
+            && dirty_sealed().any(|s| {
+                let first = st.segments.get(&s.base_offset).map(|seg| seg.first_batch_timestamp(&self.files));
+                matches!(first, Some(Ok(Some(t))) if t > 0 && t < clean_until)
             });
+        let segments: Vec<SegmentInfo> =
+            all.iter().filter(|s| s.base_offset < first_uncleanable).cloned().collect();
         Cleanable {
             first_dirty,
             first_uncleanable,
@@ -447,6 +467,17 @@ enum Kept {
     Nothing,
 }
 
+/// `h` (stored as `bytes`) kept with no records: Kafka writes the empty header even for a batch that
+/// was empty already, so one emptied by an older strom (another base timestamp) is rewritten too.
+fn emptied(h: &BatchHeader, bytes: &[u8]) -> Kept {
+    let empty = records::empty(h);
+    if empty == bytes {
+        Kept::Original
+    } else {
+        Kept::Rebuilt(empty)
+    }
+}
+
 /// Kafka's cleaner `RecordFilter` for one clean.
 struct Filter<'a> {
     map: &'a OffsetMap,
@@ -505,11 +536,7 @@ impl Filter<'_> {
         let retain_empty = self.retain_empty(h);
         if discard_records {
             stats.records_read += h.record_count.max(0) as u64;
-            return Ok(match (retain_empty, h.record_count) {
-                (true, 0) => Kept::Original,
-                (true, _) => Kept::Rebuilt(records::empty(h)),
-                (false, _) => Kept::Nothing,
-            });
+            return Ok(if retain_empty { emptied(h, bytes) } else { Kept::Nothing });
         }
         let raw = records::record_bytes(h, bytes, self.bound)?;
         let all = records::parse(h, &raw)?;
@@ -520,11 +547,7 @@ impl Filter<'_> {
         stats.records_read += all.len() as u64;
         stats.records_kept += kept.len() as u64;
         if kept.is_empty() {
-            return Ok(match (retain_empty, all.is_empty()) {
-                (true, true) => Kept::Original,
-                (true, false) => Kept::Rebuilt(records::empty(h)),
-                (false, _) => Kept::Nothing,
-            });
+            return Ok(if retain_empty { emptied(h, bytes) } else { Kept::Nothing });
         }
         let set_horizon = horizon.is_none() && (may_go || kept.iter().any(|r| !r.has_value));
         if kept.len() == all.len() && !set_horizon {

@@ -19,9 +19,12 @@ use bytes::BytesMut;
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 
 use crate::log::batch::{
-    BatchHeader, ATTR_CODEC_MASK, ATTR_DELETE_HORIZON, ATTR_LOG_APPEND_TIME, HEADER_LEN,
+    BatchHeader, ATTR_CONTROL, ATTR_DELETE_HORIZON, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, HEADER_LEN,
 };
 use crate::log::decompress;
+
+/// Kafka's `RecordBatch.NO_TIMESTAMP`.
+const NO_TIMESTAMP: i64 = -1;
 
 /// One record of a batch, borrowed from the batch's (decompressed) record bytes.
 #[derive(Debug, Clone, Copy)]
@@ -233,12 +236,14 @@ pub fn rebuild(h: &BatchHeader, kept: &[RecordView<'_>], horizon: Option<i64>) -
     Ok(out)
 }
 
-/// An empty batch keeping `h`'s offsets and producer fields, uncompressed, both timestamps set to
-/// its max timestamp (Kafka's `DefaultRecordBatch.writeEmptyHeader`): a producer's last batch whose
-/// records were all removed, kept so its last sequence survives.
+/// An empty batch keeping `h`'s base and last offset, producer id, epoch, base sequence, leader
+/// epoch, timestamp type, transactional and control flags and max timestamp, with no records, no
+/// codec, no delete horizon and a base timestamp of -1 (Kafka's `DefaultRecordBatch.writeEmptyHeader`,
+/// which `MemoryRecords.filterTo` writes for `RETAIN_EMPTY`): a producer's last batch whose records
+/// were all removed, kept so its last sequence survives.
 pub fn empty(h: &BatchHeader) -> Vec<u8> {
-    let attributes = h.attributes & !(ATTR_CODEC_MASK | ATTR_DELETE_HORIZON);
-    let mut out = header(h, attributes, h.max_timestamp, h.max_timestamp, 0);
+    let attributes = h.attributes & (ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL);
+    let mut out = header(h, attributes, NO_TIMESTAMP, h.max_timestamp, 0);
     finish(&mut out);
     out
 }
@@ -320,6 +325,29 @@ mod tests {
         assert_eq!((nh.record_count, nh.last_offset(), nh.base_sequence), (0, 2, 0));
         assert_eq!(nh.compression_codec(), 0);
         assert!(batch::validate(&e).is_err(), "a producer may not send an empty batch");
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// Bytes from Apache Kafka 4.4.0: an idempotent producer (id 0) wrote k=v1 and k=v2, another
+    /// wrote k=v3, each send one batch rolled into its own segment (segment.ms=100, timestamps a
+    /// second apart; then z=zz), log.cleaner.backoff.ms=100 and min.cleanable.dirty.ratio=0.01. The
+    /// cleaned segment (kafka-dump-log) starts with producer 0's last batch (offset 1, sequence 1),
+    /// emptied: base timestamp -1, max timestamp and everything else kept.
+    #[test]
+    fn an_emptied_batch_has_kafkas_bytes() {
+        let original = unhex(concat!(
+            "00000000000000010000003b00000000023e6ca5b4000000000000000001a2310908ec000001a2310908ec",
+            "00000000000000000000000000010000000112000000026b04763200",
+        ));
+        let kafka = unhex(concat!(
+            "00000000000000010000003100000000024134fe00000000000000ffffffffffffffff000001a2310908ec",
+            "000000000000000000000000000100000000",
+        ));
+        let h = batch::validate_stored(&original).unwrap();
+        assert_eq!(empty(&h), kafka);
     }
 
     #[test]

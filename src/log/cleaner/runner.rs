@@ -27,8 +27,7 @@ impl LogManager {
     /// One cleaner pass at `now`: every compacted log that is due, filthiest first, cleaned fully
     /// (several cleans when its dirty range does not fit one offset map). `checkpoints` holds each
     /// partition's first dirty offset and is written to the data directory after every clean.
-    /// Returns how many logs a clean moved forward (a log whose clean found nothing to do, e.g. because
-    /// its dirty records are above the recovery point, does not count, so the loop backs off).
+    /// Returns how many logs a clean moved on (their first dirty offset advanced).
     pub fn run_cleaner(
         &self,
         cfg: &CleanerConfig,
@@ -43,6 +42,12 @@ impl LogManager {
             .into_iter()
             .filter(|(_, log)| log.config().compacted && !log.is_offline())
             .map(|(tp, log)| {
+                // Kafka flushes the segments below the new one at each roll, so its recovery point
+                // never holds the cleaner back; strom's background flush runs every second, so
+                // the segments sealed since are flushed here (nothing to do when there are none).
+                if let Err(e) = log.flush_if_due(now) {
+                    tracing::debug!(topic = %tp.topic, partition = tp.partition, error = %e, "flush before cleaning failed");
+                }
                 let c = log.cleanable(checkpoints.get(&tp).copied(), now);
                 (tp, log, c)
             })
@@ -52,7 +57,7 @@ impl LogManager {
         let mut throttle = Throttler::new(cfg.io_max_bytes_per_second);
         let mut cleaned = 0;
         for (tp, log, mut c) in due {
-            let mut moved = false;
+            let mut progressed_once = false;
             loop {
                 let mut map = map_for(cfg, c.cleanable_bytes);
                 let started = std::time::Instant::now();
@@ -66,9 +71,9 @@ impl LogManager {
                             map_entries = map.len(), ms = started.elapsed().as_millis() as u64, "cleaned log");
                         let progressed = stats.end_offset > c.first_dirty;
                         if progressed {
+                            progressed_once = true;
                             checkpoints.insert(tp.clone(), stats.end_offset);
                             dirty_checkpoint = true;
-                            moved = true;
                         }
                         if !progressed || stats.end_offset >= c.first_uncleanable {
                             break;
@@ -81,7 +86,9 @@ impl LogManager {
                     }
                 }
             }
-            cleaned += usize::from(moved);
+            // Only a clean that moved its log on counts: the loop goes again at once after one,
+            // and a log that is due but cannot progress must not keep the cleaner spinning.
+            cleaned += usize::from(progressed_once);
             if dirty_checkpoint {
                 match checkpoint::write(&self.log_dir(), checkpoints) {
                     Ok(()) => dirty_checkpoint = false,

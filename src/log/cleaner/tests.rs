@@ -37,12 +37,17 @@ type Write = (u8, Option<u8>);
 
 /// Produces `writes` as one batch (with `pid`, an idempotent producer).
 fn produce(log: &PartitionLog, writes: &[Write], pid: Option<(i64, &mut i32)>, compression: Compression) {
-    produce_batch(log, writes, pid, false, compression);
+    produce_batch(log, writes, pid, false, compression, 1000);
+}
+
+/// Produces `writes` as one batch without a producer id, every record with `timestamp`.
+fn produce_at(log: &PartitionLog, writes: &[Write], timestamp: i64) {
+    produce_batch(log, writes, None, false, Compression::None, timestamp);
 }
 
 /// Produces `writes` as one batch of producer `pid`'s open transaction.
 fn produce_txn(log: &PartitionLog, writes: &[Write], pid: i64, seq: &mut i32) {
-    produce_batch(log, writes, Some((pid, seq)), true, Compression::None);
+    produce_batch(log, writes, Some((pid, seq)), true, Compression::None, 1000);
 }
 
 fn produce_batch(
@@ -51,6 +56,7 @@ fn produce_batch(
     pid: Option<(i64, &mut i32)>,
     transactional: bool,
     compression: Compression,
+    timestamp: i64,
 ) {
     let (producer_id, seq) = match pid {
         Some((p, s)) => {
@@ -73,7 +79,7 @@ fn produce_batch(
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: if producer_id >= 0 { seq + i as i32 } else { -1 },
-            timestamp: 1000,
+            timestamp,
             key: Some(Bytes::from(vec![b'k', *k])),
             value: v.map(|v| Bytes::from(vec![b'v', v])),
             headers: Default::default(),
@@ -203,7 +209,7 @@ fn a_segment_straddling_the_recovery_point_is_not_dirty_below_it() {
     produce(&log, &[(1, Some(3)), (2, Some(1))], None, Compression::None);
     log.roll_if_old(1 << 50).unwrap();
     let c = log.cleanable(Some(2), 2000);
-    assert_eq!((c.first_dirty, c.first_uncleanable), (2, 2));
+    assert!(c.first_uncleanable <= c.first_dirty, "the segment holding the bound is not cleaned");
     assert_eq!(c.cleanable_bytes, 0, "an empty range has no dirty bytes");
     assert!(!c.due(), "nothing to clean until the recovery point moves");
     log.flush().unwrap();
@@ -516,4 +522,108 @@ fn aborted_transactions_are_removed_and_markers_go_after_the_delete_horizon() {
     assert_eq!(visible(&log), want);
     let h = first_batch(&log, 0);
     assert_eq!((h.base_offset, h.record_count, h.producer_id), (5, 0, 6), "producer 6's last batch, empty");
+}
+
+/// Kafka cleans whole segments only: its first uncleanable offset is the base of the segment
+/// holding the last stable offset (`LogCleanerManager.calculateCleanableBytes`). Checked on Apache
+/// Kafka 4.4.0 (segment.ms=100, min.cleanable.dirty.ratio=0.01, log.cleaner.backoff.ms=100, a
+/// second between the timestamps of the segments): k=a1 | k=a2, k=a3, an open transaction's x=1 |
+/// z=zz left all five records while the transaction was open, and k=a3, z=zz once it was aborted.
+#[test]
+fn the_segment_holding_the_last_stable_offset_is_not_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(1 << 20), false);
+    let mut seq = 0;
+    produce(&log, &[(b'k', Some(1))], None, Compression::None); // 0
+    roll(&log);
+    produce(&log, &[(b'k', Some(2))], None, Compression::None); // 1
+    produce(&log, &[(b'k', Some(3))], None, Compression::None); // 2
+    produce_txn(&log, &[(b'x', Some(1))], 5, &mut seq); // 3, open
+    roll(&log);
+    produce(&log, &[(b'z', Some(1))], None, Compression::None); // 4
+    let c = log.cleanable(None, 2000);
+    assert_eq!((c.first_dirty, c.first_uncleanable), (0, 1));
+    let cp = clean_fully(&log, None, 1 << 16, 2000);
+    let data = |log: &PartitionLog| visible(log).into_iter().filter(|(_, k, _)| *k != 0).collect::<Vec<_>>();
+    let all = vec![
+        (0, b'k', Some(1)),
+        (1, b'k', Some(2)),
+        (2, b'k', Some(3)),
+        (3, b'x', Some(1)),
+        (4, b'z', Some(1)),
+    ];
+    assert_eq!(data(&log), all, "nothing cleaned while the transaction is open");
+    assert_eq!(log.append_txn_marker(5, 0, 0, false, 0, 1000).unwrap(), 5);
+    clean_fully(&log, cp, 1 << 16, 2000);
+    assert_eq!(data(&log), vec![(2, b'k', Some(3)), (4, b'z', Some(1))]);
+}
+
+/// `max.compaction.lag.ms` is measured from each dirty segment's first batch (Kafka's
+/// `LogCleanerManager.maxCompactionDelay` over `getFirstBatchTimestampForSegments`), not its newest.
+/// Checked on Apache Kafka 4.4.0 with min.cleanable.dirty.ratio=1 (so only the lag can make a log
+/// due) and max.compaction.lag.ms=1800000: k=a1 stamped 40 minutes ago, k=a2 15 minutes ago, then
+/// two 600 kB records rolling the segment (segment.bytes=1048576): k=a1 was cleaned away.
+#[test]
+fn max_compaction_lag_counts_from_a_segments_first_batch() {
+    const MINUTE: i64 = 60_000;
+    let now = 10 * HOUR;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        LogConfig { min_cleanable_dirty_ratio: 1.0, max_compaction_lag_ms: 30 * MINUTE, ..config(1 << 20) };
+    let log = open(dir.path(), cfg, false);
+    produce_at(&log, &[(b'k', Some(1))], now - 20 * MINUTE);
+    produce_at(&log, &[(b'k', Some(2))], now - 15 * MINUTE);
+    roll(&log);
+    let c = log.cleanable(None, now);
+    assert!(!c.needs_compaction_now && !c.due(), "the first batch is inside the lag");
+    produce_at(&log, &[(b'k', Some(3))], now - 40 * MINUTE);
+    produce_at(&log, &[(b'k', Some(4))], now - 15 * MINUTE);
+    roll(&log);
+    let c = log.cleanable(None, now);
+    assert!(c.needs_compaction_now && c.due(), "the second segment's first batch is past the lag");
+    clean_fully(&log, None, 1 << 16, now);
+    assert_eq!(visible(&log), vec![(3, b'k', Some(4))]);
+}
+
+/// The `.log` files of `dir` as (base offset, size).
+fn segment_files(dir: &Path) -> Vec<(i64, u64)> {
+    let mut out: Vec<(i64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let base = name.strip_suffix(".log")?.parse().ok()?;
+            Some((base, e.metadata().ok()?.len()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A group of segments a clean leaves without a batch stays as an empty segment at the group's base
+/// offset (Kafka's `cleanSegments` swaps in its cleaned segment whatever its size), the log start
+/// offset does not move, and the next clean groups the empty segment with the following one.
+/// Checked on Apache Kafka 4.4.0: segment.bytes=1048576, k written four times with 600 kB values
+/// two seconds apart (each write rolls the segment before it, the cleaner runs between), then z:
+/// left an empty 0.log, 3.log (k) and the active 4.log (z), log start offset 0, also after a restart.
+#[test]
+fn a_segment_emptied_by_a_clean_stays_empty_and_merges_into_the_next_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config(100), false);
+    let mut cp = None;
+    for v in 1..=4 {
+        produce(&log, &[(b'k', Some(v))], None, Compression::None);
+        roll(&log);
+        cp = clean_fully(&log, cp, 1 << 16, 2000);
+    }
+    produce(&log, &[(b'z', Some(1))], None, Compression::None);
+    let files = segment_files(dir.path());
+    let shape: Vec<(i64, bool)> = files.iter().map(|(base, size)| (*base, *size == 0)).collect();
+    assert_eq!(shape, vec![(0, true), (3, false), (4, false)], "{files:?}");
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(visible(&log), vec![(3, b'k', Some(4)), (4, b'z', Some(1))]);
+    drop(log);
+    let log = open(dir.path(), config(100), false);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 5));
+    assert_eq!(visible(&log), vec![(3, b'k', Some(4)), (4, b'z', Some(1))]);
 }
