@@ -51,6 +51,8 @@ impl Drop for Created {
 pub enum LockError {
     #[error("data directory {dir} is in use by another strom (pid {pid}, holding {lock})", dir = .dir.display(), lock = .lock.display())]
     InUse { dir: PathBuf, pid: String, lock: PathBuf },
+    #[error("data directory {dir} (log.dirs / --data-dir): {file} is a file, not a directory", dir = .dir.display(), file = .file.display())]
+    NotADirectory { dir: PathBuf, file: PathBuf },
     #[error("cannot lock data directory {dir} ({lock}): {source}", dir = .dir.display(), lock = .lock.display())]
     Io { dir: PathBuf, lock: PathBuf, source: io::Error },
 }
@@ -61,6 +63,15 @@ pub fn lock(data_dir: &Path) -> Result<DirLock, LockError> {
     let io_err = |source| LockError::Io { dir: data_dir.to_path_buf(), lock: lock_path.clone(), source };
     let created = data_dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last();
     let created = created.map(Path::to_path_buf);
+    // The nearest existing path must be a directory ("File exists" from mkdir would not say which).
+    if let Some(existing) = data_dir.ancestors().find(|d| !d.as_os_str().is_empty() && d.exists()) {
+        if !existing.is_dir() {
+            return Err(LockError::NotADirectory {
+                dir: data_dir.to_path_buf(),
+                file: existing.to_path_buf(),
+            });
+        }
+    }
     std::fs::create_dir_all(data_dir).map_err(io_err)?;
     // From here on, an early return removes what was created.
     let created = Created(created);
@@ -101,6 +112,18 @@ mod tests {
         assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         drop(first);
         assert!(lock(&data).is_ok());
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_named_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").unwrap();
+        for data in [file.clone(), file.join("below")] {
+            let err = lock(&data).unwrap_err().to_string();
+            assert!(err.contains(&format!("{} is a file, not a directory", file.display())), "{err}");
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file is left alone");
     }
 
     #[test]

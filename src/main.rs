@@ -9,7 +9,7 @@ use strom::config::{CliOverrides, Config};
 /// A Kafka-wire-compatible broker. With no arguments: reads config/strom.yaml if present, listens on
 /// 127.0.0.1:9092 and keeps data under ./data.
 #[derive(Parser, Debug)]
-#[command(name = "strom", version)]
+#[command(name = "strom", version, after_help = AFTER_HELP)]
 struct Cli {
     /// Configuration file, YAML or Java properties (`.properties`, as Kafka's server.properties); Kafka key
     /// names. Default: config/strom.yaml when present.
@@ -28,6 +28,14 @@ struct Cli {
     #[arg(long, value_name = "N")]
     node_id: Option<i32>,
 }
+
+/// Where the rest of the configuration comes from, shown under `--help`.
+const AFTER_HELP: &str = "\
+Configuration: every setting is a Kafka broker key (num.partitions, log.retention.ms, ...). config/strom.yaml
+lists each one, commented, with its default; the README's Configuration section is the reference. Sources, later
+ones winning: the config file, STROM_<KEY> environment variables (num.partitions -> STROM_NUM_PARTITIONS), the
+flags above. RUST_LOG sets the log filter (e.g. RUST_LOG=debug or RUST_LOG=strom::group=debug); without it the
+key log.level applies (default info).";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

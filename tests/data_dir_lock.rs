@@ -114,3 +114,38 @@ async fn a_failed_start_leaves_no_new_directory_and_an_empty_one_is_not_recovere
     assert!(log.contains("strom started"), "{log}");
     assert!(!log.contains("no clean-shutdown marker"), "{log}");
 }
+
+/// A data directory path that is a regular file is refused in one line that says so and names the
+/// file (it said "File exists" from mkdir before), and the file is left as it was.
+#[test]
+fn a_data_dir_that_is_a_file_is_refused_in_one_line_naming_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("data");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", &file.display().to_string()])
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("strom exits");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains(&format!("{} is a file, not a directory", file.display())), "{stderr}");
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a directory");
+}
+
+/// `--help` names where the rest of the configuration comes from: the config file, `STROM_<KEY>`
+/// variables and `RUST_LOG`.
+#[test]
+fn help_names_the_config_file_the_environment_and_rust_log() {
+    let out = Command::new(env!("CARGO_BIN_EXE_strom")).arg("--help").output().expect("strom --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["config/strom.yaml", "STROM_<KEY>", "STROM_NUM_PARTITIONS", "RUST_LOG", "log.level"] {
+        assert!(help.contains(needle), "--help lacks {needle}: {help}");
+    }
+}
