@@ -139,7 +139,9 @@ fn main() {
         ));
     }
     if !smoke {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("criterion");
+        // The target directory's criterion/ (CARGO_TARGET_TMPDIR is <target>/tmp), where scripts/bench reads it.
+        let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = tmp.parent().unwrap_or(tmp).join("criterion");
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(dir.join("strom-validation-cost.json"), format!("[{}]\n", rows.join(",")));
     }

@@ -127,11 +127,10 @@ def method_text(bench):
                              CLEANER_BACKOFF_MS, QUIET_S))
 
 
-def run_criterion(run, say, env, rundir, root, errors):
+def run_criterion(run, say, env, rundir, root, target, errors):
     """`cargo bench --bench log_cleaner` (benches/log_cleaner.rs); returns its JSON summary, or None on failure."""
     import json
     say("cargo bench --bench log_cleaner ...")
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
     try:
         text = run(["cargo", "bench", "--bench", "log_cleaner"], os.path.join(rundir, "criterion.log"), 900, env=env,
                    cwd=root)
