@@ -182,13 +182,11 @@ impl Broker {
         };
         let log_cleaner =
             tokio::spawn(cluster.logs.clone().run_cleaner_loop(cleaner_config, shutdown.clone()));
-        let settings_of = cluster.clone();
+        // Dynamic over the static value (which holds Kafka's default when unset).
+        let (settings_of, static_expiration) = (cluster.clone(), config.number("producer.id.expiration.ms"));
         let producer_expiration = move || {
-            settings_of
-                .settings()
-                .value("producer.id.expiration.ms")
-                .and_then(|(v, _)| v.parse().ok())
-                .unwrap_or(86_400_000)
+            let dynamic = settings_of.settings().value("producer.id.expiration.ms");
+            dynamic.and_then(|(v, _)| v.parse().ok()).unwrap_or(static_expiration)
         };
         let producer_expiry = tokio::spawn(cluster.logs.clone().run_producer_expiry(
             Duration::from_millis(config.number("producer.id.expiration.check.interval.ms") as u64),

@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 use common::*;
 use strom::broker::Broker;
 
+/// The strom binary on `listen` and `data_dir`, run in `cwd` (no config file there) with `RUST_LOG`
+/// `log`, its stderr piped.
+fn strom(listen: &str, data_dir: &str, cwd: &std::path::Path, log: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strom"));
+    c.args(["--listen", listen, "--data-dir", data_dir])
+        .current_dir(cwd)
+        .env("RUST_LOG", log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
 #[tokio::test]
 async fn a_second_broker_on_the_same_data_directory_refuses_to_start() {
     let mut first = TestBroker::start().await;
@@ -28,14 +40,7 @@ async fn a_second_broker_on_the_same_data_directory_refuses_to_start() {
 
     // As another process: the strom binary exits with the same line on stderr.
     let cwd = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir", &dir])
-        .current_dir(cwd.path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn strom");
+    let mut child = strom("127.0.0.1:0", &dir, cwd.path(), "info").spawn().expect("spawn strom");
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for strom") {
@@ -80,14 +85,7 @@ async fn a_failed_start_leaves_no_new_directory_and_an_empty_one_is_not_recovere
     let dir = tmp.path().join("new").join("data");
     let cwd = tempfile::tempdir().expect("tempdir");
     let run = |listen: String| {
-        Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args(["--listen", &listen, "--data-dir", &dir.display().to_string()])
-            .current_dir(cwd.path())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn strom")
+        strom(&listen, &dir.display().to_string(), cwd.path(), "info").spawn().expect("spawn strom")
     };
     let out = run(format!("127.0.0.1:{port}")).wait_with_output().expect("strom exits");
     assert!(!out.status.success());
@@ -122,14 +120,8 @@ fn a_data_dir_that_is_a_file_is_refused_in_one_line_naming_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("data");
     std::fs::write(&file, b"not a directory").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir", &file.display().to_string()])
-        .current_dir(tmp.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("strom exits");
+    let out =
+        strom("127.0.0.1:0", &file.display().to_string(), tmp.path(), "warn").output().expect("strom exits");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();

@@ -97,17 +97,39 @@ pub fn canonical_list(value: &str) -> Result<String, String> {
     Ok(parse_list(value)?.iter().map(Endpoint::to_string).collect::<Vec<_>>().join(","))
 }
 
-/// Parses `listener.security.protocol.map` (`NAME:PROTOCOL,…`) into name → protocol, upper case.
-pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, String> {
+/// A `listener.security.protocol.map` entry that is not `NAME:PROTOCOL` with a known protocol.
+#[derive(Debug, PartialEq)]
+pub enum ProtocolMapError {
+    /// The entry (trimmed) has no `:`.
+    NoSeparator(String),
+    /// The protocol (trimmed, as written) is not one Kafka knows.
+    UnknownProtocol(String),
+}
+
+/// The name → protocol pairs of `listener.security.protocol.map` (`NAME:PROTOCOL,…`), both upper
+/// case, each entry split at its first `:` as Kafka's `KafkaConfig` does. Empty names are kept (the
+/// caller decides); the first bad entry is the error.
+pub fn protocol_map(value: &str) -> Result<BTreeMap<String, String>, ProtocolMapError> {
     let mut map = BTreeMap::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let allowed = || format!("NAME:PROTOCOL entries, each protocol one of {}", PROTOCOLS.join(", "));
-        let (name, protocol) = entry.rsplit_once(':').ok_or_else(allowed)?;
-        let protocol = protocol.trim().to_ascii_uppercase();
-        if !PROTOCOLS.contains(&protocol.as_str()) || name.trim().is_empty() {
-            return Err(allowed());
+        let Some((name, protocol)) = entry.split_once(':') else {
+            return Err(ProtocolMapError::NoSeparator(entry.to_string()));
+        };
+        let protocol = protocol.trim();
+        if !PROTOCOLS.contains(&protocol.to_ascii_uppercase().as_str()) {
+            return Err(ProtocolMapError::UnknownProtocol(protocol.to_string()));
         }
-        map.insert(name.trim().to_ascii_uppercase(), protocol);
+        map.insert(name.trim().to_ascii_uppercase(), protocol.to_ascii_uppercase());
+    }
+    Ok(map)
+}
+
+/// [`protocol_map`] for a configuration file: a bad entry or an empty name gives what is allowed.
+pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, String> {
+    let allowed = || format!("NAME:PROTOCOL entries, each protocol one of {}", PROTOCOLS.join(", "));
+    let map = protocol_map(value).map_err(|_| allowed())?;
+    if map.contains_key("") {
+        return Err(allowed());
     }
     Ok(map)
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::BrokerSettings;
-use crate::config::listeners::{parse_list, Endpoint};
+use crate::config::listeners::{self, parse_list, Endpoint, ProtocolMapError};
 use crate::error::TopicError;
 
 /// The keys this module validates and the listener task follows.
@@ -20,29 +20,19 @@ fn invalid(message: String) -> TopicError {
     TopicError::InvalidRequest(message)
 }
 
-/// Kafka's `listener.security.protocol.map` parsing (`KafkaConfig.effectiveListenerSecurityProtocolMap`):
-/// listener name → protocol, both upper case.
+/// Kafka's `listener.security.protocol.map` parsing (`KafkaConfig.effectiveListenerSecurityProtocolMap`)
+/// with the messages its AlterConfigs answers carry: listener name → protocol, both upper case.
 fn protocol_map(value: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut map = BTreeMap::new();
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let Some((name, protocol)) = entry.split_once(':') else {
-            // Kafka splits with `substring(0, indexOf(':'))` and reports Java's exception.
-            return Err(format!(
-                "Error parsing configuration property 'listener.security.protocol.map': begin 0, end -1, length {}",
-                entry.chars().count()
-            ));
-        };
-        let protocol = protocol.trim();
-        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-            .contains(&protocol.to_ascii_uppercase().as_str())
-        {
-            return Err(format!(
-                "Invalid security protocol `{protocol}` defined in listener.security.protocol.map"
-            ));
+    listeners::protocol_map(value).map_err(|e| match e {
+        // Kafka splits with `substring(0, indexOf(':'))` and reports Java's exception.
+        ProtocolMapError::NoSeparator(entry) => format!(
+            "Error parsing configuration property 'listener.security.protocol.map': begin 0, end -1, length {}",
+            entry.chars().count()
+        ),
+        ProtocolMapError::UnknownProtocol(protocol) => {
+            format!("Invalid security protocol `{protocol}` defined in listener.security.protocol.map")
         }
-        map.insert(name.trim().to_ascii_uppercase(), protocol.to_ascii_uppercase());
-    }
-    Ok(map)
+    })
 }
 
 /// The listeners of `value` with their protocols, as Kafka's `SocketServerConfigs.listenerListToEndPoints`
