@@ -262,10 +262,12 @@ RESTORE_N1, RESTORE_N2 = 1000, 500  # input records before and after the state d
 RESTORE_TS_STEP = 20  # ms of event time between input records: phase 1 spans 20 s of record timestamps
 # Given to Streams through its topic prefix (StreamsConfig.topicPrefix: every internal topic gets them). Kafka rolls a
 # segment when an appended batch's timestamp is segment.ms past the segment's first batch's (LogSegment.shouldRoll).
-# A changelog record carries its input record's timestamp, so at_least_once's changelog rolls every 0.5 s of event
-# time (40 sealed, cleanable segments over phase 1's 20 s, however fast the app runs); in exactly_once_v2's, the
-# transaction markers carry the coordinator's clock, so a segment rolls about every 0.5 s of the run's wall time.
-CHANGELOG_CONFIGS = {"segment.ms": "500", "min.cleanable.dirty.ratio": "0.01"}
+# A changelog record carries its input record's timestamp, so at_least_once's changelog rolls every 10 ms of event
+# time (a record every 20 ms: segments of a batch or so, however fast the app runs); in exactly_once_v2's, the
+# transaction markers carry the coordinator's clock, so the first marker 10 ms after a segment began rolls it. With
+# Streams' 100 ms commit interval under EOS, every commit's marker seals what came before it, however fast the app
+# runs (with 500 ms a fast run left a whole partition in its active segment, which no cleaner touches).
+CHANGELOG_CONFIGS = {"segment.ms": "10", "min.cleanable.dirty.ratio": "0.01"}
 COMPACTION_WAIT = 30.0  # for the cleaner (log.cleaner.backoff.ms=500 on both brokers, see BROKER_OVERRIDES in run)
 
 
